@@ -1,0 +1,58 @@
+"""``raytuner ls``: the experiments under a storage root."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+
+from raytuner.cli.errors import handles_errors
+from raytuner.cli.options import JsonOpt, StorageRootOpt
+
+app = typer.Typer()
+
+
+@app.command("ls")
+@handles_errors
+def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
+    """List experiments: name, state, trials by state, best metric, start and duration."""
+    from rich.table import Table
+
+    from raytuner.cli.render import format_value, stdout_console
+    from raytuner.results.catalog import list_experiments
+    from raytuner.results.layout import storage_root
+
+    root = storage_root(storage)
+    infos = list_experiments(root)
+    if json_:
+        rows = [
+            {
+                "name": i.name,
+                "folder": str(i.folder),
+                "state": i.state,
+                "metric": i.metric,
+                "mode": i.mode,
+                "trials": i.trials,
+                "best": i.best,
+                "started_at": i.started_at,
+                "duration_s": i.duration_s,
+            }
+            for i in infos
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    console = stdout_console()
+    if not infos:
+        console.print(f"no experiments under {root}")
+        return
+    table = Table(title=str(root))
+    for column in ("name", "state", "trials", "best", "started", "duration"):
+        table.add_column(column)
+    for info in infos:
+        trials = ", ".join(f"{n} {k}" for k, n in info.trials.items() if n) or "-"
+        best = f"{info.metric} {format_value(info.best)}" if info.best is not None else "-"
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started_at)) if info.started_at else "-"
+        duration = f"{info.duration_s:.1f}s" if info.duration_s is not None else "-"
+        table.add_row(info.name, info.state, trials, best, started, duration)
+    console.print(table)

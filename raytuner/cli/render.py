@@ -1,0 +1,216 @@
+"""How runs and results look: the live view, plain log lines, JSON events and tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from raytuner.execution.events import Event
+    from raytuner.execution.runner import RunSummary
+    from raytuner.results.records import ExperimentBook, TrialRecord
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def format_config(config: Mapping[str, Any], limit: int = 120) -> str:
+    text = ", ".join(f"{key}={format_value(value)}" for key, value in config.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def status_line(book: ExperimentBook, total: int | None) -> str:
+    counts = {status.value: n for status, n in book.counts().items() if n}
+    done = sum(n for status, n in book.counts().items() if status.finished)
+    parts = [f"{done}/{total if total else '?'} trials done"]
+    running = counts.get("running", 0)
+    parts.append(f"{running} running")
+    pending = book.pending if total is None else min(book.pending, max(total - done - running, 0))
+    if pending:
+        parts.append(f"{pending} pending")
+    for key in ("completed", "stopped", "error"):
+        if counts.get(key):
+            parts.append(f"{counts[key]} {key}")
+    return " · ".join(parts)
+
+
+def best_line(book: ExperimentBook) -> str:
+    if book.best is None:
+        return f"best {book.metric}: (no report yet)"
+    best = book.best
+    return f"best {book.metric} = {best.value:.6g}  (trial {best.trial_id}, iter {best.iteration})  {format_config(best.config)}"
+
+
+class LiveView:
+    """A live table on a terminal: trials by state, the best so far, running trials."""
+
+    def __init__(self, console: Console, max_rows: int = 8) -> None:
+        self.console = console
+        self.max_rows = max_rows
+        self.started = time.monotonic()
+        self.total: int | None = None
+        self.title = ""
+        self._live: Live | None = None
+        self._last = 0.0
+
+    def handle(self, event: Event, book: ExperimentBook) -> None:
+        from rich.live import Live
+
+        from raytuner.execution.events import EventKind
+
+        if event.kind is EventKind.EXPERIMENT_STARTED:
+            data = event.data
+            self.total = data["total_trials"]
+            self.title = (
+                f"{data['name']} · {data['algorithm']} + {data['scheduler']} · {data['metric']} ({data['mode']}) · "
+                f"Ray {data['ray']} ({data['cluster_cpus']:g} CPU, {data['cluster_gpus']:g} GPU)"
+            )
+            self._live = Live(self._render(book), console=self.console, auto_refresh=False, transient=True)
+            self._live.start()
+            return
+        if event.kind is EventKind.TRIAL_ERROR:
+            self.console.print(f"[red]trial {event.data['trial_id']} failed:[/red] {event.data['error']}")
+        if event.kind is EventKind.EXPERIMENT_FINISHED:
+            self.close()
+            return
+        now = time.monotonic()
+        if self._live is not None and now - self._last > 0.25:
+            self._last = now
+            self._live.update(self._render(book), refresh=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render(self, book: ExperimentBook) -> Group:
+        head = Text(self.title, style="bold")
+        line = Text(f"{status_line(book, self.total)} · elapsed {elapsed(time.monotonic() - self.started)}")
+        best = Text(best_line(book), style="green")
+        running = [r for r in book.trials.values() if r.status.value == "running"]
+        table = Table(box=None, pad_edge=False, header_style="dim")
+        for column in ("trial", "iter", book.metric, "best", "config"):
+            table.add_column(column)
+        for record in running[: self.max_rows]:
+            last = record.last.get(book.metric)
+            table.add_row(
+                record.trial_id,
+                str(record.iterations),
+                format_value(last) if last is not None else "",
+                format_value(record.best) if record.best is not None else "",
+                format_config(record.config, 80),
+            )
+        return Group(head, line, best, table)
+
+
+class PlainLines:
+    """One line per finished trial and per new best, for logs that are not a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.total: int | None = None
+        self.started = time.monotonic()
+
+    def handle(self, event: Event, book: ExperimentBook) -> None:
+        from raytuner.execution.events import EventKind
+
+        kind = event.kind
+        data = event.data
+        stamp = elapsed(time.monotonic() - self.started)
+        if kind is EventKind.EXPERIMENT_STARTED:
+            self.total = data["total_trials"]
+            self._print(
+                f"[{stamp}] {data['name']}: {self.total} trials, {data['algorithm']} + {data['scheduler']}, "
+                f"{data['metric']} ({data['mode']}), Ray {data['ray']}"
+            )
+        elif kind in (EventKind.TRIAL_COMPLETED, EventKind.TRIAL_STOPPED):
+            verb = "completed" if kind is EventKind.TRIAL_COMPLETED else "stopped early"
+            best = data.get("best")
+            shown = f", best {book.metric}={best:.6g}" if isinstance(best, float) else ""
+            self._print(f"[{stamp}] trial {data['trial_id']} {verb} after {data['iterations']} iterations{shown} · {status_line(book, self.total)}")
+        elif kind is EventKind.TRIAL_ERROR:
+            self._print(f"[{stamp}] trial {data['trial_id']} failed: {data['error']}")
+        elif kind is EventKind.TRIAL_RETRY:
+            self._print(f"[{stamp}] trial {data['trial_id']} failed, retrying ({data['failures']}): {data['error']}")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+class JsonLines:
+    """``--json``: one JSON object per event; progress at most every ``every_s`` seconds."""
+
+    def __init__(self, out: TextIO, every_s: float = 5.0) -> None:
+        self.out = out
+        self.every_s = every_s
+        self._last_progress = 0.0
+
+    def handle(self, event: Event, book: ExperimentBook) -> None:
+        from raytuner.execution.events import EventKind
+
+        payload = event.to_json()
+        if event.kind is EventKind.PROGRESS:
+            now = time.monotonic()
+            if now - self._last_progress < self.every_s:
+                return
+            self._last_progress = now
+            payload["trials"] = {status.value: n for status, n in book.counts().items()}
+            payload["pending"] = book.pending
+            payload["reports"] = book.reports
+            payload["best"] = None if book.best is None else book.best.value
+        print(json.dumps(payload, default=str), file=self.out, flush=True)
+
+
+def summary_table(summary: RunSummary, top: int = 10) -> Table:
+    """The best trials of a finished run, best first."""
+    book = summary.book
+    sign = book.sign
+    ranked = sorted(
+        book.trials.values(),
+        key=lambda r: (r.best is None, -(sign * r.best) if r.best is not None else 0.0),
+    )
+    table = Table(title=f"{summary.name}: top {min(top, len(ranked))} of {len(ranked)} trials")
+    for column in ("#", "trial", "status", f"best {book.metric}", "iter", "config"):
+        table.add_column(column, overflow="fold")
+    for rank, record in enumerate(ranked[:top], 1):
+        table.add_row(
+            str(rank),
+            record.trial_id,
+            _status(record),
+            format_value(record.best) if record.best is not None else "-",
+            str(record.iterations),
+            format_config(record.config, 70),
+        )
+    return table
+
+
+def _status(record: TrialRecord) -> str:
+    value = record.status.value
+    return {"error": "[red]error[/red]", "stopped": "[yellow]stopped[/yellow]"}.get(value, value)
+
+
+def stdout_console() -> Console:
+    return Console(file=sys.stdout, highlight=False)
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, highlight=False)

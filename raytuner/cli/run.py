@@ -1,0 +1,67 @@
+"""``raytuner run``: validate a spec and run it on a private local Ray or a cluster."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from raytuner.cli.errors import handles_errors
+from raytuner.cli.options import JsonOpt, NameOpt, SetOpt, SpecArg, StorageOpt
+
+app = typer.Typer()
+
+
+@app.command("run")
+@handles_errors
+def run(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    name: NameOpt = None,
+    storage: StorageOpt = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", envvar="RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
+    ] = None,
+    cpus: Annotated[int | None, typer.Option("--cpus", min=1, help="CPUs of the local Ray (default: all).")] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", min=0, help="GPUs of the local Ray (default: all).")] = None,
+    json_: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
+) -> None:
+    """Run an experiment: live progress, then the best trials and the experiment folder."""
+    from raytuner.cli.render import JsonLines, LiveView, PlainLines, stdout_console, summary_table
+    from raytuner.execution.events import Listener
+    from raytuner.execution.runner import RunOptions, run_experiment
+    from raytuner.spec.loader import load_experiment
+
+    experiment = load_experiment(spec, set_ or [], name=name, storage=storage)
+    console = stdout_console()
+    listener: Listener
+    if json_:
+        listener = JsonLines(sys.stdout)
+    elif console.is_terminal and not verbose:
+        listener = LiveView(console)
+    else:
+        listener = PlainLines(sys.stdout)
+    try:
+        summary = run_experiment(
+            experiment, RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus), listener
+        )
+    finally:
+        if isinstance(listener, LiveView):
+            listener.close()
+    if json_:
+        return
+    console.print(summary_table(summary))
+    counts = {status.value: n for status, n in summary.book.counts().items() if n}
+    console.print(
+        f"{summary.state.value} in {summary.duration_s:.1f}s · "
+        + ", ".join(f"{n} {status}" for status, n in counts.items())
+    )
+    if summary.book.best is not None:
+        best = summary.book.best
+        console.print(f"best {summary.book.metric} = {best.value:.6g} (trial {best.trial_id})")
+    console.print(f"experiment folder: {summary.folder}")
+    if summary.state.value == "interrupted":
+        raise typer.Exit(130)

@@ -1,0 +1,64 @@
+"""``raytuner validate``: check a spec without starting Ray, show samples and the budget."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from raytuner.cli.errors import handles_errors
+from raytuner.cli.options import JsonOpt, SetOpt, SpecArg
+
+app = typer.Typer()
+
+
+@app.command("validate")
+@handles_errors
+def validate(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=0, help="Sample configurations to show.")] = 3,
+    json_: JsonOpt = False,
+) -> None:
+    """Check a spec (schema, ranges, combinations) without starting Ray."""
+    from raytuner.cli.render import format_config, stdout_console
+    from raytuner.search.preview import budget, sample_configs
+    from raytuner.spec.loader import load_experiment
+
+    experiment = load_experiment(spec, set_ or [])
+    configs = sample_configs(experiment, samples)
+    plan = budget(experiment)
+    s = experiment.spec
+    if json_:
+        payload = {
+            "valid": True,
+            "name": s.name,
+            "spec": experiment.resolved(),
+            "samples": configs,
+            "budget": {
+                "trials": plan.trials,
+                "max_iterations_per_trial": plan.max_iterations_per_trial,
+                "max_iterations": plan.max_iterations,
+                "expected_iterations": plan.expected_iterations,
+            },
+            "notes": list(plan.notes),
+        }
+        typer.echo(json.dumps(payload, indent=2, default=str))
+        return
+    console = stdout_console()
+    console.print(f"[green]valid[/green]: {spec} ({s.name})")
+    console.print(
+        f"  {s.search.algorithm.value} search, {s.scheduler.type.value} scheduler, "
+        f"{s.metric} ({s.mode.value}), {s.resources.cpu:g} CPU / {s.resources.gpu:g} GPU per trial"
+    )
+    line = f"  budget: {plan.trials} trials"
+    if plan.max_iterations_per_trial is not None:
+        line += f" × at most {plan.max_iterations_per_trial} iterations = {plan.max_iterations} iterations"
+        if plan.expected_iterations != plan.max_iterations:
+            line += f" (about {plan.expected_iterations} expected with early stopping)"
+    console.print(line)
+    for note in plan.notes:
+        console.print(f"  note: {note}")
+    for i, config in enumerate(configs, 1):
+        console.print(f"  sample {i}: {format_config(config, 200)}")

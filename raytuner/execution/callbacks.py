@@ -1,0 +1,152 @@
+"""The one Ray Tune callback raytuner adds: it keeps the books and feeds everyone else.
+
+It records every trial and report in the :class:`ExperimentBook`, streams reports to the
+Parquet store, checks each trial's first report for the spec's metric, and turns Ray's
+hooks into :class:`Event` objects for the progress display.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from raytuner.errors import Location, MetricNotReportedError
+from raytuner.execution.events import Event, EventKind, Listener
+from raytuner.execution.stopper import SpecStopper
+from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, metrics_of
+from raytuner.results.store import ResultsStore
+
+PROGRESS_EVERY_S = 0.5
+
+
+class Bookkeeper(Callback):  # type: ignore[misc]
+    def __init__(
+        self,
+        book: ExperimentBook,
+        store: ResultsStore,
+        listener: Listener,
+        stopper: SpecStopper,
+        source: str,
+        horizon: tuple[str, float] | None = None,
+    ) -> None:
+        self.book = book
+        self.store = store
+        self.listener = listener
+        self.stopper = stopper
+        self.source = source
+        self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
+        self._last_progress = 0.0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, kind: EventKind, **data: Any) -> None:
+        self.listener.handle(Event(kind, data), self.book)
+
+    def _record(self, trial: Any) -> TrialRecord:
+        record = self.book.trials.get(trial.trial_id)
+        if record is None:
+            record = TrialRecord(trial.trial_id, dict(trial.config))
+            self.book.trials[trial.trial_id] = record
+        return record
+
+    # ------------------------------------------------------------------ Ray hooks
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = TrialStatus.RUNNING
+        if record.started_at is None:
+            record.started_at = time.time()
+        record.trial_dir = trial.path
+        try:
+            record.resources = dict(trial.placement_group_factory.required_resources)
+        except Exception:  # noqa: BLE001 - resources are informative only
+            record.resources = {}
+        self.store.touch()
+        self._emit(EventKind.TRIAL_STARTED, trial_id=trial.trial_id, config=record.config)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        record = self._record(trial)
+        metrics = metrics_of(result)
+        if record.iterations == 0 and self.book.metric not in metrics and self.book.abort is None:
+            shown = ", ".join(sorted(metrics)) or "no metrics"
+            self.book.abort = MetricNotReportedError(
+                f"trial {trial.trial_id} reported {shown}; the spec's metric '{self.book.metric}' is not among them",
+                Location(self.source, None, "metric"),
+            )
+        record.iterations = int(result.get("training_iteration", record.iterations + 1) or 0)
+        record.time_total_s = float(result.get("time_total_s", 0.0) or 0.0)
+        record.node_ip = result.get("node_ip", record.node_ip)
+        if result.get("done") and trial.trial_id not in self.stopper.stopped and not self._at_horizon(result):
+            # Ray marks a result done=True when the scheduler decides to stop the trial;
+            # a function trainable that returns on its own never sends done=True here.
+            record.early_stopped = True
+        self.book.reports += 1
+        self.store.add_result(trial.trial_id, result, metrics)
+        if record.observe(self.book.metric, self.book.sign, metrics, record.iterations) and self.book.consider(record):
+            best = self.book.best
+            assert best is not None
+            self._emit(
+                EventKind.NEW_BEST,
+                trial_id=best.trial_id,
+                value=best.value,
+                iteration=best.iteration,
+                config=best.config,
+            )
+
+    def _at_horizon(self, result: dict[str, Any]) -> bool:
+        if self.horizon is None:
+            return False
+        attr, max_t = self.horizon
+        value = result.get(attr)
+        return isinstance(value, (int, float)) and value >= max_t
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        finished_early = record.early_stopped
+        record.status = TrialStatus.STOPPED if finished_early else TrialStatus.COMPLETED
+        record.ended_at = time.time()
+        self.store.touch()
+        kind = EventKind.TRIAL_STOPPED if finished_early else EventKind.TRIAL_COMPLETED
+        self._emit(kind, trial_id=trial.trial_id, iterations=record.iterations, best=record.best)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.num_failures += 1
+        record.error = _error_message(trial)
+        record.status = TrialStatus.PENDING
+        self.store.touch()
+        self._emit(EventKind.TRIAL_RETRY, trial_id=trial.trial_id, error=record.error, failures=record.num_failures)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.num_failures += 1
+        record.status = TrialStatus.ERROR
+        record.error = _error_message(trial)
+        record.ended_at = time.time()
+        self.store.touch()
+        self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        self.store.maybe_flush()
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            self.book.pending = sum(1 for t in trials if t.status == "PENDING")
+            self._emit(EventKind.PROGRESS)
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        self.book.pending = sum(1 for t in trials if t.status == "PENDING")
+
+
+def _error_message(trial: Any) -> str:
+    """The last line of the trial's error (its exception), or a generic note."""
+    path = getattr(trial, "error_file", None)
+    if path and Path(path).is_file():
+        lines = [line.strip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()]
+        for line in reversed(lines):
+            if not line.startswith(("File ", "^", "~")):
+                return line[:2000]
+    return "trial failed (no error message was recorded)"

@@ -1,0 +1,54 @@
+"""Facts about where an experiment ran, written to ``environment.json`` next to its results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from raytuner.spec.loader import Experiment
+
+PACKAGES = ("raytuner", "ray", "hyperopt", "torch", "numpy", "pyarrow", "pydantic")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_revision(folder: Path) -> dict[str, Any] | None:
+    """The git commit of ``folder`` and whether the work tree had changes, if it is a repo."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": rev, "dirty": bool(dirty)}
+
+
+def environment_facts(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "created_at": time.time(),
+        "spec_file": experiment.source,
+        "command": sys.argv,
+        "working_dir": os.getcwd(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "git": git_revision(Path.cwd()),
+        "seed": experiment.spec.search.seed,
+    }

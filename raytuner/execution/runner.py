@@ -1,0 +1,230 @@
+"""Running one experiment: folder, Ray session, Tuner, and the records that outlive it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raytuner.errors import ExperimentError, RaytunerError
+from raytuner.execution.environment import environment_facts
+from raytuner.execution.events import Event, EventKind, Listener
+from raytuner.results import layout
+from raytuner.results.records import ExperimentBook, TrialStatus
+from raytuner.results.schema import config_columns
+from raytuner.results.store import ResultsStore, write_json_atomic
+from raytuner.spec.loader import Experiment
+from raytuner.spec.models import Logger, Mode
+
+
+class RunState(str, Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run (not what: that is the spec)."""
+
+    address: str | None = None
+    verbose: bool = False
+    num_cpus: int | None = None
+    num_gpus: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    name: str
+    folder: Path
+    state: RunState
+    book: ExperimentBook
+    duration_s: float
+    total_trials: int
+    error: str | None = None
+
+
+def run_experiment(experiment: Experiment, options: RunOptions, listener: Listener) -> RunSummary:
+    """Run ``experiment`` to its end and return what happened.
+
+    The experiment folder gets the resolved spec and environment first, then Parquet as
+    results arrive. A trainable that never reports the spec's metric stops the run, removes
+    the folder (nothing useful was recorded) and raises MetricNotReportedError.
+    """
+    spec = experiment.spec
+    root = layout.storage_root(spec.storage)
+    folder = layout.new_experiment_dir(root, spec.name)
+    folder.mkdir(parents=True)
+    started = time.time()
+    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0)
+    (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
+    write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
+    store = ResultsStore(folder, book, config_columns(experiment.space))
+    status = _Status(folder, experiment, book, started)
+    status.write(RunState.RUNNING)
+
+    state, error, total = RunState.FAILED, None, 0
+    try:
+        total = _fit(experiment, options, listener, book, store, folder)
+        state = RunState.COMPLETED
+    except KeyboardInterrupt:
+        state = RunState.INTERRUPTED
+    except RaytunerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
+        error = f"{type(exc).__name__}: {exc}"
+        raise ExperimentError(f"the experiment failed: {error}") from exc
+    finally:
+        if book.abort is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            store.finalize()
+            status.write(state, error)
+    if book.abort is not None:
+        raise book.abort
+    summary = RunSummary(spec.name, folder, state, book, time.time() - started, total, error)
+    listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
+    return summary
+
+
+def _fit(
+    experiment: Experiment,
+    options: RunOptions,
+    listener: Listener,
+    book: ExperimentBook,
+    store: ResultsStore,
+    folder: Path,
+) -> int:
+    from raytuner.execution.session import ray_session, tune_environment
+    from raytuner.workloads.function import search_path
+
+    spec = experiment.spec
+    with tune_environment(options.verbose), ray_session(
+        options.address,
+        verbose=options.verbose,
+        python_path=search_path(experiment.base_dir),
+        num_cpus=options.num_cpus,
+        num_gpus=options.num_gpus,
+    ) as session:
+        import ray
+        from ray import tune
+
+        from raytuner.execution.callbacks import Bookkeeper
+        from raytuner.execution.preflight import check_placeable, trial_resources
+        from raytuner.execution.stopper import SpecStopper
+        from raytuner.schedulers import create_scheduler
+        from raytuner.search import create_search
+        from raytuner.workloads import build_trainable
+
+        wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
+        check_placeable(wanted, ray.nodes(), experiment.source)
+        plan = create_search(experiment)
+        scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
+        build = build_trainable(experiment)
+        stopper = SpecStopper(spec.stop, book)
+        max_t = getattr(spec.scheduler, "max_t", None)
+        horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
+        bookkeeper = Bookkeeper(book, store, listener, stopper, experiment.source, horizon)
+        listener.handle(
+            Event(
+                EventKind.EXPERIMENT_STARTED,
+                {
+                    "name": spec.name,
+                    "folder": str(folder),
+                    "total_trials": plan.total_trials,
+                    "metric": spec.metric,
+                    "mode": spec.mode.value,
+                    "algorithm": spec.search.algorithm.value,
+                    "scheduler": spec.scheduler.type.value,
+                    "ray": session.address,
+                    "cluster_cpus": ray.cluster_resources().get("CPU", 0),
+                    "cluster_gpus": ray.cluster_resources().get("GPU", 0),
+                },
+            ),
+            book,
+        )
+        resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
+        tuner = tune.Tuner(
+            tune.with_resources(build.trainable, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=plan.searcher,
+                scheduler=scheduler,
+                num_samples=plan.total_trials,
+                reuse_actors=spec.execution.reuse_actors and build.reusable,
+                time_budget_s=spec.search.time_budget_s,
+            ),
+            run_config=tune.RunConfig(
+                name=folder.name,
+                storage_path=str(folder.parent),
+                verbose=1 if options.verbose else 0,
+                stop=stopper,
+                callbacks=[bookkeeper, *_logger_callbacks(spec.execution.loggers)],
+                failure_config=tune.FailureConfig(
+                    max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast
+                ),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+            ),
+        )
+        tuner.fit()
+        return plan.total_trials
+
+
+def _logger_callbacks(loggers: list[Logger]) -> list[Any]:
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+
+    factories = {Logger.CSV: CSVLoggerCallback, Logger.JSON: JsonLoggerCallback, Logger.TENSORBOARD: TBXLoggerCallback}
+    return [factories[logger]() for logger in dict.fromkeys(loggers)]
+
+
+class _Status:
+    """``status.json``: what ``raytuner ls`` reads without opening Parquet."""
+
+    def __init__(self, folder: Path, experiment: Experiment, book: ExperimentBook, started: float) -> None:
+        self.folder = folder
+        self.experiment = experiment
+        self.book = book
+        self.started = started
+
+    def write(self, state: RunState, error: str | None = None) -> None:
+        spec = self.experiment.spec
+        best = self.book.best
+        ended = None if state is RunState.RUNNING else time.time()
+        write_json_atomic(
+            self.folder / layout.STATUS,
+            {
+                "name": spec.name,
+                "folder": self.folder.name,
+                "state": state.value,
+                "metric": spec.metric,
+                "mode": spec.mode.value,
+                "algorithm": spec.search.algorithm.value,
+                "scheduler": spec.scheduler.type.value,
+                "started_at": self.started,
+                "ended_at": ended,
+                "duration_s": None if ended is None else ended - self.started,
+                "trials": {status.value: n for status, n in self.book.counts().items()},
+                "best": None
+                if best is None
+                else {"trial_id": best.trial_id, "value": best.value, "iteration": best.iteration, "config": best.config},
+                "error": error,
+            },
+        )
+
+
+def _finish_data(summary: RunSummary) -> dict[str, Any]:
+    best = summary.book.best
+    counts = summary.book.counts()
+    return {
+        "name": summary.name,
+        "folder": str(summary.folder),
+        "state": summary.state.value,
+        "duration_s": round(summary.duration_s, 3),
+        "trials": {status.value: counts[status] for status in TrialStatus},
+        "best": None if best is None else {"trial_id": best.trial_id, "value": best.value, "config": best.config},
+    }

@@ -1,0 +1,105 @@
+"""The Ray session a run uses: a private local Ray on 127.0.0.1, or an existing cluster.
+
+A private Ray is started for the run and shut down after it. ``--address`` (or
+``RAY_ADDRESS``) joins an existing cluster instead, which is left running. A Ray already
+initialised in this process (tests, notebooks) is used as it is and left running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+# Ray reads these when it builds the run; raytuner keeps its own records and display.
+QUIET_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no per-trial CSV/JSON/TensorBoard files
+    "RAY_AIR_NEW_OUTPUT": "0",  # no Ray progress tables (verbose=0 does the rest)
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # raytuner checks the metric itself, clearly
+    "RAY_DEDUP_LOGS": "1",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    address: str
+    private: bool
+    reused: bool
+
+
+@contextmanager
+def tune_environment(verbose: bool) -> Iterator[None]:
+    """Set Ray Tune's environment switches for the run, and restore them after."""
+    saved = {key: os.environ.get(key) for key in QUIET_ENV}
+    os.environ.update(QUIET_ENV)
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")]
+    levels = [logger.level for logger in loggers]
+    if not verbose:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            if not verbose:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@contextmanager
+def ray_session(
+    address: str | None,
+    *,
+    verbose: bool,
+    python_path: Sequence[str] = (),
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+) -> Iterator[Session]:
+    """Start or join Ray for one run.
+
+    Args:
+        address: a Ray cluster to join; None starts a private local Ray (unless
+            ``RAY_ADDRESS`` is set).
+        verbose: show Ray's own logs and worker output.
+        python_path: folders workers import user modules from.
+        num_cpus: size of a private Ray (default: every core).
+        num_gpus: GPUs of a private Ray (default: those detected).
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield Session(address="(this process)", private=False, reused=True)
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    existing = os.environ.get("PYTHONPATH", "")
+    paths = [*python_path, *([existing] if existing else [])]
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}} if paths else None
+    common = {
+        "logging_level": logging.INFO if verbose else logging.ERROR,
+        "log_to_driver": verbose,
+        "runtime_env": runtime_env,
+    }
+    if address:
+        ray.init(address=address, **common)
+    else:
+        ray.init(
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            **common,
+        )
+    try:
+        yield Session(address=address or "local", private=not address, reused=False)
+    finally:
+        ray.shutdown()

@@ -1,0 +1,97 @@
+"""Reading experiment folders back: the list under a storage root, and the best trials."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raytuner.errors import ExperimentError
+from raytuner.results import layout
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    name: str
+    folder: Path
+    state: str
+    metric: str | None
+    mode: str | None
+    trials: dict[str, int]
+    best: float | None
+    started_at: float | None
+    duration_s: float | None
+
+
+def list_experiments(root: Path) -> list[ExperimentInfo]:
+    """Every experiment folder directly under ``root``, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [_info(folder) for folder in root.iterdir() if folder.is_dir() and layout.is_experiment(folder)]
+    return sorted(found, key=lambda info: (info.started_at or 0.0, info.name))
+
+
+def _info(folder: Path) -> ExperimentInfo:
+    status = read_status(folder)
+    best = status.get("best") or {}
+    return ExperimentInfo(
+        name=folder.name,
+        folder=folder,
+        state=str(status.get("state", "unknown")),
+        metric=status.get("metric"),
+        mode=status.get("mode"),
+        trials={k: int(v) for k, v in (status.get("trials") or {}).items()},
+        best=best.get("value"),
+        started_at=status.get("started_at"),
+        duration_s=status.get("duration_s"),
+    )
+
+
+def read_status(folder: Path) -> dict[str, Any]:
+    path = folder / layout.STATUS
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"state": "unreadable"}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class RankedTrial:
+    trial_id: str
+    status: str
+    value: float
+    iteration: int | None
+    config: dict[str, Any]
+
+
+def best_trials(folder: Path, n: int = 1) -> tuple[str, str, list[RankedTrial]]:
+    """The ``n`` best trials of an experiment (metric, mode, trials best first).
+
+    Raises:
+        ExperimentError: the trials table is missing or unreadable.
+    """
+    import pyarrow.parquet as pq
+
+    path = folder / layout.TRIALS
+    if not path.is_file():
+        raise ExperimentError(f"{folder}: no {layout.TRIALS} (did the experiment start any trial?)")
+    try:
+        table = pq.read_table(path, columns=["trial_id", "status", "metric_best", "metric_best_iteration", "config_json"])
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # noqa: BLE001 - any read failure is the same problem to the user
+        raise ExperimentError(f"{path}: cannot read the trials table: {exc}") from exc
+    metric = meta.get(b"raytuner.metric", b"?").decode()
+    mode = meta.get(b"raytuner.mode", b"min").decode()
+    rows = [row for row in table.to_pylist() if row["metric_best"] is not None]
+    rows.sort(key=lambda row: row["metric_best"], reverse=mode == "max")
+    ranked = [
+        RankedTrial(
+            row["trial_id"], row["status"], row["metric_best"], row["metric_best_iteration"], json.loads(row["config_json"])
+        )
+        for row in rows[:n]
+    ]
+    return metric, mode, ranked

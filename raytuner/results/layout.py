@@ -1,0 +1,67 @@
+"""Where things live in an experiment folder (``<storage>/<name>/``).
+
+Ray Tune's own files (experiment state, trial folders, checkpoints) stay as Ray writes
+them, so ``Tuner.restore`` and TensorBoard keep working; raytuner adds these next to them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from raytuner.errors import UsageError
+
+SPEC = "spec.yaml"
+ENVIRONMENT = "environment.json"
+STATUS = "status.json"
+TRIALS = "trials.parquet"
+RESULTS = "results.parquet"
+RESULTS_PARTS = "results.parts"
+
+_SUFFIXED = re.compile(r"^(?P<stem>.*)-(?P<n>\d+)$")
+
+
+def storage_root(storage: str) -> Path:
+    return Path(storage).expanduser().resolve()
+
+
+def new_experiment_dir(root: Path, name: str) -> Path:
+    """A fresh folder for ``name`` under ``root``: ``name``, else ``name-2``, ``name-3``..."""
+    candidate = root / name
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = root / f"{name}-{n}"
+    inside(root, candidate)
+    return candidate
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` resolved, refusing anything outside ``root`` (names cannot escape storage)."""
+    resolved = path.resolve()
+    if resolved != root.resolve() and root.resolve() not in resolved.parents:
+        raise UsageError(f"'{path}' is outside the storage root {root}")
+    return resolved
+
+
+def is_experiment(folder: Path) -> bool:
+    return (folder / STATUS).is_file() or (folder / SPEC).is_file()
+
+
+def find_experiment(ref: str, storage: str) -> Path:
+    """An experiment folder by path, or by name under the storage root.
+
+    Raises:
+        UsageError: nothing by that name or path is an experiment folder.
+    """
+    direct = Path(ref).expanduser()
+    if direct.is_dir() and is_experiment(direct):
+        return direct.resolve()
+    root = storage_root(storage)
+    if "/" not in ref and ref not in ("", ".", ".."):
+        by_name = root / ref
+        if by_name.is_dir() and is_experiment(by_name):
+            return by_name.resolve()
+    known = sorted(p.name for p in root.iterdir() if p.is_dir() and is_experiment(p)) if root.is_dir() else []
+    hint = f"; experiments under {root}: {', '.join(known[:10])}" if known else f"; no experiments under {root}"
+    raise UsageError(f"no experiment '{ref}'{hint}")

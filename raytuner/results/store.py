@@ -1,0 +1,249 @@
+"""Writing an experiment's results to Parquet while it runs.
+
+Reports are buffered and written every few seconds as numbered part files under
+``results.parts/``; the trials table and ``status.json`` are replaced atomically at the same
+time. A crash therefore loses at most the last few seconds of reports. At the end the parts
+are compacted into one ``results.parquet`` with the final, unified schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from raytuner.results import layout
+from raytuner.results.records import ExperimentBook, TrialRecord, is_number
+from raytuner.results.schema import (
+    RESULT_COLUMNS,
+    SCHEMA_VERSION,
+    TRIAL_COLUMNS,
+    ColumnType,
+    coerce,
+    fixed_schema,
+    flatten_config,
+    metric_type,
+)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_table_atomic(table: Any, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _ts(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class ResultsStore:
+    """Buffers reports and writes the experiment's Parquet tables."""
+
+    def __init__(
+        self,
+        folder: Path,
+        book: ExperimentBook,
+        config_types: Mapping[str, ColumnType],
+        flush_every_s: float = 2.0,
+        max_buffered: int = 20_000,
+    ) -> None:
+        self.folder = folder
+        self.book = book
+        self.config_types = dict(config_types)
+        self.flush_every_s = flush_every_s
+        self.max_buffered = max_buffered
+        self.metric_types: dict[str, ColumnType] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._parts = 0
+        self._last_flush = time.monotonic()
+        self._dirty = True
+        self.parts_dir = folder / layout.RESULTS_PARTS
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ intake
+
+    def add_result(self, trial_id: str, result: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+        for key, value in metrics.items():
+            self.metric_types[key] = metric_type([value], self.metric_types.get(key)) or ColumnType.FLOAT
+        row = {
+            "trial_id": trial_id,
+            "training_iteration": int(result.get("training_iteration", 0) or 0),
+            "time_total_s": float(result.get("time_total_s", 0.0) or 0.0),
+            "timestamp": _ts(float(result.get("timestamp") or time.time())),
+        }
+        row.update(metrics)
+        self._rows.append(row)
+        self._dirty = True
+        if len(self._rows) >= self.max_buffered:
+            self.flush()
+
+    def touch(self) -> None:
+        """Mark the trials table as changed (a trial started, ended or failed)."""
+        self._dirty = True
+
+    def maybe_flush(self) -> None:
+        if self._dirty and time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
+
+    # ------------------------------------------------------------------ output
+
+    def flush(self) -> None:
+        """Write buffered reports as a new part, and replace the trials table."""
+        if self._rows:
+            self._write_part()
+        self._write_trials()
+        self._last_flush = time.monotonic()
+        self._dirty = False
+
+    def finalize(self) -> None:
+        """Flush, then compact the parts into ``results.parquet``."""
+        self.flush()
+        compact(self.folder, self.metric_types)
+
+    def _write_part(self) -> None:
+        import pyarrow as pa
+
+        schema = self.results_schema()
+        columns = {
+            field.name: [_cell(row.get(field.name), field.name, self.metric_types) for row in self._rows]
+            for field in schema
+        }
+        table = pa.Table.from_pydict(columns, schema=schema)
+        _write_table_atomic(table, self.parts_dir / f"part-{self._parts:06d}.parquet")
+        self._parts += 1
+        self._rows = []
+
+    def results_schema(self) -> Any:
+        import pyarrow as pa
+
+        base = fixed_schema(RESULT_COLUMNS)
+        extra = [pa.field(name, kind.arrow()) for name, kind in self.metric_types.items() if name not in RESULT_COLUMNS]
+        return pa.schema(list(base) + extra, metadata=_metadata(self.book))
+
+    def _write_trials(self) -> None:
+        import pyarrow as pa
+
+        records = list(self.book.trials.values())
+        base = list(fixed_schema(TRIAL_COLUMNS))
+        config_fields = [pa.field(name, kind.arrow()) for name, kind in self.config_types.items()]
+        last_fields = [pa.field(f"last/{name}", kind.arrow()) for name, kind in self.metric_types.items()]
+        schema = pa.schema(base + config_fields + last_fields, metadata=_metadata(self.book))
+        rows = [self._trial_row(record) for record in records]
+        columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
+        table = pa.Table.from_pydict(columns, schema=schema)
+        _write_table_atomic(table, self.folder / layout.TRIALS)
+
+    def _trial_row(self, record: TrialRecord) -> dict[str, Any]:
+        metric_last = record.last.get(self.book.metric)
+        row: dict[str, Any] = {
+            "trial_id": record.trial_id,
+            "status": record.status.value,
+            "iterations": record.iterations,
+            "time_total_s": record.time_total_s,
+            "started_at": _ts(record.started_at),
+            "ended_at": _ts(record.ended_at),
+            "metric": self.book.metric,
+            "metric_last": float(metric_last) if is_number(metric_last) else None,
+            "metric_best": record.best,
+            "metric_best_iteration": record.best_iteration,
+            "error": record.error,
+            "num_failures": record.num_failures,
+            "resources_cpu": record.resources.get("CPU", 0.0),
+            "resources_gpu": record.resources.get("GPU", 0.0),
+            "node_ip": record.node_ip,
+            "trial_dir": record.trial_dir,
+            "config_json": json.dumps(record.config, sort_keys=True, default=str),
+        }
+        for name, value in flatten_config(record.config).items():
+            kind = self.config_types.get(name)
+            if kind is not None:
+                row[name] = coerce(value, kind)
+        for name, value in record.last.items():
+            kind = self.metric_types.get(name)
+            if kind is not None:
+                row[f"last/{name}"] = coerce(value, kind)
+        return row
+
+
+def _cell(value: Any, name: str, metric_types: Mapping[str, ColumnType]) -> Any:
+    kind = metric_types.get(name)
+    if kind is None or name in RESULT_COLUMNS:
+        return value
+    return coerce(value, kind)
+
+
+def _metadata(book: ExperimentBook) -> dict[bytes, bytes]:
+    return {
+        b"raytuner.schema_version": str(SCHEMA_VERSION).encode(),
+        b"raytuner.metric": book.metric.encode(),
+        b"raytuner.mode": (b"max" if book.sign > 0 else b"min"),
+    }
+
+
+def compact(folder: Path, metric_types: Mapping[str, ColumnType] | None = None) -> Path | None:
+    """Merge ``results.parts/`` (and an existing ``results.parquet``) into ``results.parquet``.
+
+    Works on the parts a crashed run left behind: column types are unified by the schema
+    rule (a metric with any non-number is a string column everywhere).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts_dir = folder / layout.RESULTS_PARTS
+    target = folder / layout.RESULTS
+    sources = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.exists() else []
+    if not sources and target.exists():
+        return target
+    tables = ([pq.read_table(target)] if target.exists() else []) + [pq.read_table(p) for p in sources]
+    types: dict[str, ColumnType] = {}
+    metadata: dict[bytes, bytes] = {}
+    for table in tables:
+        metadata.update(table.schema.metadata or {})
+        for field in table.schema:
+            if field.name in RESULT_COLUMNS:
+                continue
+            kind = ColumnType.STRING if pa.types.is_string(field.type) else ColumnType.FLOAT
+            seen = types.get(field.name)
+            types[field.name] = kind if seen is None or seen is kind else ColumnType.STRING
+    if metric_types:
+        for name, kind in metric_types.items():
+            types[name] = ColumnType.STRING if types.get(name) is ColumnType.STRING else kind
+    schema = pa.schema(
+        list(fixed_schema(RESULT_COLUMNS)) + [pa.field(n, k.arrow()) for n, k in types.items()], metadata=metadata
+    )
+    unified = [_conform(table, schema) for table in tables]
+    merged = pa.concat_tables(unified) if unified else schema.empty_table()
+    _write_table_atomic(merged, target)
+    for path in sources:
+        path.unlink()
+    if parts_dir.exists() and not any(parts_dir.iterdir()):
+        parts_dir.rmdir()
+    return target
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            if column.type != field.type:
+                column = pc.cast(column, field.type)
+            columns.append(column)
+        else:
+            columns.append(pa.nulls(table.num_rows, type=field.type))
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -1,0 +1,71 @@
+"""Search algorithms, a registry keyed by :class:`~raytuner.spec.models.Algorithm`.
+
+Each factory imports its library inside, so importing this package stays cheap. Every
+algorithm draws from the same parsed space; none of them silently drops an option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from raytuner.space.sample import grid_size
+from raytuner.spec.models import Algorithm
+
+if TYPE_CHECKING:
+    from raytuner.spec.loader import Experiment
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """The searcher for the Tuner and how many trials it will start."""
+
+    searcher: Any
+    total_trials: int
+
+
+def total_trials(experiment: Experiment) -> int:
+    """Trials the experiment will start (before a time budget cuts it short)."""
+    search = experiment.spec.search
+    if search.algorithm is Algorithm.GRID:
+        return len(search.points_to_evaluate) + grid_size(experiment.space, True) * search.num_samples
+    if search.algorithm is Algorithm.RANDOM:
+        return max(search.num_samples * grid_size(experiment.space, False), len(search.points_to_evaluate))
+    return max(search.num_samples, len(search.points_to_evaluate))
+
+
+def _random(experiment: Experiment) -> Any:
+    from raytuner.search.sampler import SpaceSearcher
+
+    return SpaceSearcher.for_experiment(experiment, enumerate_choices=False, total=total_trials(experiment))
+
+
+def _grid(experiment: Experiment) -> Any:
+    from raytuner.search.sampler import SpaceSearcher
+
+    return SpaceSearcher.for_experiment(experiment, enumerate_choices=True, total=total_trials(experiment))
+
+
+def _hyperopt(experiment: Experiment) -> Any:
+    from raytuner.search.hyperopt import TpeSearcher
+
+    return TpeSearcher.for_experiment(experiment)
+
+
+SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
+    Algorithm.RANDOM: _random,
+    Algorithm.GRID: _grid,
+    Algorithm.HYPEROPT: _hyperopt,
+}
+
+
+def create_search(experiment: Experiment) -> SearchPlan:
+    """The Ray Tune searcher for ``experiment``, limited to ``max_concurrent`` if set."""
+    from ray.tune.search import ConcurrencyLimiter
+
+    search = experiment.spec.search
+    searcher = SEARCHERS[search.algorithm](experiment)
+    if search.max_concurrent is not None:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
+    return SearchPlan(searcher, total_trials(experiment))

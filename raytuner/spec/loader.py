@@ -1,0 +1,208 @@
+"""From a YAML file (and overrides) to a checked :class:`Experiment`: the one validation point.
+
+Nothing here starts Ray or writes a file. Every error is a :class:`SpecError` that names
+the file, the line and the key path, and says what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from raytuner.errors import Location, SpecError
+from raytuner.space.model import Path, Space, parse_space
+from raytuner.spec.models import NAME_PATTERN, Spec
+from raytuner.spec.overrides import apply_overrides
+from raytuner.spec.yaml_lines import LineMap, load_yaml_file, load_yaml_text
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated spec with its parsed space and where it came from."""
+
+    spec: Spec
+    space: Space
+    source: str
+    base_dir: FsPath
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as plain data, every default filled in (written next to the results)."""
+        return self.spec.model_dump(mode="json")
+
+
+def load_experiment(
+    path: str | FsPath,
+    overrides: Sequence[str] = (),
+    *,
+    name: str | None = None,
+    storage: str | None = None,
+) -> Experiment:
+    """Load, override and validate the spec at ``path``.
+
+    Args:
+        path: the YAML file.
+        overrides: ``key.path=value`` strings (``--set``).
+        name: replaces the spec's ``name`` (``--name``).
+        storage: replaces the spec's ``storage`` (``--storage``).
+
+    Raises:
+        SpecError: anything wrong with the file, the overrides or their combination.
+    """
+    file = FsPath(path)
+    data, lines = load_yaml_file(file)
+    return build_experiment(data, lines, overrides, name=name, storage=storage, base_dir=file.resolve().parent)
+
+
+def load_experiment_text(text: str, source: str = "<spec>", overrides: Sequence[str] = ()) -> Experiment:
+    """Like :func:`load_experiment`, for YAML text (tests, ``raytuner init`` round trips)."""
+    data, lines = load_yaml_text(text, source)
+    return build_experiment(data, lines, overrides, base_dir=FsPath.cwd())
+
+
+def build_experiment(
+    data: Any,
+    lines: LineMap,
+    overrides: Sequence[str] = (),
+    *,
+    name: str | None = None,
+    storage: str | None = None,
+    base_dir: FsPath,
+) -> Experiment:
+    """Validate already-parsed YAML data; see :func:`load_experiment`."""
+    if data is None:
+        raise SpecError("the spec is empty; `raytuner init` writes a starter spec", Location(lines.source, 1))
+    if not isinstance(data, dict):
+        raise SpecError(f"expected a mapping of spec keys at the top level, found {type(data).__name__}", lines.locate(()))
+    flags = list(overrides)
+    if name is not None:
+        flags.append(f"name={name}")
+    if storage is not None:
+        flags.append(f"storage={_quote(storage)}")
+    data, sources = apply_overrides(data, flags)
+    lines.overrides.update(sources)
+    if "name" not in data:
+        data["name"] = _default_name(lines.source)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, data, lines) from exc
+    space = parse_space(spec.space, lines.locate)
+    experiment = Experiment(spec, space, lines.source, base_dir)
+    from raytuner.spec.checks import check_experiment
+
+    check_experiment(experiment, lines.locate)
+    return experiment
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _default_name(source: str) -> str:
+    stem = FsPath(source).stem if not source.startswith("<") else "experiment"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "experiment"
+    return cleaned if re.match(NAME_PATTERN, cleaned) else "experiment"
+
+
+# ---------------------------------------------------------------------------- error text
+
+
+def _first_error(exc: ValidationError, data: Mapping[str, Any], lines: LineMap) -> SpecError:
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    path, message = _describe(err, data)
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SpecError(message, lines.locate(path))
+
+
+def _data_path(loc: Sequence[Any], data: Any) -> tuple[Path, Any]:
+    """Keep the parts of a pydantic ``loc`` that exist in ``data`` (union tags do not)."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, Mapping) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+    return tuple(path), node
+
+
+def _describe(err: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[Path, str]:
+    kind = err["type"]
+    loc = err["loc"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        path, _ = _data_path(loc[:-1], data)
+        return (*path, loc[-1]), f"required key '{loc[-1]}' is missing"
+    path, value = _data_path(loc, data)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], data)
+        hint = ""
+        if allowed:
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(sorted(allowed))}"
+        return path, f"unknown key '{loc[-1]}'{hint}"
+    if kind == "union_tag_invalid":
+        key = ctx.get("discriminator", "").strip("'")
+        key = {"_search_tag()": "algorithm"}.get(key, key)
+        tag = ctx.get("tag")
+        return (*path, key), f"expected one of {ctx.get('expected_tags')}, found '{tag}'"
+    if kind == "union_tag_not_found":
+        key = ctx.get("discriminator", "").strip("'")
+        return path, f"required key '{key}' is missing"
+    if kind == "trainable_kind":
+        found = ", ".join(str(k) for k in value) if isinstance(value, Mapping) else repr(value)
+        return path, f"{err['msg']}; found {found or 'nothing'}"
+    message = str(err["msg"])
+    message = message.removeprefix("Value error, ")
+    message = message[0].lower() + message[1:] if message else message
+    if kind in ("value_error", "assertion_error"):
+        return path, message
+    return path, f"{message}; found {_show(err.get('input'))}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+def _allowed_keys(loc: Sequence[Any], data: Mapping[str, Any]) -> list[str]:
+    """The keys the model at ``loc`` accepts, following union tags as pydantic names them."""
+    candidates: list[type[BaseModel]] = [Spec]
+    for part in loc:
+        fields = [m.model_fields[part] for m in candidates if isinstance(part, str) and part in m.model_fields]
+        if fields:
+            candidates = _models_in(fields[0].annotation)
+        else:
+            candidates = [m for m in candidates if _tag_matches(m, part)]
+        if not candidates:
+            return []
+    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _tag_matches(model: type[BaseModel], tag: Any) -> bool:
+    for field in model.model_fields.values():
+        for arg in (field.default, *getattr(field.annotation, "__args__", ())):
+            if getattr(arg, "value", arg) == tag:
+                return True
+    return False

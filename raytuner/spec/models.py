@@ -1,0 +1,272 @@
+"""The typed spec: what one YAML file says about an experiment.
+
+Every model is frozen and forbids unknown keys. Closed sets are Enums; the same Enums drive
+the search and scheduler registries, the JSON Schema and ``--help``. The ``space`` mapping
+stays raw here and is parsed by :mod:`raytuner.space` (its own language, its own errors).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Mode(str, Enum):
+    MIN = "min"
+    MAX = "max"
+
+
+class Algorithm(str, Enum):
+    """Search algorithms (the registry in :mod:`raytuner.search` has one factory each)."""
+
+    RANDOM = "random"
+    GRID = "grid"
+    HYPEROPT = "hyperopt"
+
+
+class SchedulerType(str, Enum):
+    """Trial schedulers (the registry in :mod:`raytuner.schedulers` has one factory each)."""
+
+    FIFO = "fifo"
+    ASHA = "asha"
+    HYPERBAND = "hyperband"
+    MEDIAN = "median"
+
+
+class Logger(str, Enum):
+    """Ray Tune's per-trial logger files, off unless asked for."""
+
+    CSV = "csv"
+    JSON = "json"
+    TENSORBOARD = "tensorboard"
+
+
+class AnalyticObjective(str, Enum):
+    SPHERE = "sphere"
+    BRANIN = "branin"
+    HARTMANN6 = "hartmann6"
+    ROSENBROCK = "rosenbrock"
+
+
+# ---------------------------------------------------------------------------- trainables
+
+
+class AnalyticTrainable(Model):
+    """A built-in analytic objective (no torch) that reports a decaying loss per iteration.
+
+    ``loss`` at iteration t is ``f(config) + decay / t``: it falls towards the objective's
+    value, so early stopping has real curves to compare.
+    """
+
+    builtin: Literal["analytic"]
+    objective: AnalyticObjective = Field(
+        AnalyticObjective.SPHERE,
+        description="sphere: sum of squares of every numeric parameter; branin: x1, x2; "
+        "hartmann6: x1..x6 in [0, 1]; rosenbrock: every numeric parameter in order",
+    )
+    iterations: int = Field(20, ge=1, description="reports per trial")
+    decay: float = Field(1.0, ge=0, description="how far above its final value the curve starts")
+    noise: float = Field(0.0, ge=0, description="standard deviation of noise added to each report")
+    sleep_s: float = Field(0.0, ge=0, description="seconds to sleep per iteration (simulated work)")
+    fail_at: int | None = Field(
+        None, ge=1, description="raise at this iteration (for trying failure handling)"
+    )
+
+
+BuiltinTrainable = Annotated[AnalyticTrainable, Field(discriminator="builtin")]
+
+
+class FunctionTrainable(Model):
+    """A Ray Tune function or Trainable class, by ``package.module:name``."""
+
+    function: str = Field(pattern=FUNCTION_PATTERN, description="module path and name, e.g. mypkg.train:train")
+
+
+class TrainableKind(str, Enum):
+    """The keys that say what a trainable is; exactly one appears in ``trainable``."""
+
+    BUILTIN = "builtin"
+    FUNCTION = "function"
+
+
+def _trainable_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        present = [kind.value for kind in TrainableKind if kind.value in value]
+        return present[0] if len(present) == 1 else None
+    return TrainableKind.BUILTIN.value if hasattr(value, "builtin") else TrainableKind.FUNCTION.value
+
+
+Trainable = Annotated[
+    Annotated[BuiltinTrainable, Tag(TrainableKind.BUILTIN.value)] | Annotated[FunctionTrainable, Tag(TrainableKind.FUNCTION.value)],
+    Discriminator(
+        _trainable_tag,
+        custom_error_type="trainable_kind",
+        custom_error_message="expected exactly one of the keys builtin or function",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------- search
+
+
+class SearchBase(Model):
+    num_samples: int = Field(16, ge=1, le=1_000_000, description="trials to run (grid: repeats of the grid)")
+    max_concurrent: int | None = Field(None, ge=1, description="trials running at once (default: as resources allow)")
+    seed: int | None = Field(None, ge=0, description="seed for reproducible sampling")
+    time_budget_s: float | None = Field(None, gt=0, description="stop starting trials after this many seconds")
+    points_to_evaluate: list[dict[str, Any]] = Field(
+        default_factory=list, description="configurations to try first (full or partial: the rest is sampled)"
+    )
+
+
+class RandomSearch(SearchBase):
+    algorithm: Literal[Algorithm.RANDOM] = Algorithm.RANDOM
+
+
+class GridSearch(SearchBase):
+    algorithm: Literal[Algorithm.GRID]
+    num_samples: int = Field(1, ge=1, le=1_000_000, description="repeats of the whole grid")
+
+
+class HyperOptSearch(SearchBase):
+    algorithm: Literal[Algorithm.HYPEROPT]
+    n_initial_points: int = Field(10, ge=1, description="random trials before TPE takes over")
+    gamma: float = Field(0.25, gt=0, lt=1, description="TPE's quantile of good trials")
+
+
+def _search_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("algorithm", Algorithm.RANDOM.value))
+    return str(getattr(value, "algorithm", Algorithm.RANDOM).value)
+
+
+SearchSpec = Annotated[
+    Annotated[RandomSearch, Tag(Algorithm.RANDOM.value)] | Annotated[GridSearch, Tag(Algorithm.GRID.value)] | Annotated[HyperOptSearch, Tag(Algorithm.HYPEROPT.value)],
+    Discriminator(_search_tag),
+]
+
+
+# ---------------------------------------------------------------------------- schedulers
+
+
+class FifoScheduler(Model):
+    type: Literal[SchedulerType.FIFO] = SchedulerType.FIFO
+
+
+class AshaScheduler(Model):
+    type: Literal[SchedulerType.ASHA]
+    time_attr: str = Field("training_iteration", description="the result key that measures progress")
+    max_t: float = Field(100, gt=0, description="no trial runs past this much time_attr")
+    grace_period: float = Field(1, gt=0, description="no trial is stopped before this much time_attr")
+    reduction_factor: float = Field(4, gt=1, description="keep 1/reduction_factor of trials at each rung")
+    brackets: int = Field(1, ge=1, description="number of brackets (1 is ASHA as published)")
+
+    @model_validator(mode="after")
+    def _grace_within_max(self) -> AshaScheduler:
+        if self.grace_period > self.max_t:
+            raise ValueError(
+                f"grace_period must be <= max_t, found grace_period={self.grace_period:g} > max_t={self.max_t:g}"
+            )
+        return self
+
+
+class HyperbandScheduler(Model):
+    type: Literal[SchedulerType.HYPERBAND]
+    time_attr: str = "training_iteration"
+    max_t: float = Field(81, gt=0)
+    reduction_factor: float = Field(3, gt=1)
+
+
+class MedianScheduler(Model):
+    type: Literal[SchedulerType.MEDIAN]
+    time_attr: str = "training_iteration"
+    grace_period: float = Field(1, ge=0, description="no trial is stopped before this much time_attr")
+    min_samples_required: int = Field(3, ge=1, description="trials needed to compute a median")
+    min_time_slice: float = Field(0, ge=0)
+    hard_stop: bool = Field(True, description="stop (true) or pause (false) trials below the median")
+
+
+SchedulerSpec = Annotated[
+    FifoScheduler | AshaScheduler | HyperbandScheduler | MedianScheduler,
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+class Resources(Model):
+    cpu: float = Field(1, ge=0, description="CPUs per trial")
+    gpu: float = Field(0, ge=0, description="GPUs per trial; fractions below 1 share a device")
+    custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per trial")
+
+    @model_validator(mode="after")
+    def _whole_gpus_above_one(self) -> Resources:
+        if self.gpu > 1 and not float(self.gpu).is_integer():
+            raise ValueError(f"gpu above 1 must be a whole number, found {self.gpu:g}")
+        for name, amount in self.custom.items():
+            if amount < 0:
+                raise ValueError(f"custom resource {name!r} must be >= 0, found {amount:g}")
+        return self
+
+
+class Threshold(Model):
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Threshold:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("give exactly one of at_least or at_most")
+        return self
+
+
+class StopSpec(Model):
+    iterations: int | None = Field(None, ge=1, description="stop a trial after this many reports")
+    time_s: float | None = Field(None, gt=0, description="stop a trial after this many seconds")
+    metrics: dict[str, Threshold] = Field(
+        default_factory=dict, description="stop a trial once a metric reaches a threshold"
+    )
+
+
+class CheckpointSpec(Model):
+    every: int = Field(0, ge=0, description="checkpoint every N iterations (0: never)")
+    keep: int | None = Field(2, ge=1, description="checkpoints kept per trial (null: all)")
+
+
+class FailureSpec(Model):
+    max_retries: int = Field(0, ge=-1, description="retries of a failed trial (-1: forever)")
+    fail_fast: bool = Field(False, description="stop the whole experiment at the first trial error")
+
+
+class ExecutionSpec(Model):
+    reuse_actors: bool = Field(True, description="reuse Ray actors between trials (fast for short trials)")
+    loggers: list[Logger] = Field(default_factory=list, description="Ray Tune per-trial logger files")
+
+
+class Spec(Model):
+    """One experiment: what to train, over which space, how to search and stop."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="experiment name (its folder under storage)")
+    description: str | None = None
+    trainable: Trainable
+    metric: str = Field(min_length=1, description="the reported metric to optimize")
+    mode: Mode
+    space: dict[str, Any] = Field(default_factory=dict, description="the search space")
+    search: SearchSpec = Field(default_factory=RandomSearch)
+    scheduler: SchedulerSpec = Field(default_factory=FifoScheduler)
+    resources: Resources = Field(default_factory=Resources)
+    stop: StopSpec = Field(default_factory=StopSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    failure: FailureSpec = Field(default_factory=FailureSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    storage: str = Field("runs", min_length=1, description="local folder for experiment folders")

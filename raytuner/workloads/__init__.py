@@ -1,0 +1,55 @@
+"""Trainables: built-in workloads by name, and user code by ``module:name``.
+
+``check_trainable`` runs at validation time (no Ray started); ``build_trainable`` gives the
+execution layer what to hand to ``ray.tune.Tuner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from raytuner.errors import Location
+from raytuner.space.model import Path
+from raytuner.spec.models import AnalyticTrainable, FunctionTrainable
+
+if TYPE_CHECKING:
+    from raytuner.spec.loader import Experiment
+
+Locate = Callable[[Path], Location]
+
+
+@dataclass(frozen=True)
+class TrainableBuild:
+    """What the Tuner runs: a function or Trainable class, and whether actors can be reused."""
+
+    trainable: Any
+    reusable: bool
+    label: str
+
+
+def check_trainable(experiment: Experiment, locate: Locate) -> None:
+    """Raise a SpecError if the trainable cannot run over the experiment's space."""
+    trainable = experiment.spec.trainable
+    if isinstance(trainable, AnalyticTrainable):
+        from raytuner.workloads.analytic import check_space
+
+        check_space(trainable, experiment.space, locate)
+    elif isinstance(trainable, FunctionTrainable):
+        from raytuner.workloads.function import resolve
+
+        resolve(trainable.function, experiment.base_dir, locate(("trainable", "function")))
+
+
+def build_trainable(experiment: Experiment) -> TrainableBuild:
+    """The trainable for ``ray.tune.Tuner`` (imports Ray and the workload's libraries)."""
+    trainable = experiment.spec.trainable
+    every = experiment.spec.checkpoint.every
+    if isinstance(trainable, AnalyticTrainable):
+        from raytuner.workloads.analytic import make_trainable
+
+        return TrainableBuild(make_trainable(trainable, every), True, f"analytic-{trainable.objective.value}")
+    from raytuner.workloads.function import build
+
+    return build(trainable.function, experiment.base_dir)

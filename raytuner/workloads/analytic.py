@@ -1,0 +1,142 @@
+"""The built-in analytic objective: known test functions reported as learning curves.
+
+At iteration ``t`` a trial reports ``loss = f(config) + decay / t`` (plus optional noise):
+the curve falls towards the function's value, so early stopping has something to compare,
+and nothing but NumPy is needed. Used by the quick start and the fast tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from raytuner.errors import Location, SpecError
+from raytuner.space.model import Choice, Constant, Float, Integer, Nested, Normal, Path, Space
+from raytuner.spec.models import AnalyticObjective, AnalyticTrainable
+
+Objective = Callable[[Mapping[str, Any]], float]
+
+_HARTMANN6_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_HARTMANN6_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+_HARTMANN6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def numeric_leaves(config: Mapping[str, Any]) -> Iterator[float]:
+    """Every number in ``config``, depth first, in key order (bools are not numbers)."""
+    for value in config.values():
+        if isinstance(value, Mapping):
+            yield from numeric_leaves(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield float(value)
+
+
+def sphere(config: Mapping[str, Any]) -> float:
+    return float(sum(x * x for x in numeric_leaves(config)))
+
+
+def rosenbrock(config: Mapping[str, Any]) -> float:
+    xs = list(numeric_leaves(config))
+    return float(sum(100 * (b - a * a) ** 2 + (1 - a) ** 2 for a, b in zip(xs, xs[1:], strict=False)))
+
+
+def branin(config: Mapping[str, Any]) -> float:
+    x1, x2 = float(config["x1"]), float(config["x2"])
+    b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+
+
+def hartmann6(config: Mapping[str, Any]) -> float:
+    x = np.array([float(config[f"x{i}"]) for i in range(1, 7)])
+    inner = np.sum(_HARTMANN6_A * (x - _HARTMANN6_P) ** 2, axis=1)
+    return float(-np.sum(_HARTMANN6_ALPHA * np.exp(-inner)))
+
+
+OBJECTIVES: dict[AnalyticObjective, Objective] = {
+    AnalyticObjective.SPHERE: sphere,
+    AnalyticObjective.BRANIN: branin,
+    AnalyticObjective.HARTMANN6: hartmann6,
+    AnalyticObjective.ROSENBROCK: rosenbrock,
+}
+
+REQUIRED: dict[AnalyticObjective, tuple[str, ...]] = {
+    AnalyticObjective.BRANIN: ("x1", "x2"),
+    AnalyticObjective.HARTMANN6: tuple(f"x{i}" for i in range(1, 7)),
+}
+
+
+def check_space(options: AnalyticTrainable, space: Space, locate: Callable[[Path], Location]) -> None:
+    """Refuse a space that lacks the numeric parameters the objective reads."""
+    params = dict(space.root.items)
+    for name in REQUIRED.get(options.objective, ()):
+        node = params.get(name)
+        numeric = isinstance(node, (Float, Integer, Normal)) or (
+            isinstance(node, Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        )
+        if isinstance(node, (Choice, Nested)) or not numeric:
+            found = "nothing" if node is None else type(node).__name__.lower()
+            raise SpecError(
+                f"objective {options.objective.value} needs a numeric parameter '{name}' in the space, found {found}",
+                locate(("space", name) if node is not None else ("trainable", "objective")),
+            )
+
+
+def make_trainable(options: AnalyticTrainable, checkpoint_every: int) -> Callable[[dict[str, Any]], None]:
+    """A Ray Tune function trainable reporting ``loss`` for ``options.iterations`` iterations."""
+    objective = OBJECTIVES[options.objective]
+    iterations, decay, noise, sleep_s, fail_at = (
+        options.iterations,
+        options.decay,
+        options.noise,
+        options.sleep_s,
+        options.fail_at,
+    )
+
+    def analytic(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        value = objective(config)
+        seed = zlib.crc32(json.dumps(config, sort_keys=True, default=str).encode())
+        rng = np.random.default_rng(seed)
+        start = 0
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as folder, open(os.path.join(folder, "state.json")) as fh:
+                start = int(json.load(fh)["iteration"])
+        for t in range(start + 1, iterations + 1):
+            if sleep_s:
+                time.sleep(sleep_s)
+            if fail_at is not None and t == fail_at:
+                raise RuntimeError(f"analytic objective failed at iteration {t} (fail_at={fail_at})")
+            loss = value + decay / t + (float(rng.normal(0.0, noise)) if noise else 0.0)
+            metrics = {"loss": loss, "objective": value}
+            if checkpoint_every and (t % checkpoint_every == 0 or t == iterations):
+                with tempfile.TemporaryDirectory() as folder:
+                    with open(os.path.join(folder, "state.json"), "w") as fh:
+                        json.dump({"iteration": t}, fh)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            else:
+                tune.report(metrics)
+
+    return analytic

@@ -1,0 +1,109 @@
+"""User code as trainables: a Ray Tune function or ``Trainable`` class, by ``module:name``.
+
+The module is looked up in the spec's folder first, then the working directory, then the
+installed packages. A name that does not resolve, or resolves to something that is not a
+trainable, is a validation error that says which.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raytuner.errors import Location, SpecError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from raytuner.workloads import TrainableBuild
+
+
+def search_path(base_dir: Path) -> list[str]:
+    """Folders user modules are imported from, spec folder first."""
+    folders = [str(base_dir), str(Path.cwd())]
+    return list(dict.fromkeys(folders))
+
+
+@contextmanager
+def _importable(base_dir: Path) -> Iterator[None]:
+    added = [p for p in search_path(base_dir) if p not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for p in added:
+            if p in sys.path:
+                sys.path.remove(p)
+
+
+def resolve(target: str, base_dir: Path, where: Location) -> Any:
+    """Import ``module:name`` and check that it is a trainable.
+
+    Raises:
+        SpecError: the module or name does not resolve, or the object is not a trainable.
+    """
+    module_name, _, attr_path = target.partition(":")
+    with _importable(base_dir):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                raise SpecError(
+                    f"cannot import module '{module_name}' (looked in {base_dir}, the working directory "
+                    "and installed packages)",
+                    where,
+                ) from exc
+            raise SpecError(f"importing '{module_name}' failed: {exc}", where) from exc
+        except Exception as exc:  # noqa: BLE001 - user code can raise anything on import
+            raise SpecError(f"importing '{module_name}' failed: {type(exc).__name__}: {exc}", where) from exc
+    obj: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(f"module '{module_name}' has no attribute '{attr_path}'", where)
+        obj = getattr(obj, part)
+    _check_kind(obj, target, where)
+    return obj
+
+
+def _check_kind(obj: Any, target: str, where: Location) -> None:
+    if inspect.isclass(obj):
+        from ray.tune import Trainable
+
+        if not issubclass(obj, Trainable):
+            raise SpecError(f"'{target}' is a class but not a ray.tune.Trainable subclass", where)
+        return
+    if not callable(obj):
+        raise SpecError(
+            f"'{target}' is a {type(obj).__name__}; expected a function taking a config dict "
+            "or a ray.tune.Trainable subclass",
+            where,
+        )
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return
+    required = [
+        p for p in params.values() if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) > 1 or (not required and not params):
+        raise SpecError(
+            f"'{target}' takes ({', '.join(params)}); a function trainable takes one argument, the config dict",
+            where,
+        )
+
+
+def build(target: str, base_dir: Path) -> TrainableBuild:
+    """The trainable for the Tuner; a class is reused only if it implements ``reset_config``."""
+    from raytuner.workloads import TrainableBuild
+
+    obj = resolve(target, base_dir, Location(path="trainable.function"))
+    if inspect.isclass(obj):
+        from ray.tune import Trainable
+
+        reusable = obj.reset_config is not Trainable.reset_config
+        return TrainableBuild(obj, reusable, obj.__name__)
+    return TrainableBuild(obj, True, getattr(obj, "__name__", "trainable"))
