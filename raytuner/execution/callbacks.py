@@ -40,6 +40,15 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
         self._last_progress = 0.0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the run config (tuner.pkl) for Tuner.restore; a listener may hold a
+        # terminal or stream, and a restored run gets a new one anyway.
+        from raytuner.execution.events import NullListener
+
+        state = self.__dict__.copy()
+        state["listener"] = NullListener()
+        return state
+
     # ------------------------------------------------------------------ helpers
 
     def _emit(self, kind: EventKind, **data: Any) -> None:

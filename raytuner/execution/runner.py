@@ -70,18 +70,21 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     status.write(RunState.RUNNING)
 
     state, error, total = RunState.FAILED, None, 0
+    refused: RaytunerError | None = None
     try:
         total = _fit(experiment, options, listener, book, store, folder)
         state = RunState.COMPLETED
     except KeyboardInterrupt:
         state = RunState.INTERRUPTED
-    except RaytunerError:
+    except RaytunerError as exc:
+        if exc.exit_code == 2:  # refused before any trial ran (e.g. resources): leave nothing
+            refused = exc
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
         error = f"{type(exc).__name__}: {exc}"
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
-        if book.abort is not None:
+        if book.abort is not None or refused is not None:
             shutil.rmtree(folder, ignore_errors=True)
         else:
             store.finalize()

@@ -58,7 +58,7 @@ def _median(options: MedianScheduler, metric: str, mode: str) -> Any:
         mode=mode,
         grace_period=options.grace_period,
         min_samples_required=options.min_samples_required,
-        min_time_slice=options.min_time_slice,
+        min_time_slice=float("inf") if options.min_time_slice is None else options.min_time_slice,
         hard_stop=options.hard_stop,
     )
 

@@ -191,7 +191,12 @@ class MedianScheduler(Model):
     time_attr: str = "training_iteration"
     grace_period: float = Field(1, ge=0, description="no trial is stopped before this much time_attr")
     min_samples_required: int = Field(3, ge=1, description="trials needed to compute a median")
-    min_time_slice: float = Field(0, ge=0)
+    min_time_slice: float | None = Field(
+        None,
+        ge=0,
+        description="pause a trial to let others catch up after this much time_attr while too few trials "
+        "have reported (null: never; a paused trial that cannot checkpoint restarts from scratch)",
+    )
     hard_stop: bool = Field(True, description="stop (true) or pause (false) trials below the median")
 
 
