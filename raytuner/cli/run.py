@@ -35,6 +35,10 @@ def run(
     from raytuner.execution.runner import RunOptions, run_experiment
     from raytuner.spec.loader import load_experiment
 
+    if address:
+        from raytuner.execution.session import enable_token_auth
+
+        enable_token_auth()  # before user code imports Ray while the spec is validated
     experiment = load_experiment(spec, set_ or [], name=name, storage=storage)
     console = stdout_console()
     listener: Listener

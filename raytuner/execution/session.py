@@ -56,6 +56,20 @@ def tune_environment(verbose: bool) -> Iterator[None]:
             logger.setLevel(level)
 
 
+def enable_token_auth() -> None:
+    """Send Ray's auth token when joining a cluster, if the user has one.
+
+    Ray 2.60 clusters started with ``ray start`` require a token by default, but a driver
+    only sends it when RAY_AUTH_MODE=token is set; without it, joining fails with
+    InvalidAuthToken. The token comes from RAY_AUTH_TOKEN or ~/.ray/auth_token.
+    """
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 @contextmanager
 def ray_session(
     address: str | None,
@@ -75,12 +89,15 @@ def ray_session(
         num_cpus: size of a private Ray (default: every core).
         num_gpus: GPUs of a private Ray (default: those detected).
     """
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        enable_token_auth()  # before Ray is imported: it reads the mode at import
+
     import ray
 
     if ray.is_initialized():
         yield Session(address="(this process)", private=False, reused=True)
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
     existing = os.environ.get("PYTHONPATH", "")
     paths = [*python_path, *([existing] if existing else [])]
     runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}} if paths else None
