@@ -11,6 +11,7 @@ categories rather than enumerating them); :func:`notes` says so.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,11 +114,21 @@ def _matches(node: Node, value: Any) -> bool:
         return all(_matches(child, value[key]) for key, child in node)
     if isinstance(node, Choice):
         return match_option(node, value) is not None
-    if isinstance(node, (Float, Normal)):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, int) and not isinstance(value, bool) or (
+    if isinstance(node, Normal):
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(node, Float):
+        # within the bounds (HyperOpt's rounding to q and exp/log may step a little outside), so
+        # branches that differ only in their ranges ({lr: [0, 1]} vs {lr: [5, 6]}) are told apart
+        slack = (node.q or 0.0) + 1e-9 * max(1.0, abs(node.low), abs(node.high))
+        return (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and node.low - slack <= value <= node.high + slack
+        )
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool) or (
         isinstance(value, float) and value.is_integer()
     )
+    return integral and node.low - (node.q or 1) <= value <= node.high + (node.q or 1)
 
 
 def _same(a: Any, b: Any) -> bool:

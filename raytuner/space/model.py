@@ -30,6 +30,8 @@ from raytuner.errors import Location, SpecError
 
 Path = tuple[str | int, ...]
 
+MAX_INT = 2**53
+
 
 class Op(str, Enum):
     """Operators of the space language; the YAML key that introduces a node."""
@@ -211,6 +213,9 @@ def _numbers(args: Any, locate: Locator, path: Path, names: Sequence[str], integ
             raise _error(locate, path, f"{name} must be an integer, found {_show(value)}")
         if not math.isfinite(value):
             raise _error(locate, path, f"{name} must be finite, found {value}")
+        if integer and abs(value) > MAX_INT:
+            # HyperOpt and NumPy draw integers through floats/int64: larger ones are not exact
+            raise _error(locate, path, f"{name} must be between -2**53 and 2**53, found {_show(value)}")
     return [int(v) for v in args] if integer else [float(v) for v in args]
 
 
@@ -219,6 +224,8 @@ def _check_range(low: float, high: float, locate: Locator, path: Path, log: bool
         raise _error(locate, path, f"low must be below high, found low={_num(low)} >= high={_num(high)}")
     if log and low <= 0:
         raise _error(locate, path, f"a log scale needs low > 0, found low={_num(low)}")
+    if not math.isfinite(high - low):
+        raise _error(locate, path, f"the range is too wide to sample, found low={_num(low)}, high={_num(high)}")
 
 
 def _check_q(q: float, locate: Locator, path: Path) -> None:

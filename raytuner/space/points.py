@@ -8,6 +8,7 @@ drawn as usual.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,14 +81,20 @@ def _number(node: Float | Integer | Normal, value: Any, path: Path) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PointError(path, f"expected a number, found {value!r}")
     if isinstance(node, Integer):
-        if not float(value).is_integer():
+        if not isinstance(value, int) and not float(value).is_integer():
             raise PointError(path, f"expected an integer, found {value!r}")
         if not node.low <= value <= node.max_value:
             raise PointError(path, f"expected an integer in [{node.low}, {node.max_value}], found {value!r}")
         return int(value)
     if isinstance(node, Float) and not node.low <= value <= node.high:
         raise PointError(path, f"expected a number in [{node.low:g}, {node.high:g}], found {value!r}")
-    return float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int past the float range
+        result = math.inf
+    if not math.isfinite(result):  # a Normal is unbounded, but only finite numbers are values
+        raise PointError(path, f"expected a finite number, found {value!r}")
+    return result
 
 
 def describe(path: Path) -> str:

@@ -44,7 +44,7 @@ def _sample_float(node: Float, rng: np.random.Generator) -> float:
     else:
         value = float(rng.uniform(node.low, node.high))
     if node.q is not None:
-        value = round(value / node.q) * node.q
+        value = _quantize(value, node.q)
         value = min(max(value, node.low), node.high)
     return float(value)
 
@@ -63,8 +63,14 @@ def _sample_integer(node: Integer, rng: np.random.Generator) -> int:
 def _sample_normal(node: Normal, rng: np.random.Generator) -> float:
     value = float(rng.normal(node.mean, node.sd))
     if node.q is not None:
-        value = round(value / node.q) * node.q
+        value = _quantize(value, node.q)
     return value
+
+
+def _quantize(value: float, q: float) -> float:
+    steps = value / q
+    # a q tiny next to the value (1e-300 against 1e10) makes steps infinite: nothing to round
+    return float(round(steps) * q) if math.isfinite(steps) else value
 
 
 def expand(node: Node, enumerate_choices: bool) -> list[Variant]:

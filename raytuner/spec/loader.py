@@ -81,7 +81,7 @@ def build_experiment(
         raise SpecError(f"expected a mapping of spec keys at the top level, found {type(data).__name__}", lines.locate(()))
     flags = list(overrides)
     if name is not None:
-        flags.append(f"name={name}")
+        flags.append(f"name={_quote(name)}")
     if storage is not None:
         flags.append(f"storage={_quote(storage)}")
     data, sources = apply_overrides(data, flags)
@@ -146,14 +146,20 @@ def _describe(err: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[Path, st
         allowed = _allowed_keys(loc[:-1], data)
         hint = ""
         if allowed:
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            # a prefix ('grace' -> grace_period) beats difflib's ratio, which prefers 'brackets'
+            prefixed = [key for key in allowed if key.startswith(str(loc[-1]))]
+            close = prefixed[:1] or difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(sorted(allowed))}"
         return path, f"unknown key '{loc[-1]}'{hint}"
     if kind == "union_tag_invalid":
         key = ctx.get("discriminator", "").strip("'")
         key = {"_search_tag()": "algorithm"}.get(key, key)
         tag = ctx.get("tag")
-        return (*path, key), f"expected one of {ctx.get('expected_tags')}, found '{tag}'"
+        # Enum-valued tags come as reprs ("<SchedulerType.ASHA: 'asha'>"): show the values
+        expected = re.sub(r"<\w+\.\w+: ('[^']*')>", r"\1", str(ctx.get("expected_tags")))
+        # the union's own Tag can already end the path (trainable.builtin): do not repeat it
+        where = path if path and path[-1] == key else (*path, key)
+        return where, f"expected one of {expected}, found '{tag}'"
     if kind == "union_tag_not_found":
         key = ctx.get("discriminator", "").strip("'")
         return path, f"required key '{key}' is missing"

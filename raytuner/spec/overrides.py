@@ -71,6 +71,8 @@ def _set(data: Any, path: Path, value: Any, where: Location) -> None:
     last = path[-1]
     if isinstance(target, dict) or isinstance(target, list) and isinstance(last, int) and last < len(target):
         target[last] = value
+    elif isinstance(target, list) and isinstance(last, int):
+        raise SpecError(f"index {last} is past the end of a list of {len(target)}", where)
     else:
         done = ".".join(str(p) for p in path[:-1]) or "the spec"
-        raise SpecError(f"{done} is not a mapping, cannot set {last!r}", where)
+        raise SpecError(f"{done} is {type(target).__name__}, cannot set {last!r} inside it", where)

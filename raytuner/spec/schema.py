@@ -59,7 +59,8 @@ def space_schema() -> dict[str, Any]:
             "description": "A constant, a distribution, a choice, or a nested mapping of parameters.",
             "anyOf": [
                 *operators,
-                {"$ref": "#/$defs/Space"},
+                # a nested mapping, unless it names an operator (then it must be that operator alone)
+                {"$ref": "#/$defs/Space", "not": {"anyOf": [{"required": [op.value]} for op in Op]}},
                 {"type": ["string", "number", "boolean", "null", "array"]},
             ],
         },

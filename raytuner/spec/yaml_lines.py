@@ -35,9 +35,16 @@ class LineMap:
 
         shown = render_path(path) or None
         probe = tuple(path)
-        while probe:
+        while probe:  # an override replaced this value or one that holds it
             if probe in self.overrides:
                 return Location(self.overrides[probe], None, shown)
+            probe = probe[:-1]
+        if path:  # an override set something inside it (``--set serch.x=1`` -> the error is at serch)
+            inner = [src for key, src in self.overrides.items() if key[: len(path)] == tuple(path)]
+            if inner:
+                return Location(inner[-1], None, shown)
+        probe = tuple(path)
+        while probe:
             if probe in self.lines:
                 return Location(self.source, self.lines[probe], shown)
             probe = probe[:-1]
@@ -70,7 +77,11 @@ def load_yaml_file(path: FsPath) -> tuple[Any, LineMap]:
 def load_yaml_text(text: str, source: str) -> tuple[Any, LineMap]:
     """Parse one YAML document; see :func:`load_yaml_file`."""
     lines = LineMap(source)
-    loader = yaml.SafeLoader(text)
+    try:
+        # the reader checks the characters as soon as the loader is made (ReaderError)
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", Location(source)) from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -84,6 +95,8 @@ def load_yaml_text(text: str, source: str) -> tuple[Any, LineMap]:
         raise SpecError(f"invalid YAML: {problem}", Location(source, line)) from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", Location(source)) from exc
+    except RecursionError as exc:  # PyYAML's composer recurses once per level, before _construct sees it
+        raise SpecError(f"nested more than {MAX_DEPTH} levels deep", Location(source)) from exc
     finally:
         loader.dispose()
     return data, lines
@@ -99,11 +112,15 @@ def _construct(
     if counter[0] > MAX_NODES:
         raise SpecError(f"more than {MAX_NODES:,} values (aliases included)", Location(lines.source, line))
     lines.lines.setdefault(path, line)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # Collections are built here, not by PyYAML: refuse tags (!!python/object, !!set...)
+        # rather than silently dropping them.
+        raise SpecError(f"unsupported YAML tag {node.tag!r}", Location(lines.source, line))
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(loader, key_node, lines)
             if isinstance(key, (list, dict)):
                 raise SpecError("mapping keys must be plain values", Location(lines.source, key_node.start_mark.line + 1))
             if key in result:
@@ -118,4 +135,19 @@ def _construct(
         return [
             _construct(loader, item, (*path, i), lines, counter, depth + 1) for i, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, lines)
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node, lines: LineMap) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - SafeConstructor raises ValueError, KeyError... for `!!int abc`
+        raise SpecError(
+            f"invalid YAML value {getattr(node, 'value', '')!r} for tag {node.tag!r}",
+            Location(lines.source, node.start_mark.line + 1),
+        ) from exc
