@@ -17,7 +17,7 @@ from hyperopt.base import spec_from_misc
 from hyperopt.fmin import generate_trial
 from ray.tune.search import Searcher
 
-from raytuner.space.hyperopt import normalize, to_hyperopt, to_vals
+from raytuner.space.hyperopt import all_labels, normalize, to_hyperopt, to_vals
 from raytuner.space.points import complete_point
 
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ class TpeSearcher(Searcher):  # type: ignore[misc]
             config = complete_point(self._space, self._points.pop(0), self._rng)
             tid = self._trials.new_trial_ids(1)[0]
             doc = generate_trial(tid, to_vals(self._space, config))
+            for name in all_labels(self._space):  # inactive branches: present, with no value
+                doc["misc"]["idxs"].setdefault(name, [])
+                doc["misc"]["vals"].setdefault(name, [])
             self._trials.insert_trial_docs([doc])
             self._trials.refresh()
             self._live[trial_id] = tid

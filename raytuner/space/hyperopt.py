@@ -188,3 +188,8 @@ def notes(space: Space) -> list[str]:
                 "(sampled by TPE, not enumerated)"
             )
     return found
+
+
+def all_labels(space: Space) -> list[str]:
+    """Every HyperOpt label of ``space``, active or not (TPE needs each in a trial's misc)."""
+    return [label(path) for path, node in walk(space.root) if not isinstance(node, (Constant, Nested))]

@@ -66,12 +66,6 @@ def test_tpe_max_mode_negates_the_metric_for_hyperopt() -> None:
     assert [t["result"]["loss"] for t in searcher._trials.trials] == [-s for s in scores]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="raytuner/search/hyperopt.py: points inserted with generate_trial() lack the inactive "
-    "branch labels in misc['idxs'], so TPE's miscs_to_idxs_vals raises KeyError on the next suggest",
-)
 def test_points_to_evaluate_first_and_exact() -> None:
     points = [
         {"opt": {"name": "bad", "z": 0.25}, "w": 1.5},
