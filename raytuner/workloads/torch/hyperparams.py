@@ -37,7 +37,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from raytuner.spec.models import Model
+from raytuner.spec.base import Model
 
 
 class OptimizerName(str, Enum):

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from raytuner.spec.models import Model
+from raytuner.spec.base import Model
 
 
 class BuiltinDataset(str, Enum):
