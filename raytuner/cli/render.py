@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -88,7 +89,7 @@ class LiveView:
             self._live.start()
             return
         if event.kind is EventKind.TRIAL_ERROR:
-            self.console.print(f"[red]trial {event.data['trial_id']} failed:[/red] {event.data['error']}")
+            self.console.print(f"[red]trial {event.data['trial_id']} failed:[/red] {escape(str(event.data['error']))}")
         if event.kind is EventKind.EXPERIMENT_FINISHED:
             self.close()
             return
@@ -198,7 +199,7 @@ def summary_table(summary: RunSummary, top: int = 10) -> Table:
             _status(record),
             format_value(record.best) if record.best is not None else "-",
             str(record.iterations),
-            format_config(record.config, 70),
+            Text(format_config(record.config, 70)),  # Text: brackets in configs are not markup
         )
     return table
 

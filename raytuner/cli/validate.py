@@ -58,7 +58,10 @@ def validate(
         if plan.expected_iterations != plan.max_iterations:
             line += f" (about {plan.expected_iterations} expected with early stopping)"
     console.print(line)
+    console.print("  space:")
+    for key, value in s.space.items():
+        console.print(f"    {key}: {json.dumps(value)}", soft_wrap=True, markup=False)
     for note in plan.notes:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {note}", markup=False)
     for i, config in enumerate(configs, 1):
-        console.print(f"  sample {i}: {format_config(config, 200)}")
+        console.print(f"  sample {i}: {format_config(config, 200)}", markup=False)

@@ -44,6 +44,9 @@ def budget(experiment: Experiment) -> Budget:
         limits.append(spec.stop.iterations)
     if isinstance(spec.trainable, AnalyticTrainable):
         limits.append(spec.trainable.iterations)
+    max_epochs = getattr(spec.trainable, "max_epochs", None)
+    if isinstance(max_epochs, int):
+        limits.append(max_epochs)
     scheduler = spec.scheduler
     if isinstance(scheduler, (AshaScheduler, HyperbandScheduler)) and scheduler.time_attr == "training_iteration":
         limits.append(int(scheduler.max_t))

@@ -92,12 +92,30 @@ def build_experiment(
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, data, lines) from exc
+    spec = _apply_preset(spec, lines)
     space = parse_space(spec.space, lines.locate)
     experiment = Experiment(spec, space, lines.source, base_dir)
     from raytuner.spec.checks import check_experiment
 
     check_experiment(experiment, lines.locate)
     return experiment
+
+
+def _apply_preset(spec: Spec, lines: LineMap) -> Spec:
+    """The spec with its ``space_preset`` expanded; the spec's own space keys win."""
+    if spec.space_preset is None:
+        return spec
+    from raytuner.workloads.torch.options import TorchTrainableBase
+    from raytuner.workloads.torch.presets import recommended_space
+
+    if not isinstance(spec.trainable, TorchTrainableBase):
+        raise SpecError(
+            "space_preset is for the built-in torch workloads (mlp_classifier, mlp_regressor, cnn_classifier)",
+            lines.locate(("space_preset",)),
+        )
+    merged = recommended_space(spec.space_preset)
+    merged.update(spec.space)
+    return spec.model_copy(update={"space": merged})
 
 
 def _quote(value: str) -> str:

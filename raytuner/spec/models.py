@@ -80,7 +80,17 @@ class AnalyticTrainable(Model):
     )
 
 
-BuiltinTrainable = Annotated[AnalyticTrainable, Field(discriminator="builtin")]
+from raytuner.workloads.torch.hyperparams import OptimizerName  # noqa: E402
+from raytuner.workloads.torch.options import (  # noqa: E402 - after Model's users above
+    CnnClassifierTrainable,
+    MlpClassifierTrainable,
+    MlpRegressorTrainable,
+)
+
+BuiltinTrainable = Annotated[
+    AnalyticTrainable | MlpClassifierTrainable | MlpRegressorTrainable | CnnClassifierTrainable,
+    Field(discriminator="builtin"),
+]
 
 
 class FunctionTrainable(Model):
@@ -265,6 +275,11 @@ class Spec(Model):
     metric: str = Field(min_length=1, description="the reported metric to optimize")
     mode: Mode
     space: dict[str, Any] = Field(default_factory=dict, description="the search space")
+    space_preset: OptimizerName | None = Field(
+        None,
+        description="built-in torch workloads: start from the recommended space for this optimizer "
+        "(lr, optimizer parameters, weight_decay, dropout, batch_size); keys in space replace its keys",
+    )
     search: SearchSpec = Field(default_factory=RandomSearch)
     scheduler: SchedulerSpec = Field(default_factory=FifoScheduler)
     resources: Resources = Field(default_factory=Resources)

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import Location
 from raytuner.space.model import Path
-from raytuner.spec.models import AnalyticTrainable, FunctionTrainable
-
 if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
@@ -31,11 +29,18 @@ class TrainableBuild:
 
 def check_trainable(experiment: Experiment, locate: Locate) -> None:
     """Raise a SpecError if the trainable cannot run over the experiment's space."""
+    from raytuner.spec.models import AnalyticTrainable, FunctionTrainable
+    from raytuner.workloads.torch.options import TorchTrainableBase
+
     trainable = experiment.spec.trainable
     if isinstance(trainable, AnalyticTrainable):
         from raytuner.workloads.analytic import check_space
 
         check_space(trainable, experiment.space, locate)
+    elif isinstance(trainable, TorchTrainableBase):
+        from raytuner.workloads.torch.check import check_torch
+
+        check_torch(trainable, experiment, locate)
     elif isinstance(trainable, FunctionTrainable):
         from raytuner.workloads.function import resolve
 
@@ -44,12 +49,20 @@ def check_trainable(experiment: Experiment, locate: Locate) -> None:
 
 def build_trainable(experiment: Experiment) -> TrainableBuild:
     """The trainable for ``ray.tune.Tuner`` (imports Ray and the workload's libraries)."""
+    from raytuner.spec.models import AnalyticTrainable
+    from raytuner.workloads.torch.options import TorchTrainableBase
+
     trainable = experiment.spec.trainable
     every = experiment.spec.checkpoint.every
     if isinstance(trainable, AnalyticTrainable):
         from raytuner.workloads.analytic import make_trainable
 
         return TrainableBuild(make_trainable(trainable, every), True, f"analytic-{trainable.objective.value}")
+    if isinstance(trainable, TorchTrainableBase):
+        from raytuner.workloads.torch.trainable import make_trainable as make_torch
+
+        build = make_torch(trainable, every, base_dir=experiment.base_dir)  # type: ignore[arg-type]
+        return TrainableBuild(build, True, trainable.builtin)
     from raytuner.workloads.function import build
 
     return build(trainable.function, experiment.base_dir)

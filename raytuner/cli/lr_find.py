@@ -1,0 +1,91 @@
+"""``raytuner lr-find``: the learning-rate range test for a built-in PyTorch workload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from raytuner.cli.errors import handles_errors
+from raytuner.cli.options import JsonOpt, SetOpt, SpecArg
+
+app = typer.Typer()
+
+
+@app.command("lr-find")
+@handles_errors
+def lr_find(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="First learning rate.")] = 1e-6,
+    max_lr: Annotated[float, typer.Option("--max-lr", min=0.0, help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option("--steps", min=5, help="Training steps (batches).")] = 100,
+    plot: Annotated[Path, typer.Option("--plot", help="Where to save the plot (SVG).")] = Path("lr-find.svg"),
+    json_: JsonOpt = False,
+) -> None:
+    """Train briefly while raising the learning rate exponentially; suggest a learning rate.
+
+    Uses the spec's workload and its first point to evaluate (or a configuration drawn
+    from the space with the spec's seed); the configuration's own lr is ignored.
+    """
+    import numpy as np
+
+    from raytuner.cli.render import format_config, stdout_console
+    from raytuner.errors import Location, SpecError, UsageError
+    from raytuner.space.points import complete_point
+    from raytuner.space.sample import sample
+    from raytuner.spec.loader import load_experiment
+    from raytuner.workloads.torch.lr_plot import lr_find_svg
+    from raytuner.workloads.torch.options import TorchTrainableBase
+
+    if min_lr <= 0 or max_lr <= min_lr:
+        raise UsageError(f"expected 0 < --min-lr < --max-lr, found {min_lr:g} and {max_lr:g}")
+    experiment = load_experiment(spec, set_ or [])
+    options = experiment.spec.trainable
+    if not isinstance(options, TorchTrainableBase):
+        raise SpecError(
+            "lr-find needs a built-in torch workload (mlp_classifier, mlp_regressor, cnn_classifier)",
+            Location(experiment.source, None, "trainable.builtin"),
+        )
+    rng = np.random.default_rng(experiment.spec.search.seed or 0)
+    points = experiment.spec.search.points_to_evaluate
+    config = complete_point(experiment.space, points[0], rng) if points else sample(experiment.space.root, rng)
+
+    from raytuner.workloads.torch.lr_find import lr_range_test
+
+    result = lr_range_test(
+        options,  # type: ignore[arg-type]
+        config,
+        min_lr=min_lr,
+        max_lr=max_lr,
+        steps=steps,
+        base_dir=experiment.base_dir,
+    )
+    plot.write_text(lr_find_svg(result, f"{experiment.spec.name}: learning-rate range test"))
+    if json_:
+        payload = {
+            "config": config,
+            "suggested_lr": result.suggested_lr,
+            "divergence_lr": result.divergence_lr,
+            "plot": str(plot),
+            "lrs": list(result.lrs),
+            "losses": list(result.losses),
+        }
+        typer.echo(json.dumps(payload))
+        return
+    console = stdout_console()
+    console.print(f"config: {format_config(config, 200)}", markup=False)
+    console.print(f"suggested lr (steepest loss descent): {result.suggested_lr:.3g}")
+    if result.divergence_lr is None:
+        console.print(f"the loss did not diverge up to {max_lr:g}")
+    else:
+        console.print(f"the loss diverges from lr {result.divergence_lr:.3g}")
+    console.print(
+        f"a range to search: loguniform [{result.suggested_lr / 10:.2g}, "
+        f"{min(result.suggested_lr * 10, result.divergence_lr or float('inf')):.2g}]",
+        markup=False,
+    )
+    console.print(f"plot: {plot}")
+
