@@ -42,6 +42,12 @@ def best(
         {"trial_id": r.trial_id, "status": r.status, metric: r.value, "iteration": r.iteration, "config": r.config}
         for r in ranked
     ]
+    from raytuner.results.lineage import best_schedule
+
+    for row in rows:
+        schedule = best_schedule(folder, row["trial_id"])
+        if schedule:
+            row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
     if format_ is Format.JSON:
         typer.echo(json.dumps(rows[0] if n == 1 else rows, indent=2))
         return
@@ -49,4 +55,6 @@ def best(
         if i:
             typer.echo("---")
         typer.echo(f"# {folder.name}: trial {row['trial_id']} ({row['status']}), {metric} = {row[metric]:.6g} ({mode})")
+        for segment in row.get("schedule", []):
+            typer.echo(f"# from step {segment['from_step']} (trial {segment['trial_id']}): {json.dumps(segment['config'])}")
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())

@@ -8,6 +8,7 @@ hooks into :class:`Event` objects for the progress display.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,14 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         stopper: SpecStopper,
         source: str,
         horizon: tuple[str, float] | None = None,
+        decisions: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.book = book
         self.store = store
         self.listener = listener
         self.stopper = stopper
         self.source = source
+        self.decisions = decisions  # the PBT scheduler's drain(), if any
         self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
         self._last_progress = 0.0
 
@@ -65,6 +68,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         record = self._record(trial)
+        record.config = dict(trial.config)  # PBT changes a trial's config between runs
         record.status = TrialStatus.RUNNING
         if record.started_at is None:
             record.started_at = time.time()
@@ -139,6 +143,16 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.decisions is not None:
+            for decision in self.decisions():
+                self.store.add_decision(decision)
+                self._emit(
+                    EventKind.PBT_EXPLOIT,
+                    trial_id=decision.trial_id,
+                    source_trial_id=decision.source_trial_id,
+                    step=decision.step,
+                    new_config=decision.new_config,
+                )
         self.store.maybe_flush()
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_EVERY_S:
@@ -147,6 +161,9 @@ class Bookkeeper(Callback):  # type: ignore[misc]
             self._emit(EventKind.PROGRESS)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if self.decisions is not None:
+            for decision in self.decisions():
+                self.store.add_decision(decision)
         self.book.pending = sum(1 for t in trials if t.status == "PENDING")
 
 

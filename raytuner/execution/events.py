@@ -18,6 +18,7 @@ class EventKind(str, Enum):
     TRIAL_ERROR = "trial_error"
     TRIAL_RETRY = "trial_retry"
     NEW_BEST = "new_best"
+    PBT_EXPLOIT = "pbt_exploit"
     PROGRESS = "progress"
     EXPERIMENT_FINISHED = "experiment_finished"
 

@@ -17,6 +17,7 @@ STATUS = "status.json"
 TRIALS = "trials.parquet"
 RESULTS = "results.parquet"
 RESULTS_PARTS = "results.parts"
+PBT_DECISIONS = "pbt_decisions.parquet"
 
 _SUFFIXED = re.compile(r"^(?P<stem>.*)-(?P<n>\d+)$")
 

@@ -58,10 +58,14 @@ def type_of_value(value: Any) -> ColumnType:
     return ColumnType.STRING
 
 
-def config_columns(space: Space) -> dict[str, ColumnType]:
-    """``config/<path>`` column types for every parameter the space can produce."""
+def config_columns(space: Space, *more: Space) -> dict[str, ColumnType]:
+    """``config/<path>`` column types for every parameter the spaces can produce.
+
+    ``more`` are further spaces whose values reach the config (PBT's mutations).
+    """
     out: dict[str, ColumnType] = {}
-    _columns(space.root, "config", out)
+    for each in (space, *more):
+        _columns(each.root, "config", out)
     return out
 
 
@@ -145,6 +149,19 @@ RESULT_COLUMNS: dict[str, str] = {
     "training_iteration": "int64",
     "time_total_s": "float64",
     "timestamp": "timestamp[ms, UTC]",
+}
+
+
+DECISION_COLUMNS: dict[str, str] = {
+    "time": "timestamp[ms, UTC]",
+    "trial_id": "string",
+    "source_trial_id": "string",
+    "step": "int64",
+    "source_step": "int64",
+    "old_config_json": "string",
+    "source_config_json": "string",
+    "new_config_json": "string",
+    "explored_json": "string",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from raytuner.results import layout
 from raytuner.results.records import ExperimentBook, TrialRecord, is_number
 from raytuner.results.schema import (
+    DECISION_COLUMNS,
     RESULT_COLUMNS,
     SCHEMA_VERSION,
     TRIAL_COLUMNS,
@@ -66,6 +67,8 @@ class ResultsStore:
         self.max_buffered = max_buffered
         self.metric_types: dict[str, ColumnType] = {}
         self._rows: list[dict[str, Any]] = []
+        self._decisions: list[dict[str, Any]] = []
+        self._decisions_written = 0
         self._parts = 0
         self._last_flush = time.monotonic()
         self._dirty = True
@@ -89,6 +92,28 @@ class ResultsStore:
         if len(self._rows) >= self.max_buffered:
             self.flush()
 
+    def add_decision(self, decision: Any) -> None:
+        """Record one PBT exploit/explore decision (a :class:`raytuner.schedulers.pbt.Decision`)."""
+        changed = {
+            key: decision.new_config.get(key)
+            for key in sorted(set(decision.new_config) | set(decision.source_config))
+            if decision.new_config.get(key) != decision.source_config.get(key)
+        }
+        self._decisions.append(
+            {
+                "time": _ts(decision.time),
+                "trial_id": decision.trial_id,
+                "source_trial_id": decision.source_trial_id,
+                "step": decision.step,
+                "source_step": decision.source_step,
+                "old_config_json": json.dumps(decision.old_config, sort_keys=True, default=str),
+                "source_config_json": json.dumps(decision.source_config, sort_keys=True, default=str),
+                "new_config_json": json.dumps(decision.new_config, sort_keys=True, default=str),
+                "explored_json": json.dumps(changed, sort_keys=True, default=str),
+            }
+        )
+        self._dirty = True
+
     def touch(self) -> None:
         """Mark the trials table as changed (a trial started, ended or failed)."""
         self._dirty = True
@@ -104,6 +129,8 @@ class ResultsStore:
         if self._rows:
             self._write_part()
         self._write_trials()
+        if len(self._decisions) != self._decisions_written:
+            self._write_decisions()
         self._last_flush = time.monotonic()
         self._dirty = False
 
@@ -144,6 +171,15 @@ class ResultsStore:
         columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
         table = pa.Table.from_pydict(columns, schema=schema)
         _write_table_atomic(table, self.folder / layout.TRIALS)
+
+    def _write_decisions(self) -> None:
+        import pyarrow as pa
+
+        schema = fixed_schema(DECISION_COLUMNS)
+        columns = {field.name: [row[field.name] for row in self._decisions] for field in schema}
+        table = pa.Table.from_pydict(columns, schema=schema.with_metadata(_metadata(self.book)))
+        _write_table_atomic(table, self.folder / layout.PBT_DECISIONS)
+        self._decisions_written = len(self._decisions)
 
     def _trial_row(self, record: TrialRecord) -> dict[str, Any]:
         metric_last = record.last.get(self.book.metric)

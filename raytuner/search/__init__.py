@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from raytuner.space.sample import grid_size
-from raytuner.spec.models import Algorithm
+from raytuner.spec.models import Algorithm, SchedulerType
 
 if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
@@ -68,4 +68,8 @@ def create_search(experiment: Experiment) -> SearchPlan:
     searcher = SEARCHERS[search.algorithm](experiment)
     if search.max_concurrent is not None:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
+    if experiment.spec.scheduler.type in (SchedulerType.PBT, SchedulerType.PB2):
+        from raytuner.search.population import PopulationSearch
+
+        searcher = PopulationSearch(searcher)
     return SearchPlan(searcher, total_trials(experiment))

@@ -56,6 +56,13 @@ def budget(experiment: Experiment) -> Budget:
         from raytuner.space.hyperopt import notes as hyperopt_notes
 
         notes.extend(hyperopt_notes(experiment.space))
+    mutations = getattr(scheduler, "hyperparam_mutations", None) or getattr(scheduler, "hyperparam_bounds", None)
+    for key in mutations or {}:
+        if key not in spec.space:
+            notes.append(
+                f"scheduler mutates '{key}', which is not in space: each trial starts from a sample of its "
+                "mutation spec (as in Ray)"
+            )
     expected = None
     if per_trial is not None:
         expected = trials * per_trial

@@ -27,6 +27,7 @@ def check_experiment(experiment: Experiment, locate: Locate) -> None:
     """Raise the first :class:`SpecError` found in ``experiment``'s combination of parts."""
     _check_points(experiment, locate)
     _check_search(experiment, locate)
+    _check_population(experiment, locate)
     from raytuner.workloads import check_trainable
 
     check_trainable(experiment, locate)
@@ -65,3 +66,69 @@ def _has_searchable(root: Nested) -> bool:
     return any(not isinstance(node, (Nested, Constant)) for _, node in walk(root)) or any(
         isinstance(node, Choice) for _, node in walk(root)
     )
+
+
+def _check_population(experiment: Experiment, locate: Locate) -> None:
+    """PBT and PB2 restore checkpoints: refuse trainables and intervals that cannot work."""
+    from raytuner.spec.models import Pb2Scheduler, PbtScheduler
+
+    scheduler = experiment.spec.scheduler
+    if not isinstance(scheduler, (PbtScheduler, Pb2Scheduler)):
+        return
+    kind = scheduler.type.value
+    if experiment.spec.search.algorithm is Algorithm.HYPEROPT:
+        raise SpecError(
+            f"{kind} explores by itself and Ray refuses model-based searchers with it (they would learn "
+            "from perturbed results); use algorithm: random or grid for the initial population",
+            locate(("search", "algorithm")),
+        )
+    if isinstance(scheduler, PbtScheduler):
+        from raytuner.schedulers import parse_mutations
+
+        mutations = parse_mutations(scheduler.hyperparam_mutations, locate)
+        if not mutations.root.items:
+            raise SpecError(f"{kind} needs at least one hyperparameter to mutate", locate(("scheduler", "hyperparam_mutations")))
+        for path, node in walk(mutations.root):
+            if isinstance(node, Choice) and node.conditional:
+                raise SpecError(
+                    "a choice of mappings (conditional branches) cannot be mutated by PBT; mutate the "
+                    "values inside a branch instead",
+                    locate(("scheduler", "hyperparam_mutations", *path)),
+                )
+    else:
+        from raytuner.schedulers import check_pb2
+
+        check_pb2(locate(("scheduler", "type")))
+    _check_checkpointing(experiment, locate, kind, scheduler.perturbation_interval, scheduler.time_attr)
+
+
+def _check_checkpointing(experiment: Experiment, locate: Locate, kind: str, interval: float, time_attr: str) -> None:
+    from raytuner.spec.models import FunctionTrainable
+
+    trainable = experiment.spec.trainable
+    every = experiment.spec.checkpoint.every
+    if isinstance(trainable, FunctionTrainable):
+        from raytuner.workloads.function import can_checkpoint, resolve
+
+        target = resolve(trainable.function, experiment.base_dir, locate(("trainable", "function")))
+        if not can_checkpoint(target):
+            raise SpecError(
+                f"{kind} copies checkpoints between trials, but '{trainable.function}' never restores one "
+                "(a function must call tune.get_checkpoint(); a class must implement load_checkpoint)",
+                locate(("scheduler", "type")),
+            )
+        return
+    if not hasattr(trainable, "builtin"):
+        return  # other kinds (command trainables) check themselves
+    if every == 0:
+        raise SpecError(
+            f"{kind} copies checkpoints between trials; set checkpoint.every (e.g. to the perturbation "
+            f"interval, {interval:g})",
+            locate(("checkpoint",)),
+        )
+    if time_attr == "training_iteration" and interval % every != 0:
+        raise SpecError(
+            f"perturbation_interval {interval:g} is not a multiple of checkpoint.every {every}: {kind} would "
+            "restore checkpoints older than the scores it compares",
+            locate(("scheduler", "perturbation_interval")),
+        )

@@ -38,6 +38,8 @@ class SchedulerType(str, Enum):
     ASHA = "asha"
     HYPERBAND = "hyperband"
     MEDIAN = "median"
+    PBT = "pbt"
+    PB2 = "pb2"
 
 
 class Logger(str, Enum):
@@ -93,6 +95,9 @@ BuiltinTrainable = Annotated[
 ]
 
 
+from raytuner.workloads.command_options import CommandTrainable  # noqa: E402
+
+
 class FunctionTrainable(Model):
     """A Ray Tune function or Trainable class, by ``package.module:name``."""
 
@@ -104,21 +109,27 @@ class TrainableKind(str, Enum):
 
     BUILTIN = "builtin"
     FUNCTION = "function"
+    COMMAND = "command"
 
 
 def _trainable_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         present = [kind.value for kind in TrainableKind if kind.value in value]
         return present[0] if len(present) == 1 else None
-    return TrainableKind.BUILTIN.value if hasattr(value, "builtin") else TrainableKind.FUNCTION.value
+    for kind in TrainableKind:
+        if hasattr(value, kind.value):
+            return kind.value
+    return None
 
 
 Trainable = Annotated[
-    Annotated[BuiltinTrainable, Tag(TrainableKind.BUILTIN.value)] | Annotated[FunctionTrainable, Tag(TrainableKind.FUNCTION.value)],
+    Annotated[BuiltinTrainable, Tag(TrainableKind.BUILTIN.value)]
+    | Annotated[FunctionTrainable, Tag(TrainableKind.FUNCTION.value)]
+    | Annotated[CommandTrainable, Tag(TrainableKind.COMMAND.value)],
     Discriminator(
         _trainable_tag,
         custom_error_type="trainable_kind",
-        custom_error_message="expected exactly one of the keys builtin or function",
+        custom_error_message="expected exactly one of the keys builtin, function or command",
     ),
 ]
 
@@ -208,8 +219,52 @@ class MedianScheduler(Model):
     hard_stop: bool = Field(True, description="stop (true) or pause (false) trials below the median")
 
 
+class PbtScheduler(Model):
+    """Population-based training: exploit the best trials' checkpoints, explore their configs."""
+
+    type: Literal[SchedulerType.PBT]
+    time_attr: str = Field("training_iteration", description="the result key that measures progress")
+    perturbation_interval: float = Field(
+        4, gt=0, description="exploit/explore every this much time_attr; a multiple of checkpoint.every"
+    )
+    burn_in_period: float = Field(0, ge=0, description="no perturbation before this much time_attr")
+    hyperparam_mutations: dict[str, Any] = Field(
+        description="what to explore, in the space language: distributions, or lists of values"
+    )
+    quantile_fraction: float = Field(
+        0.25, ge=0, le=0.5, description="the bottom fraction copies the top fraction"
+    )
+    resample_probability: float = Field(
+        0.25, ge=0, le=1, description="chance to resample a value instead of perturbing it"
+    )
+    perturbation_factors: tuple[float, float] = Field(
+        (1.2, 0.8), description="factors a continuous value is multiplied by when perturbed"
+    )
+    synch: bool = Field(False, description="perturb the whole population at once (synchronous PBT)")
+
+
+class Pb2Scheduler(Model):
+    """PB2: PBT whose explore step is a GP bandit over bounded continuous hyperparameters."""
+
+    type: Literal[SchedulerType.PB2]
+    time_attr: str = "training_iteration"
+    perturbation_interval: float = Field(4, gt=0)
+    hyperparam_bounds: dict[str, tuple[float, float]] = Field(
+        description="continuous hyperparameters to explore: name -> [low, high]"
+    )
+    quantile_fraction: float = Field(0.25, ge=0, le=0.5)
+    synch: bool = False
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Pb2Scheduler:
+        for name, (low, high) in self.hyperparam_bounds.items():
+            if low >= high:
+                raise ValueError(f"hyperparam_bounds.{name}: low must be below high, found [{low:g}, {high:g}]")
+        return self
+
+
 SchedulerSpec = Annotated[
-    FifoScheduler | AshaScheduler | HyperbandScheduler | MedianScheduler,
+    FifoScheduler | AshaScheduler | HyperbandScheduler | MedianScheduler | PbtScheduler | Pb2Scheduler,
     Field(discriminator="type"),
 ]
 

@@ -101,9 +101,52 @@ def build(target: str, base_dir: Path) -> TrainableBuild:
     from raytuner.workloads import TrainableBuild
 
     obj = resolve(target, base_dir, Location(path="trainable.function"))
+    _ship_by_value(target.partition(":")[0], base_dir)
     if inspect.isclass(obj):
         from ray.tune import Trainable
 
         reusable = obj.reset_config is not Trainable.reset_config
         return TrainableBuild(obj, reusable, obj.__name__)
     return TrainableBuild(obj, True, getattr(obj, "__name__", "trainable"))
+
+
+def _ship_by_value(module_name: str, base_dir: Path) -> None:
+    """Send user code found in the spec's folder or the working directory with the trainable.
+
+    Ray pickles a trainable by reference to its module, so every worker must import that
+    module itself: a Ray already running (a notebook, the tests) or a cluster node does not
+    have the spec's folder on its path. Code shipped by value needs no import there.
+    """
+    top = module_name.split(".")[0]
+    module = sys.modules.get(top)
+    origin = getattr(module, "__file__", None)
+    if module is None or origin is None:
+        return
+    file = Path(origin).resolve()
+    for folder in search_path(base_dir):
+        root = Path(folder).resolve()
+        if file == root / f"{top}.py" or file == root / top / "__init__.py":
+            from ray import cloudpickle
+
+            cloudpickle.register_pickle_by_value(module)
+            return
+
+
+def can_checkpoint(obj: Any) -> bool:
+    """Whether a trainable restores checkpoints (PBT needs it).
+
+    A class must override ``load_checkpoint``; a function must call ``get_checkpoint``
+    somewhere in its code (nested functions included).
+    """
+    if inspect.isclass(obj):
+        from ray.tune import Trainable
+
+        return obj.load_checkpoint is not Trainable.load_checkpoint
+    code = getattr(obj, "__code__", None)
+    return code is not None and _mentions(code, "get_checkpoint")
+
+
+def _mentions(code: Any, name: str) -> bool:
+    if name in code.co_names:
+        return True
+    return any(_mentions(const, name) for const in code.co_consts if hasattr(const, "co_names"))
