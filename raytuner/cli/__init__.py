@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from raytuner import __version__
-from raytuner.cli import best, compare, export, init, lr_find, ls, run, schema, show, validate
+from raytuner.cli import best, compare, export, init, lr_find, ls, report, resume, run, schema, show, validate
 from raytuner.cli.errors import set_debug
 
 app = typer.Typer(
@@ -43,7 +43,7 @@ def main(
     set_debug(debug)
 
 
-for module in (run, validate, ls, show, best, compare, export, init, schema, lr_find):
+for module in (run, validate, ls, show, best, compare, export, report, init, schema, lr_find, resume):
     app.add_typer(module.app)
 
 

@@ -20,7 +20,7 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
     from rich.table import Table
 
     from raytuner.cli.render import format_value, stdout_console
-    from raytuner.results.catalog import list_experiments
+    from raytuner.results.catalog import CRASHED, list_experiments
     from raytuner.results.layout import storage_root
 
     root = storage_root(storage)
@@ -56,3 +56,5 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
         duration = f"{info.duration_s:.1f}s" if info.duration_s is not None else "-"
         table.add_row(info.name, info.state, trials, best, started, duration)
     console.print(table)
+    if any(info.state == CRASHED for info in infos):
+        console.print(f"{CRASHED}: marked running, but its driver is gone; show and export read what it recorded")

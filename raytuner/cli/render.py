@@ -215,3 +215,27 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False)
+
+
+def choose_listener(console: Console, json_: bool, verbose: bool) -> Any:
+    """``--json`` lines, the live view on a terminal, plain lines otherwise (and with -v)."""
+    if json_:
+        return JsonLines(sys.stdout)
+    if console.is_terminal and not verbose:
+        return LiveView(console)
+    return PlainLines(sys.stdout)
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    """The end of a run: the best trials, counts, the best value and the folder."""
+    console.print(summary_table(summary))
+    counts = {status.value: n for status, n in summary.book.counts().items() if n}
+    console.print(
+        f"{summary.state.value} in {summary.duration_s:.1f}s · " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    )
+    if summary.book.best is not None:
+        best = summary.book.best
+        console.print(f"best {summary.book.metric} = {best.value:.6g} (trial {best.trial_id})")
+    console.print(f"experiment folder: {summary.folder}", markup=False)
+    if summary.state.value == "interrupted":
+        console.print(f"resume it with: raytuner resume {summary.folder}", markup=False)

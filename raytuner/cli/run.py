@@ -30,8 +30,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
     """Run an experiment: live progress, then the best trials and the experiment folder."""
-    from raytuner.cli.render import JsonLines, LiveView, PlainLines, stdout_console, summary_table
-    from raytuner.execution.events import Listener
+    from raytuner.cli.render import LiveView, choose_listener, print_summary, stdout_console
     from raytuner.execution.runner import RunOptions, run_experiment
     from raytuner.spec.loader import load_experiment
 
@@ -41,13 +40,7 @@ def run(
         enable_token_auth()  # before user code imports Ray while the spec is validated
     experiment = load_experiment(spec, set_ or [], name=name, storage=storage)
     console = stdout_console()
-    listener: Listener
-    if json_:
-        listener = JsonLines(sys.stdout)
-    elif console.is_terminal and not verbose:
-        listener = LiveView(console)
-    else:
-        listener = PlainLines(sys.stdout)
+    listener = choose_listener(console, json_, verbose)
     try:
         summary = run_experiment(
             experiment, RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus), listener
@@ -55,17 +48,7 @@ def run(
     finally:
         if isinstance(listener, LiveView):
             listener.close()
-    if json_:
-        return
-    console.print(summary_table(summary))
-    counts = {status.value: n for status, n in summary.book.counts().items() if n}
-    console.print(
-        f"{summary.state.value} in {summary.duration_s:.1f}s · "
-        + ", ".join(f"{n} {status}" for status, n in counts.items())
-    )
-    if summary.book.best is not None:
-        best = summary.book.best
-        console.print(f"best {summary.book.metric} = {best.value:.6g} (trial {best.trial_id})")
-    console.print(f"experiment folder: {summary.folder}")
+    if not json_:
+        print_summary(console, summary)
     if summary.state.value == "interrupted":
         raise typer.Exit(130)

@@ -116,6 +116,10 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         value = result.get(attr)
         return isinstance(value, (int, float)) and value >= max_t
 
+    def on_checkpoint(self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any) -> None:
+        # A restored trial resumes after its checkpoint: every report up to it must be on disk.
+        self.store.flush()
+
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         record = self._record(trial)
         finished_early = record.early_stopped
@@ -165,6 +169,21 @@ class Bookkeeper(Callback):  # type: ignore[misc]
             for decision in self.decisions():
                 self.store.add_decision(decision)
         self.book.pending = sum(1 for t in trials if t.status == "PENDING")
+        self._reconcile(trials)
+
+    def _reconcile(self, trials: list[Any]) -> None:
+        """Take Ray's word for trials whose end raytuner did not see (a resumed run's
+        trials that finished before the driver died, after the trials table was last saved)."""
+        ended = {"TERMINATED": TrialStatus.COMPLETED, "ERROR": TrialStatus.ERROR}
+        for trial in trials:
+            record = self.book.trials.get(trial.trial_id)
+            status = ended.get(str(trial.status))
+            if record is None or status is None or record.status.finished:
+                continue
+            record.status = TrialStatus.STOPPED if status is TrialStatus.COMPLETED and record.early_stopped else status
+            record.iterations = int(trial.last_result.get("training_iteration", record.iterations) or 0)
+            record.ended_at = record.ended_at or time.time()
+            self.store.touch()
 
 
 def _error_message(trial: Any) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -15,6 +17,7 @@ from raytuner.errors import ExperimentError, RaytunerError
 from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout
+from raytuner.results.catalog import read_status
 from raytuner.results.records import ExperimentBook, TrialStatus
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore, write_json_atomic
@@ -37,6 +40,11 @@ class RunOptions:
     verbose: bool = False
     num_cpus: int | None = None
     num_gpus: int | None = None
+
+
+@dataclass(frozen=True)
+class ResumeOptions:
+    retry_errored: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,35 +73,74 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0)
     (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
     write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
-    store = ResultsStore(folder, book, config_columns(experiment.space))
+    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     status = _Status(folder, experiment, book, started)
-    status.write(RunState.RUNNING)
+    return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
 
+
+def resume_experiment(
+    folder: Path, options: RunOptions, listener: Listener, *, retry_errored: bool = False
+) -> RunSummary:
+    """Continue an interrupted experiment where Ray's saved state left it.
+
+    Finished trials are not run again; unfinished ones continue from their last checkpoint
+    (or start over without one); with ``retry_errored`` failed trials start over. The
+    Parquet tables keep everything recorded before and add what follows; a report repeated
+    after a restore replaces the one it repeats.
+    """
+    from raytuner.execution.revive import load_saved_experiment, rebuild_book
+
+    experiment = load_saved_experiment(folder)
+    book = rebuild_book(folder, experiment)
+    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+    started = float(read_status(folder).get("started_at") or time.time())
+    status = _Status(folder, experiment, book, started)
+    return _run(experiment, options, listener, folder, book, store, status, ResumeOptions(retry_errored), fresh=False)
+
+
+def _run(
+    experiment: Experiment,
+    options: RunOptions,
+    listener: Listener,
+    folder: Path,
+    book: ExperimentBook,
+    store: ResultsStore,
+    status: _Status,
+    resume: ResumeOptions | None,
+    *,
+    fresh: bool,
+) -> RunSummary:
+    status.write(RunState.RUNNING)
     state, error, total = RunState.FAILED, None, 0
     refused: RaytunerError | None = None
     try:
-        total = _fit(experiment, options, listener, book, store, folder)
-        state = RunState.COMPLETED
+        total = _fit(experiment, options, listener, book, store, folder, resume)
+        state = RunState.INTERRUPTED if _unfinished(book) else RunState.COMPLETED
     except KeyboardInterrupt:
         state = RunState.INTERRUPTED
     except RaytunerError as exc:
-        if exc.exit_code == 2:  # refused before any trial ran (e.g. resources): leave nothing
+        if exc.exit_code == 2 and fresh:  # refused before any trial ran (e.g. resources): leave nothing
             refused = exc
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
         error = f"{type(exc).__name__}: {exc}"
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
-        if book.abort is not None or refused is not None:
+        if fresh and (book.abort is not None or refused is not None):
             shutil.rmtree(folder, ignore_errors=True)
         else:
             store.finalize()
             status.write(state, error)
     if book.abort is not None:
         raise book.abort
-    summary = RunSummary(spec.name, folder, state, book, time.time() - started, total, error)
+    summary = RunSummary(experiment.spec.name, folder, state, book, time.time() - status.started, total, error)
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
+
+
+def _unfinished(book: ExperimentBook) -> bool:
+    """Trials left running or waiting: Ray stopped early (Ctrl-C) rather than finishing."""
+    return any(not record.status.finished for record in book.trials.values())
 
 
 def _fit(
@@ -103,6 +150,7 @@ def _fit(
     book: ExperimentBook,
     store: ResultsStore,
     folder: Path,
+    resume: ResumeOptions | None = None,
 ) -> int:
     from raytuner.execution.session import ray_session, tune_environment
     from raytuner.workloads.function import search_path
@@ -133,7 +181,9 @@ def _fit(
         stopper = SpecStopper(spec.stop, book)
         max_t = getattr(spec.scheduler, "max_t", None)
         horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
-        bookkeeper = Bookkeeper(book, store, listener, stopper, experiment.source, horizon)
+        bookkeeper = Bookkeeper(
+            book, store, listener, stopper, experiment.source, horizon, getattr(scheduler, "drain", None)
+        )
         listener.handle(
             Event(
                 EventKind.EXPERIMENT_STARTED,
@@ -153,29 +203,62 @@ def _fit(
             book,
         )
         resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
-        tuner = tune.Tuner(
-            tune.with_resources(build.trainable, resources),
-            tune_config=tune.TuneConfig(
-                search_alg=plan.searcher,
-                scheduler=scheduler,
-                num_samples=plan.total_trials,
-                reuse_actors=spec.execution.reuse_actors and build.reusable,
-                time_budget_s=spec.search.time_budget_s,
-            ),
-            run_config=tune.RunConfig(
-                name=folder.name,
-                storage_path=str(folder.parent),
-                verbose=1 if options.verbose else 0,
-                stop=stopper,
-                callbacks=[bookkeeper, *_logger_callbacks(spec.execution.loggers)],
-                failure_config=tune.FailureConfig(
-                    max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast
-                ),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
-            ),
+        trainable = tune.with_resources(build.trainable, resources)
+        run_config = tune.RunConfig(
+            name=folder.name,
+            storage_path=str(folder.parent),
+            verbose=1 if options.verbose else 0,
+            stop=stopper,
+            callbacks=[bookkeeper, *_logger_callbacks(spec.execution.loggers)],
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         )
+        if resume is None:
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=plan.searcher,
+                    scheduler=scheduler,
+                    num_samples=plan.total_trials,
+                    reuse_actors=spec.execution.reuse_actors and build.reusable,
+                    time_budget_s=spec.search.time_budget_s,
+                ),
+                run_config=run_config,
+            )
+        else:
+            tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper)
         tuner.fit()
         return plan.total_trials
+
+
+def _restore(tune: Any, folder: Path, trainable: Any, run_config: Any, resume: ResumeOptions, keeper: Any) -> Any:
+    """Ray's Tuner.restore, with this run's callbacks and stopper instead of the pickled ones.
+
+    Ray restores the searcher's and scheduler's state from the experiment folder; the run
+    config it pickled holds the first run's bookkeeping, which must not be reused.
+    """
+    if not tune.Tuner.can_restore(str(folder)):
+        raise ExperimentError(
+            f"{folder.name}: Ray saved no experiment state to resume from (the run stopped before its first "
+            "save); start it again with raytuner run"
+        )
+    tuner = tune.Tuner.restore(
+        str(folder), trainable=trainable, resume_unfinished=True, restart_errored=resume.retry_errored
+    )
+    internal = tuner._local_tuner
+    internal._run_config = run_config
+    scheduler = internal._tune_config.scheduler
+    keeper.decisions = getattr(scheduler, "drain", None)
+    return tuner
+
+
+def _mutation_spaces(experiment: Experiment) -> list[Any]:
+    mutations = getattr(experiment.spec.scheduler, "hyperparam_mutations", None)
+    if not mutations:
+        return []
+    from raytuner.schedulers import parse_mutations
+
+    return [parse_mutations(mutations)]
 
 
 def _logger_callbacks(loggers: list[Logger]) -> list[Any]:
@@ -216,6 +299,7 @@ class _Status:
                 if best is None
                 else {"trial_id": best.trial_id, "value": best.value, "iteration": best.iteration, "config": best.config},
                 "error": error,
+                "driver": {"pid": os.getpid(), "hostname": socket.gethostname()},
             },
         )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ def _info(folder: Path) -> ExperimentInfo:
     return ExperimentInfo(
         name=folder.name,
         folder=folder,
-        state=str(status.get("state", "unknown")),
+        state=_state(status),
         metric=status.get("metric"),
         mode=status.get("mode"),
         trials={k: int(v) for k, v in (status.get("trials") or {}).items()},
@@ -46,6 +48,32 @@ def _info(folder: Path) -> ExperimentInfo:
         started_at=status.get("started_at"),
         duration_s=status.get("duration_s"),
     )
+
+
+CRASHED = "crashed?"
+
+
+def _state(status: dict[str, Any]) -> str:
+    """The recorded state; ``crashed?`` for a run still marked running whose driver process
+    is gone (known only on the driver's own host, from ``driver`` in status.json)."""
+    state = str(status.get("state", "unknown"))
+    driver = status.get("driver")
+    if state != "running" or not isinstance(driver, dict):
+        return state
+    pid, host = driver.get("pid"), driver.get("hostname")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return state
+    return state if _alive(pid) else CRASHED
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def read_status(folder: Path) -> dict[str, Any]:

@@ -74,6 +74,26 @@ class ResultsStore:
         self._dirty = True
         self.parts_dir = folder / layout.RESULTS_PARTS
         self.parts_dir.mkdir(parents=True, exist_ok=True)
+        self._resume_existing()
+
+    def _resume_existing(self) -> None:
+        """Continue after what an earlier run of this experiment wrote (``raytuner resume``)."""
+        import pyarrow.parquet as pq
+
+        existing = sorted(self.parts_dir.glob("part-*.parquet"))
+        if existing:
+            self._parts = int(existing[-1].stem.split("-")[1]) + 1
+        sources = [*existing, *([self.folder / layout.RESULTS] if (self.folder / layout.RESULTS).exists() else [])]
+        for path in sources:
+            for field in pq.read_schema(path):
+                if field.name not in RESULT_COLUMNS:
+                    kind = ColumnType.STRING if str(field.type) == "string" else ColumnType.FLOAT
+                    seen = self.metric_types.get(field.name)
+                    self.metric_types[field.name] = kind if seen in (None, kind) else ColumnType.STRING
+        decisions = self.folder / layout.PBT_DECISIONS
+        if decisions.exists():
+            self._decisions = pq.read_table(decisions).to_pylist()
+            self._decisions_written = len(self._decisions)
 
     # ------------------------------------------------------------------ intake
 
@@ -260,13 +280,28 @@ def compact(folder: Path, metric_types: Mapping[str, ColumnType] | None = None) 
         list(fixed_schema(RESULT_COLUMNS)) + [pa.field(n, k.arrow()) for n, k in types.items()], metadata=metadata
     )
     unified = [_conform(table, schema) for table in tables]
-    merged = pa.concat_tables(unified) if unified else schema.empty_table()
+    merged = _latest_reports(pa.concat_tables(unified)) if unified else schema.empty_table()
     _write_table_atomic(merged, target)
     for path in sources:
         path.unlink()
     if parts_dir.exists() and not any(parts_dir.iterdir()):
         parts_dir.rmdir()
     return target
+
+
+def _latest_reports(table: Any) -> Any:
+    """One row per (trial, iteration): a report repeated after a restore replaces the earlier one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table
+    keys = pa.table({"t": table.column("trial_id"), "i": table.column("training_iteration")})
+    keys = keys.append_column("row", pa.array(range(table.num_rows), type=pa.int64()))
+    last = keys.group_by(["t", "i"], use_threads=False).aggregate([("row", "max")])
+    if last.num_rows == table.num_rows:
+        return table
+    return table.take(pc.sort_indices(last.column("row_max")))
 
 
 def _conform(table: Any, schema: Any) -> Any:

@@ -1,0 +1,54 @@
+"""``raytuner export``: an experiment's trials or reports as Parquet, CSV or JSON lines."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from raytuner.cli.errors import handles_errors
+from raytuner.cli.options import StorageRootOpt
+from raytuner.cli.show import ColumnsOpt, ExperimentArg, MetricOpt, ModeOpt, WhereOpt
+from raytuner.results.export import ExportFormat
+from raytuner.results.query import TableName
+
+app = typer.Typer()
+
+
+@app.command("export")
+@handles_errors
+def export(
+    experiment: ExperimentArg,
+    storage: StorageRootOpt = "runs",
+    table: Annotated[
+        TableName, typer.Option("--table", "-t", help="trials: one row per trial; results: one row per report.")
+    ] = TableName.RESULTS,
+    format_: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")] = ExportFormat.PARQUET,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", help="File or URI to write (default: stdout for csv/jsonl, else <name>-<table>.parquet)."
+        ),
+    ] = None,
+    columns: ColumnsOpt = None,
+    where: WhereOpt = None,
+    metric: MetricOpt = None,
+    mode: ModeOpt = None,
+) -> None:
+    """Export trials or reports of any experiment folder (raytuner's or plain Ray Tune's).
+
+    Reports can be filtered and extended by trial columns: --where 'status == "completed"'
+    --columns 'trial_id,training_iteration,loss,config/*'.
+    """
+    import sys
+
+    from raytuner.results.export import export_table
+    from raytuner.results.reader import open_experiment
+
+    with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
+        target = output
+        if target is None and format_ is ExportFormat.PARQUET:
+            target = f"{tables.name}-{table.value}.parquet"
+        summary = export_table(tables, table, format_, None if target == "-" else target, columns, where)
+    if summary.target != "stdout":
+        print(f"wrote {summary.rows} rows × {len(summary.columns)} columns to {summary.target}", file=sys.stderr)

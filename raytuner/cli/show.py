@@ -1,0 +1,97 @@
+"""``raytuner show``: an experiment's trials as a table, sortable and filterable."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from raytuner.cli.errors import handles_errors
+from raytuner.cli.options import JsonOpt, StorageRootOpt
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from rich.table import Table
+
+app = typer.Typer()
+
+ExperimentArg = Annotated[
+    str, typer.Argument(help="Experiment name (under --storage), folder, or URI (s3://...).", show_default=False)
+]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where", "-w", help='Filter rows, e.g. \'status == "error"\' or \'config/lr > 1e-3 and metric_best < 0.5\'.'
+    ),
+]
+ColumnsOpt = Annotated[
+    str | None, typer.Option("--columns", "-c", help="Comma-separated columns; globs allowed (config/*).")
+]
+MetricOpt = Annotated[
+    str | None,
+    typer.Option("--metric", help="Plain Ray Tune folders only: the metric (default: Ray's TuneConfig metric)."),
+]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="Plain Ray Tune folders only: min or max (default min).")]
+
+HEADERS = {"metric_best": "best", "metric_best_iteration": "at iter", "iterations": "iters", "time_total_s": "time s"}
+DEFAULT_COLUMNS = "trial_id,status,metric_best,metric_best_iteration,iterations,time_total_s,config/*,error"
+
+
+@app.command("show")
+@handles_errors
+def show(
+    experiment: ExperimentArg,
+    storage: StorageRootOpt = "runs",
+    sort: Annotated[
+        str | None, typer.Option("--sort", help="Sort by this column (default: metric_best, best first).")
+    ] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    where: WhereOpt = None,
+    columns: ColumnsOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Show at most this many trials.")] = None,
+    metric: MetricOpt = None,
+    mode: ModeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the trials of an experiment: status, best metric, configuration, error."""
+    from raytuner.cli.render import stdout_console
+    from raytuner.results.query import trial_rows
+    from raytuner.results.reader import open_experiment
+
+    with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
+        if sort is None:
+            sort, desc = "metric_best", tables.mode == "max"
+        wanted = columns
+        if wanted is None:
+            present = tables.trials.column_names
+            wanted = ",".join(c for c in DEFAULT_COLUMNS.split(",") if c.endswith("*") or c in present)
+        rows = trial_rows(tables, columns=wanted, where=where, sort=sort, descending=desc, limit=limit)
+        total = tables.trials.num_rows
+        title = f"{tables.name}: {rows.num_rows} of {total} trials · {tables.metric} ({tables.mode})"
+    if json_:
+        typer.echo(json.dumps(rows.to_pylist(), indent=2, default=str))
+        return
+    stdout_console().print(trials_table(rows, title))
+
+
+def trials_table(rows: pa.Table, title: str, width: int = 60) -> Table:
+    """A Rich table of selected trial rows; long cells (errors) cut to ``width`` characters."""
+    from rich.table import Table
+
+    from raytuner.cli.render import format_value
+
+    table = Table(title=title)
+    for name in rows.column_names:
+        header = HEADERS.get(name, name.removeprefix("config/"))
+        table.add_column(header, overflow="fold", no_wrap=name != "error", max_width=width if name == "error" else None)
+    for row in rows.to_pylist():
+        cells = []
+        for name in rows.column_names:
+            value = row[name]
+            text = "-" if value is None else format_value(value)
+            if name == "status" and value == "error":
+                text = "[red]error[/red]"
+            cells.append(text if len(text) <= width else text[: width - 1] + "…")
+        table.add_row(*cells)
+    return table

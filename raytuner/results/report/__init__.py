@@ -1,0 +1,56 @@
+"""``raytuner report``: one self-contained HTML file of charts for an experiment folder.
+
+One module per chart kind (:mod:`.best_so_far`, :mod:`.curves`, :mod:`.parallel`,
+:mod:`.importance`, :mod:`.early_stopping`, :mod:`.pbt`), each drawing inline SVG from the
+values :mod:`.data` reads; :mod:`.page` assembles them and :mod:`.png` renders PNGs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
+
+REPORT_FILE = "report.html"
+
+__all__ = ["REPORT_FILE", "Chart", "ChartKind", "Omitted", "ReportResult", "Section", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    html: Path
+    sections: tuple[Section, ...]
+    pngs: tuple[Path, ...]
+
+    @property
+    def drawn(self) -> list[Chart]:
+        return [s for s in self.sections if isinstance(s, Chart)]
+
+    @property
+    def omitted(self) -> list[Omitted]:
+        return [s for s in self.sections if isinstance(s, Omitted)]
+
+
+def write_report(folder: Path, output: Path | None = None, png: bool = False) -> ReportResult:
+    """Write the HTML report of the experiment in ``folder`` (and PNGs of its charts).
+
+    Args:
+        folder: the experiment folder.
+        output: the HTML file to write; default ``<folder>/report.html``.
+        png: also render every drawn chart to ``<output stem>-png/<chart>.png``.
+
+    Raises:
+        ExperimentError: nothing to report (no trials table, no results), or PNG rendering failed.
+    """
+    from raytuner.results.report import data, page
+    from raytuner.results.report.png import render_pngs
+
+    experiment = data.load(folder)
+    drawn = page.sections(experiment)
+    target = output if output is not None else folder / REPORT_FILE
+    page.write(target, page.render(experiment, drawn))
+    pngs: list[Path] = []
+    if png:
+        pngs = render_pngs([s for s in drawn if isinstance(s, Chart)], target.with_name(f"{target.stem}-png"))
+    return ReportResult(target, tuple(drawn), tuple(pngs))

@@ -1,0 +1,302 @@
+"""An experiment folder read back for the report: trials, reports, spec, PBT decisions.
+
+Everything the charts need is loaded here once, as plain frozen values; the chart modules
+never touch Parquet. Works on finished, running (``results.parts/``) and failed experiments.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from raytuner.errors import ExperimentError
+from raytuner.results import layout
+from raytuner.results.catalog import read_status
+
+PBT_DECISIONS = "pbt_decisions.parquet"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ``config/<path>`` column of the trials table."""
+
+    name: str
+    numeric: bool
+
+
+@dataclass(frozen=True)
+class Trial:
+    trial_id: str
+    status: str
+    iterations: int
+    best: float | None
+    best_iteration: int | None
+    error: str | None
+    config: dict[str, Any]
+    started_at: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """One reported result: ``time_s`` is seconds since the experiment's first report."""
+
+    trial_id: str
+    iteration: int
+    time_s: float
+    value: float | None
+
+
+@dataclass(frozen=True)
+class PbtDecision:
+    """One exploit/explore step of Population Based Training (a row of ``pbt_decisions.parquet``).
+
+    The table is expected to have these columns (issue 5 writes it):
+
+    - ``time`` (timestamp[ms, UTC] or float64 seconds): when the decision was taken;
+    - ``step`` (int64): the ``training_iteration`` at which the trial was perturbed;
+    - ``trial_id`` (string): the trial whose weights and configuration were replaced;
+    - ``source_trial_id`` (string): the better trial it cloned (its checkpoint);
+    - ``old_config_json``, ``new_config_json`` (string): the configuration before and after
+      explore, as JSON.
+    """
+
+    time: float | None
+    step: int
+    trial_id: str
+    source_trial_id: str
+    old_config: dict[str, Any]
+    new_config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    name: str
+    folder: Path
+    metric: str
+    mode: str
+    state: str
+    spec: dict[str, Any]
+    trials: tuple[Trial, ...]
+    reports: tuple[Report, ...]
+    params: tuple[Param, ...]
+    pbt: tuple[PbtDecision, ...] | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def sign(self) -> float:
+        """+1 when larger is better."""
+        return 1.0 if self.mode == "max" else -1.0
+
+    def is_better(self, a: float, b: float) -> bool:
+        return self.sign * a > self.sign * b
+
+    @property
+    def best_trial(self) -> Trial | None:
+        scored = [t for t in self.trials if t.best is not None]
+        if not scored:
+            return None
+        return max(scored, key=lambda t: self.sign * (t.best or 0.0))
+
+    @property
+    def scheduler(self) -> dict[str, Any]:
+        value = self.spec.get("scheduler")
+        return value if isinstance(value, dict) else {}
+
+    def status_of(self) -> dict[str, str]:
+        return {t.trial_id: t.status for t in self.trials}
+
+
+def load(folder: Path) -> ExperimentData:
+    """Read an experiment folder for the report.
+
+    Raises:
+        ExperimentError: no trials table, an unreadable one, or nothing reported at all.
+    """
+    trials_path = folder / layout.TRIALS
+    if not trials_path.is_file():
+        raise ExperimentError(f"{folder}: no {layout.TRIALS}, nothing to report (did the experiment start any trial?)")
+    status = read_status(folder)
+    spec = _read_spec(folder)
+    trials, params, metric, mode = _read_trials(trials_path, status, spec)
+    if not trials:
+        raise ExperimentError(f"{folder}: the trials table is empty, nothing to report")
+    started = {t.trial_id: t.started_at for t in trials}
+    reports, notes = _read_reports(folder, metric, started)
+    if not reports:
+        errors = [t.error for t in trials if t.error]
+        hint = f"; first error: {errors[0]}" if errors else ""
+        raise ExperimentError(f"{folder}: {len(trials)} trial(s) but no reported results, nothing to report{hint}")
+    return ExperimentData(
+        name=str(status.get("name") or spec.get("name") or folder.name),
+        folder=folder,
+        metric=metric,
+        mode=mode,
+        state=str(status.get("state", "unknown")),
+        spec=spec,
+        trials=tuple(trials),
+        reports=tuple(reports),
+        params=tuple(params),
+        pbt=_read_pbt(folder),
+        notes=tuple(notes),
+    )
+
+
+def _read_spec(folder: Path) -> dict[str, Any]:
+    import yaml
+
+    path = folder / layout.SPEC
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_trials(path: Path, status: dict[str, Any], spec: dict[str, Any]) -> tuple[list[Trial], list[Param], str, str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # noqa: BLE001 - any read failure is the same problem to the user
+        raise ExperimentError(f"{path}: cannot read the trials table: {exc}") from exc
+    meta = table.schema.metadata or {}
+    metric = meta.get(b"raytuner.metric", b"").decode() or str(status.get("metric") or spec.get("metric") or "")
+    mode = meta.get(b"raytuner.mode", b"").decode() or str(status.get("mode") or spec.get("mode") or "min")
+    if not metric:
+        raise ExperimentError(f"{path}: no metric name in the table's metadata, status.json or spec.yaml")
+    params = [
+        Param(f.name[len("config/") :], pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
+        for f in table.schema
+        if f.name.startswith("config/")
+    ]
+    trials = []
+    for row in table.to_pylist():
+        config = {p.name: row.get(f"config/{p.name}") for p in params}
+        best = row.get("metric_best")
+        trials.append(
+            Trial(
+                trial_id=str(row["trial_id"]),
+                status=str(row.get("status") or "unknown"),
+                iterations=int(row.get("iterations") or 0),
+                best=best if isinstance(best, float) and math.isfinite(best) else None,
+                best_iteration=row.get("metric_best_iteration"),
+                error=row.get("error"),
+                config=config,
+                started_at=_seconds(row.get("started_at")),
+            )
+        )
+    return trials, params, metric, mode
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    """A metric value as a float; string columns hold numbers as JSON text."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(parsed, bool) or not isinstance(parsed, (int, float)) or not math.isfinite(parsed):
+        return None
+    return float(parsed)
+
+
+def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -> tuple[list[Report], list[str]]:
+    import pyarrow.parquet as pq
+
+    sources = [folder / layout.RESULTS] if (folder / layout.RESULTS).is_file() else []
+    parts = folder / layout.RESULTS_PARTS
+    if parts.is_dir():
+        sources += sorted(parts.glob("part-*.parquet"))
+    rows: list[tuple[str, int, float, float | None, Any]] = []
+    for source in sources:
+        try:
+            names = pq.read_schema(source).names
+            wanted = [c for c in ("trial_id", "training_iteration", "time_total_s", "timestamp", metric) if c in names]
+            table = pq.read_table(source, columns=wanted)
+        except Exception as exc:  # noqa: BLE001 - a half-written part is skipped, not fatal
+            if source.name == layout.RESULTS:
+                raise ExperimentError(f"{source}: cannot read the results table: {exc}") from exc
+            continue
+        columns = {name: table.column(name).to_pylist() for name in wanted}
+        n = table.num_rows
+        for i in range(n):
+            rows.append(
+                (
+                    str(columns["trial_id"][i]),
+                    int(columns.get("training_iteration", [0] * n)[i] or 0),
+                    float(columns.get("time_total_s", [0.0] * n)[i] or 0.0),
+                    _seconds(columns.get("timestamp", [None] * n)[i]),
+                    columns.get(metric, [None] * n)[i],
+                )
+            )
+    notes: list[str] = []
+    raw_values = [row[4] for row in rows if row[4] is not None]
+    values = [_number(v) for v in raw_values]
+    skipped = sum(1 for v in values if v is None)
+    if skipped:
+        notes.append(
+            f"{skipped} of {len(raw_values)} reported values of {metric} are not numbers; "
+            "they are left out of the charts."
+        )
+    # When a report happened: the trial's start plus its own clock (ms precision); Ray's
+    # result timestamp (whole seconds) only where the start is unknown.
+    moments = [
+        (started.get(tid) or 0.0) + total if started.get(tid) is not None else (stamp or 0.0)
+        for tid, _, total, stamp, _ in rows
+    ]
+    origin = min(moments) if moments else 0.0
+    reports = [
+        Report(tid, iteration, max(0.0, moment - origin), _number(value))
+        for (tid, iteration, _, _, value), moment in zip(rows, moments, strict=True)
+    ]
+    reports.sort(key=lambda r: (r.time_s, r.trial_id, r.iteration))
+    return reports, notes
+
+
+def _read_pbt(folder: Path) -> tuple[PbtDecision, ...] | None:
+    import pyarrow.parquet as pq
+
+    path = folder / PBT_DECISIONS
+    if not path.is_file():
+        return None
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # noqa: BLE001
+        raise ExperimentError(f"{path}: cannot read the PBT decisions: {exc}") from exc
+    return tuple(
+        PbtDecision(
+            time=_seconds(row.get("time")),
+            step=int(row.get("step") or 0),
+            trial_id=str(row["trial_id"]),
+            source_trial_id=str(row["source_trial_id"]),
+            old_config=_json_dict(row.get("old_config_json")),
+            new_config=_json_dict(row.get("new_config_json")),
+        )
+        for row in rows
+    )
+
+
+def _json_dict(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

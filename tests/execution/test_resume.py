@@ -1,0 +1,80 @@
+"""Kill the driver for real, then ``raytuner resume``: nothing finished is lost or rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+RAYTUNER = str(Path(sys.executable).parent / "raytuner")
+SPEC = """
+name: crash
+trainable: {builtin: analytic, iterations: 8, sleep_s: 0.25}
+metric: loss
+mode: min
+space: {x: {uniform: [-1, 1]}}
+search: {algorithm: hyperopt, num_samples: 6, max_concurrent: 2, n_initial_points: 3, seed: 4}
+checkpoint: {every: 2}
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["TUNE_GLOBAL_CHECKPOINT_S"] = "1"  # Ray saves its experiment state every second
+    return env
+
+
+def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
+    spec = tmp_path / "crash.yaml"
+    spec.write_text(SPEC)
+    proc = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), cwd=tmp_path,
+    )
+    completed_before: set[str] = set()
+    deadline = time.time() + 240
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "trial_completed":
+            completed_before.add(event["trial_id"])
+        if len(completed_before) >= 2 or time.time() > deadline:
+            break
+    time.sleep(3)  # let Ray save its state, and raytuner its tables, with those trials finished
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert len(completed_before) >= 2
+    folder = tmp_path / "runs" / "crash"
+    assert json.loads((folder / "status.json").read_text())["state"] == "running"  # died mid-run
+
+    done = subprocess.run(
+        [RAYTUNER, "resume", "crash", "--storage", str(tmp_path / "runs"), "--json"],
+        capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    restarted = {e["trial_id"] for e in events if e["event"] == "trial_started"}
+    assert not restarted & completed_before  # nothing finished was run again
+    assert events[-1]["state"] == "completed"
+
+    trials = pq.read_table(folder / "trials.parquet").to_pandas()
+    assert len(trials) == 6 and set(trials["status"]) == {"completed"}
+    assert completed_before <= set(trials["trial_id"])
+    results = pq.read_table(folder / "results.parquet").to_pandas()
+    per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
+    assert all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()  # every report once
+    assert json.loads((folder / "status.json").read_text())["state"] == "completed"
+
+
+def test_resume_refuses_what_is_not_an_experiment(tmp_path: Path) -> None:
+    done = subprocess.run([RAYTUNER, "resume", "nothing", "--storage", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "no experiment 'nothing'" in done.stderr
