@@ -33,6 +33,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         source: str,
         horizon: tuple[str, float] | None = None,
         decisions: Callable[[], list[Any]] | None = None,
+        early_stopped: set[str] | None = None,
     ) -> None:
         self.book = book
         self.store = store
@@ -40,6 +41,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         self.stopper = stopper
         self.source = source
         self.decisions = decisions  # the PBT scheduler's drain(), if any
+        self.early_stopped = early_stopped if early_stopped is not None else set()  # the scheduler's STOPs
         self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
         self._last_progress = 0.0
 
@@ -92,9 +94,8 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         record.iterations = int(result.get("training_iteration", record.iterations + 1) or 0)
         record.time_total_s = float(result.get("time_total_s", 0.0) or 0.0)
         record.node_ip = result.get("node_ip", record.node_ip)
-        if result.get("done") and trial.trial_id not in self.stopper.stopped and not self._at_horizon(result):
-            # Ray marks a result done=True when the scheduler decides to stop the trial;
-            # a function trainable that returns on its own never sends done=True here.
+        if trial.trial_id in self.early_stopped and not self._at_horizon(result):
+            # The scheduler decided to stop it before its horizon (ASHA's max_t...).
             record.early_stopped = True
         self.book.reports += 1
         self.store.add_result(trial.trial_id, result, metrics)

@@ -115,7 +115,8 @@ def _run(
     refused: RaytunerError | None = None
     try:
         total = _fit(experiment, options, listener, book, store, folder, resume)
-        state = RunState.INTERRUPTED if _unfinished(book) else RunState.COMPLETED
+        budgeted = experiment.spec.search.time_budget_s is not None
+        state = RunState.INTERRUPTED if _unfinished(book, total, budgeted) else RunState.COMPLETED
     except KeyboardInterrupt:
         state = RunState.INTERRUPTED
     except RaytunerError as exc:
@@ -138,9 +139,14 @@ def _run(
     return summary
 
 
-def _unfinished(book: ExperimentBook) -> bool:
-    """Trials left running or waiting: Ray stopped early (Ctrl-C) rather than finishing."""
-    return any(not record.status.finished for record in book.trials.values())
+def _unfinished(book: ExperimentBook, total: int, budgeted: bool) -> bool:
+    """Ray returned before the experiment's end (Ctrl-C): trials left running or never started.
+
+    Fewer trials than planned is normal only when a time budget ran out.
+    """
+    if any(not record.status.finished for record in book.trials.values()):
+        return True
+    return not budgeted and len(book.trials) < total
 
 
 def _fit(
@@ -182,7 +188,14 @@ def _fit(
         max_t = getattr(spec.scheduler, "max_t", None)
         horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
         bookkeeper = Bookkeeper(
-            book, store, listener, stopper, experiment.source, horizon, getattr(scheduler, "drain", None)
+            book,
+            store,
+            listener,
+            stopper,
+            experiment.source,
+            horizon,
+            getattr(scheduler, "drain", None),
+            getattr(scheduler, "early_stopped", None),
         )
         listener.handle(
             Event(
@@ -249,6 +262,7 @@ def _restore(tune: Any, folder: Path, trainable: Any, run_config: Any, resume: R
     internal._run_config = run_config
     scheduler = internal._tune_config.scheduler
     keeper.decisions = getattr(scheduler, "drain", None)
+    keeper.early_stopped = getattr(scheduler, "early_stopped", keeper.early_stopped)
     return tuner
 
 

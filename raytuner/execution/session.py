@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 # Ray reads these when it builds the run; raytuner keeps its own records and display.
 QUIET_ENV = {
@@ -70,6 +71,21 @@ def enable_token_auth() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
+def cluster_runtime_env(python_path: Sequence[str]) -> dict[str, object]:
+    """What a cluster's workers get: the working directory, and the import path inside it.
+
+    Ray uploads the working directory (without the files .gitignore names) and starts each
+    worker in its copy; folders inside it go on PYTHONPATH relative, so they resolve there.
+    """
+    cwd = os.path.realpath(os.getcwd())
+    paths = []
+    for entry in (part for joined in python_path for part in joined.split(os.pathsep) if part):
+        real = os.path.realpath(entry)
+        inside = real == cwd or real.startswith(cwd + os.sep)
+        paths.append(os.path.relpath(real, cwd) if inside else entry)
+    return {"working_dir": cwd, "env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+
+
 @contextmanager
 def ray_session(
     address: str | None,
@@ -100,8 +116,10 @@ def ray_session(
         return
     existing = os.environ.get("PYTHONPATH", "")
     paths = [*python_path, *([existing] if existing else [])]
-    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}} if paths else None
-    common = {
+    runtime_env: dict[str, object] | None = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}} if paths else None
+    if address:
+        runtime_env = cluster_runtime_env(paths)
+    common: dict[str, Any] = {
         "logging_level": logging.INFO if verbose else logging.ERROR,
         "log_to_driver": verbose,
         "runtime_env": runtime_env,

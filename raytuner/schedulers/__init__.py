@@ -50,9 +50,9 @@ def _fifo(options: FifoScheduler, metric: str, mode: str) -> Any:
 
 
 def _asha(options: AshaScheduler, metric: str, mode: str) -> Any:
-    from ray.tune.schedulers import ASHAScheduler
+    from raytuner.schedulers.stops import NotingASHA
 
-    return ASHAScheduler(
+    return NotingASHA(
         time_attr=options.time_attr,
         metric=metric,
         mode=mode,
@@ -64,9 +64,9 @@ def _asha(options: AshaScheduler, metric: str, mode: str) -> Any:
 
 
 def _hyperband(options: HyperbandScheduler, metric: str, mode: str) -> Any:
-    from ray.tune.schedulers import HyperBandScheduler
+    from raytuner.schedulers.stops import NotingHyperBand
 
-    return HyperBandScheduler(
+    return NotingHyperBand(
         time_attr=options.time_attr,
         metric=metric,
         mode=mode,
@@ -76,9 +76,9 @@ def _hyperband(options: HyperbandScheduler, metric: str, mode: str) -> Any:
 
 
 def _median(options: MedianScheduler, metric: str, mode: str) -> Any:
-    from ray.tune.schedulers import MedianStoppingRule
+    from raytuner.schedulers.stops import NotingMedian
 
-    return MedianStoppingRule(
+    return NotingMedian(
         time_attr=options.time_attr,
         metric=metric,
         mode=mode,

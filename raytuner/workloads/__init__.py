@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import Location
 from raytuner.space.model import Path
+
 if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
@@ -30,6 +31,7 @@ class TrainableBuild:
 def check_trainable(experiment: Experiment, locate: Locate) -> None:
     """Raise a SpecError if the trainable cannot run over the experiment's space."""
     from raytuner.spec.models import AnalyticTrainable, FunctionTrainable
+    from raytuner.workloads.command_options import CommandTrainable
     from raytuner.workloads.torch.options import TorchTrainableBase
 
     trainable = experiment.spec.trainable
@@ -41,6 +43,10 @@ def check_trainable(experiment: Experiment, locate: Locate) -> None:
         from raytuner.workloads.torch.check import check_torch
 
         check_torch(trainable, experiment, locate)
+    elif isinstance(trainable, CommandTrainable):
+        from raytuner.workloads.command import check
+
+        check(trainable, experiment, locate)
     elif isinstance(trainable, FunctionTrainable):
         from raytuner.workloads.function import resolve
 
@@ -50,6 +56,7 @@ def check_trainable(experiment: Experiment, locate: Locate) -> None:
 def build_trainable(experiment: Experiment) -> TrainableBuild:
     """The trainable for ``ray.tune.Tuner`` (imports Ray and the workload's libraries)."""
     from raytuner.spec.models import AnalyticTrainable
+    from raytuner.workloads.command_options import CommandTrainable
     from raytuner.workloads.torch.options import TorchTrainableBase
 
     trainable = experiment.spec.trainable
@@ -61,8 +68,12 @@ def build_trainable(experiment: Experiment) -> TrainableBuild:
     if isinstance(trainable, TorchTrainableBase):
         from raytuner.workloads.torch.trainable import make_trainable as make_torch
 
-        build = make_torch(trainable, every, base_dir=experiment.base_dir)  # type: ignore[arg-type]
-        return TrainableBuild(build, True, trainable.builtin)
+        torch_fn = make_torch(trainable, every, base_dir=experiment.base_dir)  # type: ignore[arg-type]
+        return TrainableBuild(torch_fn, True, trainable.builtin)
+    if isinstance(trainable, CommandTrainable):
+        from raytuner.workloads.command import build as build_command
+
+        return build_command(trainable, experiment)
     from raytuner.workloads.function import build
 
     return build(trainable.function, experiment.base_dir)

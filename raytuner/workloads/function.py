@@ -128,7 +128,7 @@ def _ship_by_value(module_name: str, base_dir: Path) -> None:
         if file == root / f"{top}.py" or file == root / top / "__init__.py":
             from ray import cloudpickle
 
-            cloudpickle.register_pickle_by_value(module)
+            cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
             return
 
 

@@ -121,6 +121,8 @@ search: {num_samples: 4, seed: 2}
         storage,
     )
     assert [r.iterations for r in summary.book.trials.values()] == [3, 3, 3, 3]
+    # a class that ends itself with done=True completed; it was not stopped early
+    assert all(r.status is TrialStatus.COMPLETED for r in summary.book.trials.values())
 
 
 def test_checkpoints_are_kept_as_configured(ray_session: None, storage: Path) -> None:

@@ -78,3 +78,32 @@ def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
 def test_resume_refuses_what_is_not_an_experiment(tmp_path: Path) -> None:
     done = subprocess.run([RAYTUNER, "resume", "nothing", "--storage", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 2 and "no experiment 'nothing'" in done.stderr
+
+
+def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
+    spec = tmp_path / "crash.yaml"
+    spec.write_text(SPEC)
+    proc = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "trial_completed":
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=120) == 130
+    finished = json.loads(rest.splitlines()[-1])
+    assert finished["event"] == "experiment_finished" and finished["state"] == "interrupted"
+    folder = tmp_path / "runs" / "crash"
+    assert json.loads((folder / "status.json").read_text())["state"] == "interrupted"
+    kept = pq.read_table(folder / "results.parquet").num_rows
+    assert kept >= 8  # the finished trial's reports were compacted, nothing left in parts
+
+    done = subprocess.run(
+        [RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = pq.read_table(folder / "trials.parquet").to_pandas()
+    assert len(trials) == 6 and set(trials["status"]) == {"completed"}

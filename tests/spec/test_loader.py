@@ -140,7 +140,7 @@ def test_minimal_spec_gets_defaults() -> None:
     assert resolved["scheduler"] == {"type": "fifo"}
     assert resolved["trainable"]["iterations"] == 20
     assert set(resolved) == {
-        "name", "description", "trainable", "metric", "mode", "space", "search", "scheduler",
+        "name", "description", "trainable", "metric", "mode", "space", "space_preset", "search", "scheduler",
         "resources", "stop", "checkpoint", "failure", "execution", "storage",
     }  # fmt: skip
 
@@ -460,8 +460,8 @@ def test_unknown_algorithm() -> None:
 
 
 def test_unknown_scheduler_type() -> None:
-    exc = spec_error(BASE + "scheduler:\n  type: pbt\n")
-    assert_at(exc, 8, "scheduler.type", "expected one of 'fifo', 'asha', 'hyperband', 'median'", "found 'pbt'")
+    exc = spec_error(BASE + "scheduler:\n  type: bohb\n")
+    assert_at(exc, 8, "scheduler.type", "expected one of 'fifo', 'asha', 'hyperband', 'median', 'pbt', 'pb2'", "found 'bohb'")
     assert "SchedulerType" not in str(exc)
 
 
@@ -476,7 +476,7 @@ def test_unknown_builtin() -> None:
 )
 def test_trainable_needs_exactly_one_kind(trainable: str, found: str) -> None:
     exc = spec_error(BASE.replace("{builtin: analytic}", trainable))
-    assert_at(exc, 2, "trainable", "expected exactly one of the keys builtin or function", found)
+    assert_at(exc, 2, "trainable", "expected exactly one of the keys builtin, function or command", found)
 
 
 def test_asha_grace_period_over_max_t() -> None:

@@ -94,7 +94,7 @@ def test_later_overrides_win() -> None:
         ("search.bogus=1", "search.bogus", ("unknown key 'bogus'",)),
         ("serch.num_samples=1", "serch", ("did you mean 'search'",)),
         ("space.x={uniform: [2, 1]}", "space.x.uniform", ("low must be below high",)),
-        ("scheduler.type=pbt", "scheduler.type", ("found 'pbt'",)),
+        ("scheduler.type=bohb", "scheduler.type", ("found 'bohb'",)),
         ("mode=sideways", "mode", ("'min' or 'max'",)),
     ],
 )
