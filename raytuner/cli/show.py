@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -69,10 +69,43 @@ def show(
         rows = trial_rows(tables, columns=wanted, where=where, sort=sort, descending=desc, limit=limit)
         total = tables.trials.num_rows
         title = f"{tables.name}: {rows.num_rows} of {total} trials · {tables.metric} ({tables.mode})"
+        best_id = _best_trial_id(tables.trials, tables.mode)
     if json_:
         typer.echo(json.dumps(rows.to_pylist(), indent=2, default=str))
         return
-    stdout_console().print(trials_table(rows, title))
+    console = stdout_console()
+    console.print(trials_table(rows, title))
+    _print_pbt_schedule(console, experiment, storage, best_id)
+
+
+def _best_trial_id(trials: pa.Table, mode: str | None) -> str | None:
+    rows = [r for r in trials.select(["trial_id", "metric_best"]).to_pylist() if r["metric_best"] is not None]
+    if not rows:
+        return None
+    pick = max if mode == "max" else min
+    return str(pick(rows, key=lambda r: r["metric_best"])["trial_id"])
+
+
+def _print_pbt_schedule(console: Any, experiment: str, storage: str, best_id: str | None) -> None:
+    """For PBT experiments: the hyperparameter schedule the best trial actually followed."""
+    from raytuner.errors import UsageError
+    from raytuner.results.layout import find_experiment
+    from raytuner.results.lineage import best_schedule, read_exploits
+
+    try:
+        folder = find_experiment(experiment, storage)
+    except UsageError:  # not a local raytuner folder (object storage, plain Ray Tune): no lineage
+        return
+    if best_id is None:
+        return
+    exploits = read_exploits(folder)
+    if not exploits:
+        return
+    console.print(f"PBT: {len(exploits)} exploit/explore decisions; the best trial {best_id} followed:")
+    for segment in best_schedule(folder, best_id):
+        console.print(
+            f"  from step {segment.start_step} (trial {segment.trial_id}): {json.dumps(segment.config)}", markup=False
+        )
 
 
 def trials_table(rows: pa.Table, title: str, width: int = 60) -> Table:

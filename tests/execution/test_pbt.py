@@ -85,6 +85,14 @@ def test_a_pbt_population_records_its_lineage(ray_session: None, tmp_path: Path)
     assert best is not None
     final = json.loads(trials.set_index("trial_id").loc[best.trial_id, "config_json"])
     schedule = best_schedule(summary.folder, best.trial_id)
+    from typer.testing import CliRunner
+
+    from raytuner.cli import app
+
+    shown = CliRunner().invoke(app, ["show", str(summary.folder)])
+    assert shown.exit_code == 0, shown.output
+    assert f"{len(exploits)} exploit/explore decisions; the best trial {best.trial_id} followed" in shown.output
+    assert "from step 0 (trial " in shown.output
     if any(e.trial_id == best.trial_id for e in exploits):
         assert schedule[0].start_step == 0
         assert [s.start_step for s in schedule] == sorted(s.start_step for s in schedule)
