@@ -147,7 +147,8 @@ class PlainLines:
             verb = "completed" if kind is EventKind.TRIAL_COMPLETED else "stopped early"
             best = data.get("best")
             shown = f", best {book.metric}={best:.6g}" if isinstance(best, float) else ""
-            self._print(f"[{stamp}] trial {data['trial_id']} {verb} after {data['iterations']} iterations{shown} · {status_line(book, self.total)}")
+            progress = status_line(book, self.total)
+            self._print(f"[{stamp}] trial {data['trial_id']} {verb} after {data['iterations']} iterations{shown} · {progress}")
         elif kind is EventKind.TRIAL_ERROR:
             self._print(f"[{stamp}] trial {data['trial_id']} failed: {data['error']}")
         elif kind is EventKind.TRIAL_RETRY:

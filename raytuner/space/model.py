@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from raytuner.errors import Location, SpecError
 
@@ -109,8 +109,8 @@ class Choice:
         return any(isinstance(option, Nested) for option in self.options)
 
 
-Node = Union[Constant, Float, Integer, Normal, Nested, Choice]
-Distribution = Union[Float, Integer, Normal]
+Node = Constant | Float | Integer | Normal | Nested | Choice
+Distribution = Float | Integer | Normal
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raytuner.space.model import Choice, Constant, Float, Integer, Nested, Node, Normal, Op
+from raytuner.space.model import Choice, Constant, Float, Integer, Nested, Node, Op
 
 
 def to_ray(node: Node) -> Any:

@@ -207,10 +207,7 @@ def _allowed_keys(loc: Sequence[Any], data: Mapping[str, Any]) -> list[str]:
     candidates: list[type[BaseModel]] = [Spec]
     for part in loc:
         fields = [m.model_fields[part] for m in candidates if isinstance(part, str) and part in m.model_fields]
-        if fields:
-            candidates = _models_in(fields[0].annotation)
-        else:
-            candidates = [m for m in candidates if _tag_matches(m, part)]
+        candidates = _models_in(fields[0].annotation) if fields else [m for m in candidates if _tag_matches(m, part)]
         if not candidates:
             return []
     return sorted(candidates[0].model_fields) if len(candidates) == 1 else []

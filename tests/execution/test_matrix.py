@@ -32,7 +32,9 @@ space:
   nested: {a: {b: {uniform: [0, 1]}}, c: hello}
   optimizer:
     choice:
-      - {name: sgd, momentum: {uniform: [0.8, 0.99]}, schedule: {choice: [{kind: step, gamma: {uniform: [0.1, 0.5]}}, {kind: none}]}}
+      - name: sgd
+        momentum: {uniform: [0.8, 0.99]}
+        schedule: {choice: [{kind: step, gamma: {uniform: [0.1, 0.5]}}, {kind: none}]}
       - {name: adam, betas: [0.9, 0.999]}
 """
 
