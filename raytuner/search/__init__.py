@@ -53,11 +53,40 @@ def _hyperopt(experiment: Experiment) -> Any:
     return TpeSearcher.for_experiment(experiment)
 
 
+def _optuna(experiment: Experiment) -> Any:
+    from raytuner.search.optuna import OptunaSearcher
+
+    return OptunaSearcher.for_experiment(experiment)
+
+
 SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
     Algorithm.RANDOM: _random,
     Algorithm.GRID: _grid,
     Algorithm.HYPEROPT: _hyperopt,
+    Algorithm.OPTUNA_TPE: _optuna,
+    Algorithm.CMAES: _optuna,
+    Algorithm.GP: _optuna,
+    Algorithm.NSGA2: _optuna,
 }
+
+# Optional libraries each algorithm imports, with the extra that installs them.
+REQUIREMENTS: dict[Algorithm, tuple[tuple[str, ...], str]] = {
+    Algorithm.OPTUNA_TPE: (("optuna",), "optuna"),
+    Algorithm.CMAES: (("optuna", "cmaes"), "optuna"),
+    Algorithm.GP: (("optuna", "scipy", "torch"), "optuna,torch"),
+    Algorithm.NSGA2: (("optuna",), "optuna"),
+}
+
+
+def missing_requirement(algorithm: Algorithm) -> str | None:
+    """A one-line install hint if a library ``algorithm`` needs is not installed, else None."""
+    import importlib.util
+
+    modules, extra = REQUIREMENTS.get(algorithm, ((), ""))
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return f"algorithm {algorithm.value} needs {', '.join(missing)}: pip install 'raytuner[{extra}]'"
 
 
 def create_search(experiment: Experiment) -> SearchPlan:

@@ -12,13 +12,16 @@ from collections.abc import Callable
 import numpy as np
 
 from raytuner.errors import Location, SpecError
-from raytuner.space.model import Choice, Constant, Nested, Path, walk
+from raytuner.space.model import Choice, Constant, Nested, Node, Path, walk
 from raytuner.space.points import PointError, complete_point
 from raytuner.space.sample import grid_size
 from raytuner.spec.loader import Experiment
 from raytuner.spec.models import Algorithm
 
 MAX_GRID = 1_000_000
+
+# Searchers that learn from results (everything but random and grid).
+MODEL_BASED = frozenset(Algorithm) - {Algorithm.RANDOM, Algorithm.GRID}
 
 Locate = Callable[[Path], Location]
 
@@ -51,6 +54,8 @@ def _check_search(experiment: Experiment, locate: Locate) -> None:
             "use algorithm: random to run constant configurations",
             locate(("search", "algorithm")),
         )
+    if search.algorithm in MODEL_BASED and search.algorithm is not Algorithm.HYPEROPT:
+        _check_optuna_search(experiment, locate)
     if search.algorithm in (Algorithm.GRID, Algorithm.RANDOM):
         size = grid_size(space, enumerate_choices=search.algorithm is Algorithm.GRID)
         total = size * search.num_samples
@@ -60,6 +65,61 @@ def _check_search(experiment: Experiment, locate: Locate) -> None:
                 f"the limit is {MAX_GRID:,}",
                 locate(("search",)),
             )
+
+
+def _check_optuna_search(experiment: Experiment, locate: Locate) -> None:
+    """Optuna's samplers: installed, and given a space they can model.
+
+    TPE and NSGA-II walk the space define-by-run, so conditional branches work. CMA-ES and
+    the GP model a fixed vector of coordinates: a conditional branch would make that vector
+    change from trial to trial (Optuna would silently sample those parameters at random), so
+    they refuse it; CMA-ES also needs at least one numeric parameter to move.
+    """
+    from raytuner.search import missing_requirement
+    from raytuner.space.optuna import conditional_paths, numeric_paths
+
+    search = experiment.spec.search
+    space = experiment.space
+    name = search.algorithm.value
+    hint = missing_requirement(search.algorithm)
+    if hint is not None:
+        raise SpecError(hint, locate(("search", "algorithm")))
+    if not _has_searchable(space.root):
+        raise SpecError(
+            f"{name} needs at least one distribution or choice in the space, found only constants; "
+            "use algorithm: random to run constant configurations",
+            locate(("search", "algorithm")),
+        )
+    if search.algorithm in (Algorithm.CMAES, Algorithm.GP):
+        branches = conditional_paths(space)
+        if branches:
+            raise SpecError(
+                f"{name} models a fixed set of parameters and cannot search a conditional choice (a choice "
+                "of mappings); use algorithm: optuna_tpe, hyperopt or nsga2, or flatten the branches",
+                locate(("space", *_yaml_path(space.root, branches[0]))),
+            )
+    if search.algorithm is Algorithm.CMAES and not numeric_paths(space):
+        raise SpecError(
+            "cmaes moves numeric parameters, found only choices; use algorithm: optuna_tpe, hyperopt or "
+            "random for a categorical space",
+            locate(("search", "algorithm")),
+        )
+
+
+def _yaml_path(root: Nested, path: Path) -> Path:
+    """A path inside the parsed space as a key path in the YAML (choices add their operator)."""
+    out: list[str | int] = []
+    node: Node = root
+    for part in path:
+        if isinstance(node, Choice):
+            out.append("grid" if node.grid else "choice")
+            node = node.options[int(part)]
+        elif isinstance(node, Nested):
+            node = dict(node.items)[str(part)]
+        out.append(part)
+    if isinstance(node, Choice):
+        out.append("grid" if node.grid else "choice")
+    return tuple(out)
 
 
 def _has_searchable(root: Nested) -> bool:
@@ -76,7 +136,7 @@ def _check_population(experiment: Experiment, locate: Locate) -> None:
     if not isinstance(scheduler, (PbtScheduler, Pb2Scheduler)):
         return
     kind = scheduler.type.value
-    if experiment.spec.search.algorithm is Algorithm.HYPEROPT:
+    if experiment.spec.search.algorithm in MODEL_BASED:
         raise SpecError(
             f"{kind} explores by itself and Ray refuses model-based searchers with it (they would learn "
             "from perturbed results); use algorithm: random or grid for the initial population",
@@ -118,8 +178,13 @@ def _check_checkpointing(experiment: Experiment, locate: Locate, kind: str, inte
                 locate(("scheduler", "type")),
             )
         return
-    if not hasattr(trainable, "builtin"):
-        return  # other kinds (command trainables) check themselves
+    if not hasattr(trainable, "builtin"):  # a command: it restores through its checkpoint folder
+        if not getattr(trainable, "checkpoint", False):
+            raise SpecError(
+                f"{kind} copies checkpoints between trials; this command has checkpoint: false",
+                locate(("trainable", "checkpoint")),
+            )
+        return
     if every == 0:
         raise SpecError(
             f"{kind} copies checkpoints between trials; set checkpoint.every (e.g. to the perturbation "

@@ -29,6 +29,10 @@ class Algorithm(str, Enum):
     RANDOM = "random"
     GRID = "grid"
     HYPEROPT = "hyperopt"
+    OPTUNA_TPE = "optuna_tpe"
+    CMAES = "cmaes"
+    GP = "gp"
+    NSGA2 = "nsga2"
 
 
 class SchedulerType(str, Enum):
@@ -53,6 +57,7 @@ class Logger(str, Enum):
 class AnalyticObjective(str, Enum):
     SPHERE = "sphere"
     BRANIN = "branin"
+    HARTMANN3 = "hartmann3"
     HARTMANN6 = "hartmann6"
     ROSENBROCK = "rosenbrock"
 
@@ -71,7 +76,7 @@ class AnalyticTrainable(Model):
     objective: AnalyticObjective = Field(
         AnalyticObjective.SPHERE,
         description="sphere: sum of squares of every numeric parameter; branin: x1, x2; "
-        "hartmann6: x1..x6 in [0, 1]; rosenbrock: every numeric parameter in order",
+        "hartmann3: x1..x3 in [0, 1]; hartmann6: x1..x6 in [0, 1]; rosenbrock: every numeric parameter in order",
     )
     iterations: int = Field(20, ge=1, description="reports per trial")
     decay: float = Field(1.0, ge=0, description="how far above its final value the curve starts")
@@ -168,8 +173,54 @@ def _search_tag(value: Any) -> str:
     return str(getattr(value, "algorithm", Algorithm.RANDOM).value)
 
 
+class OptunaTpeSearch(SearchBase):
+    """Optuna's TPE: multivariate, grouped by branch in conditional spaces, constant liar in parallel."""
+
+    algorithm: Literal[Algorithm.OPTUNA_TPE]
+    n_startup_trials: int = Field(10, ge=0, description="random trials before TPE takes over")
+    n_ei_candidates: int = Field(24, ge=1, description="candidates drawn per suggestion to pick the best from")
+    multivariate: bool = Field(True, description="model parameters jointly (grouped by branch) rather than one by one")
+    constant_liar: bool = Field(True, description="treat running trials as bad so parallel trials spread out")
+
+
+class CmaEsSearch(SearchBase):
+    """Optuna's CMA-ES over the numeric parameters (choices are drawn at random)."""
+
+    algorithm: Literal[Algorithm.CMAES]
+    n_startup_trials: int = Field(1, ge=0, description="random trials before CMA-ES takes over")
+    sigma0: float | None = Field(None, gt=0, description="initial step size (default: 1/6 of the range)")
+    popsize: int | None = Field(None, ge=2, description="population per generation (default: 4 + 3 ln(dimensions))")
+    with_margin: bool = Field(False, description="CMA-ES with margin, for integer parameters")
+
+
+class GpSearch(SearchBase):
+    """Optuna's Gaussian-process Bayesian optimization (needs torch and scipy)."""
+
+    algorithm: Literal[Algorithm.GP]
+    n_startup_trials: int = Field(10, ge=0, description="random trials before the GP takes over")
+    deterministic_objective: bool = Field(False, description="the metric has no noise: fit the GP without noise")
+
+
+class Nsga2Search(SearchBase):
+    """Optuna's NSGA-II genetic algorithm."""
+
+    algorithm: Literal[Algorithm.NSGA2]
+    population_size: int = Field(50, ge=2, description="trials per generation")
+    mutation_prob: float | None = Field(
+        None, ge=0, le=1, description="chance to mutate each parameter (default: 1 / number of parameters)"
+    )
+    crossover_prob: float = Field(0.9, ge=0, le=1, description="chance a child comes from crossover")
+    swapping_prob: float = Field(0.5, ge=0, le=1, description="chance to take each parameter from the other parent")
+
+
 SearchSpec = Annotated[
-    Annotated[RandomSearch, Tag(Algorithm.RANDOM.value)] | Annotated[GridSearch, Tag(Algorithm.GRID.value)] | Annotated[HyperOptSearch, Tag(Algorithm.HYPEROPT.value)],
+    Annotated[RandomSearch, Tag(Algorithm.RANDOM.value)]
+    | Annotated[GridSearch, Tag(Algorithm.GRID.value)]
+    | Annotated[HyperOptSearch, Tag(Algorithm.HYPEROPT.value)]
+    | Annotated[OptunaTpeSearch, Tag(Algorithm.OPTUNA_TPE.value)]
+    | Annotated[CmaEsSearch, Tag(Algorithm.CMAES.value)]
+    | Annotated[GpSearch, Tag(Algorithm.GP.value)]
+    | Annotated[Nsga2Search, Tag(Algorithm.NSGA2.value)],
     Discriminator(_search_tag),
 ]
 
@@ -314,6 +365,12 @@ class CheckpointSpec(Model):
 class FailureSpec(Model):
     max_retries: int = Field(0, ge=-1, description="retries of a failed trial (-1: forever)")
     fail_fast: bool = Field(False, description="stop the whole experiment at the first trial error")
+    trial_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="fail a running trial that reports nothing for this many seconds (a hung trial); "
+        "it is retried like any failure",
+    )
 
 
 class ExecutionSpec(Model):

@@ -24,6 +24,9 @@ from raytuner.spec.models import AnalyticObjective, AnalyticTrainable
 
 Objective = Callable[[Mapping[str, Any]], float]
 
+_HARTMANN3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+_HARTMANN3_P = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]])
+
 _HARTMANN6_A = np.array(
     [
         [10, 3, 17, 3.5, 1.7, 8],
@@ -67,6 +70,12 @@ def branin(config: Mapping[str, Any]) -> float:
     return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
 
 
+def hartmann3(config: Mapping[str, Any]) -> float:
+    x = np.array([float(config[f"x{i}"]) for i in range(1, 4)])
+    inner = np.sum(_HARTMANN3_A * (x - _HARTMANN3_P) ** 2, axis=1)
+    return float(-np.sum(_HARTMANN6_ALPHA * np.exp(-inner)))  # the same weights as Hartmann6
+
+
 def hartmann6(config: Mapping[str, Any]) -> float:
     x = np.array([float(config[f"x{i}"]) for i in range(1, 7)])
     inner = np.sum(_HARTMANN6_A * (x - _HARTMANN6_P) ** 2, axis=1)
@@ -76,12 +85,14 @@ def hartmann6(config: Mapping[str, Any]) -> float:
 OBJECTIVES: dict[AnalyticObjective, Objective] = {
     AnalyticObjective.SPHERE: sphere,
     AnalyticObjective.BRANIN: branin,
+    AnalyticObjective.HARTMANN3: hartmann3,
     AnalyticObjective.HARTMANN6: hartmann6,
     AnalyticObjective.ROSENBROCK: rosenbrock,
 }
 
 REQUIRED: dict[AnalyticObjective, tuple[str, ...]] = {
     AnalyticObjective.BRANIN: ("x1", "x2"),
+    AnalyticObjective.HARTMANN3: tuple(f"x{i}" for i in range(1, 4)),
     AnalyticObjective.HARTMANN6: tuple(f"x{i}" for i in range(1, 7)),
 }
 

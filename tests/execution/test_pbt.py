@@ -117,3 +117,13 @@ def test_pb2_explores_within_its_bounds(ray_session: None, tmp_path: Path) -> No
     exploits = read_exploits(summary.folder)
     assert exploits
     assert all(-2 <= e.new_config["x"] <= 2 for e in exploits)
+
+
+def test_command_trainables_need_their_checkpoint_folder_for_pbt(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("print('{\"loss\": 1.0}')\n")
+    command = f"trainable={{command: [python, {script}, '{{x}}']}}"
+    load_experiment_text(PBT, "pbt.yaml", [command])
+    with pytest.raises(SpecError) as caught:
+        load_experiment_text(PBT, "pbt.yaml", [command, "trainable.checkpoint=false"])
+    assert caught.value.location.path == "trainable.checkpoint"
