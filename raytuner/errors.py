@@ -63,3 +63,9 @@ class ExperimentError(RaytunerError):
     """The experiment could not run to its end (Ray failed, results unreadable...)."""
 
     exit_code = 1
+
+
+class JobError(RaytunerError):
+    """The Ray Jobs API could not be reached, or a submitted job failed or was stopped."""
+
+    exit_code = 1

@@ -11,7 +11,23 @@ from typing import Annotated
 import typer
 
 from raytuner import __version__
-from raytuner.cli import best, compare, export, init, lr_find, ls, report, resume, run, schema, show, validate
+from raytuner.cli import (
+    best,
+    compare,
+    export,
+    extend,
+    init,
+    jobs,
+    lr_find,
+    ls,
+    report,
+    resume,
+    run,
+    schema,
+    show,
+    submit,
+    validate,
+)
 from raytuner.cli.errors import set_debug
 
 app = typer.Typer(
@@ -43,7 +59,7 @@ def main(
     set_debug(debug)
 
 
-for module in (run, validate, ls, show, best, compare, export, report, init, schema, lr_find, resume):
+for module in (run, validate, ls, show, best, compare, export, report, init, schema, lr_find, resume, extend, submit, jobs):
     app.add_typer(module.app)
 
 

@@ -21,6 +21,7 @@ from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, m
 from raytuner.results.store import ResultsStore
 
 PROGRESS_EVERY_S = 0.5
+PROCESS_DIED = "The actor is dead because its worker process has died."
 
 
 class Bookkeeper(Callback):  # type: ignore[misc]
@@ -34,6 +35,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         horizon: tuple[str, float] | None = None,
         decisions: Callable[[], list[Any]] | None = None,
         early_stopped: set[str] | None = None,
+        trial_timeout_s: float | None = None,
     ) -> None:
         self.book = book
         self.store = store
@@ -44,6 +46,9 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         self.early_stopped = early_stopped if early_stopped is not None else set()  # the scheduler's STOPs
         self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
         self._last_progress = 0.0
+        self.trial_timeout_s = trial_timeout_s  # the hung-trial watchdog's limit (failure.trial_timeout_s)
+        self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
+        self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (tuner.pkl) for Tuner.restore; a listener may hold a
@@ -79,11 +84,13 @@ class Bookkeeper(Callback):  # type: ignore[misc]
             record.resources = dict(trial.placement_group_factory.required_resources)
         except Exception:  # noqa: BLE001 - resources are informative only
             record.resources = {}
+        self._last_seen[trial.trial_id] = time.monotonic()
         self.store.touch()
         self._emit(EventKind.TRIAL_STARTED, trial_id=trial.trial_id, config=record.config)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         record = self._record(trial)
+        self._last_seen[trial.trial_id] = time.monotonic()
         metrics = metrics_of(result)
         if record.iterations == 0 and self.book.metric not in metrics and self.book.abort is None:
             shown = ", ".join(sorted(metrics)) or "no metrics"
@@ -133,7 +140,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         record = self._record(trial)
         record.num_failures += 1
-        record.error = _error_message(trial)
+        record.error = self._timed_out.pop(trial.trial_id, None) or _error_message(trial)
         record.status = TrialStatus.PENDING
         self.store.touch()
         self._emit(EventKind.TRIAL_RETRY, trial_id=trial.trial_id, error=record.error, failures=record.num_failures)
@@ -142,12 +149,14 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         record = self._record(trial)
         record.num_failures += 1
         record.status = TrialStatus.ERROR
-        record.error = _error_message(trial)
+        record.error = self._timed_out.pop(trial.trial_id, None) or _error_message(trial)
         record.ended_at = time.time()
         self.store.touch()
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.trial_timeout_s is not None:
+            self._watch(trials, self.trial_timeout_s)
         if self.decisions is not None:
             for decision in self.decisions():
                 self.store.add_decision(decision)
@@ -164,6 +173,26 @@ class Bookkeeper(Callback):  # type: ignore[misc]
             self._last_progress = now
             self.book.pending = sum(1 for t in trials if t.status == "PENDING")
             self._emit(EventKind.PROGRESS)
+
+    def _watch(self, trials: list[Any], limit: float) -> None:
+        """Fail RUNNING trials silent for longer than ``limit``: a Stopper only acts on a
+        report, so a hung trial is ended by killing its actor. Ray then handles it as any
+        dead trial process (retried from its last checkpoint while retries remain), and
+        the reason recorded is this one rather than Ray's "actor died"."""
+        import ray
+
+        now = time.monotonic()
+        for trial in trials:
+            seen = self._last_seen.get(trial.trial_id)
+            if str(trial.status) != "RUNNING" or seen is None or trial.trial_id in self._timed_out:
+                continue
+            if now - seen < limit:
+                continue
+            actor = getattr(getattr(trial, "temporary_state", None), "ray_actor", None)
+            if actor is None:
+                continue
+            self._timed_out[trial.trial_id] = f"no report for {limit:g} s (trial_timeout_s); the trial was killed"
+            ray.kill(actor, no_restart=True)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         if self.decisions is not None:
@@ -193,6 +222,9 @@ def _error_message(trial: Any) -> str:
     if path and Path(path).is_file():
         lines = [line.strip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()]
         for line in reversed(lines):
+            if line.startswith(PROCESS_DIED):  # Ray's long note on a dead worker: keep the facts
+                detail = line[len(PROCESS_DIED) :].split(" Some common causes", 1)[0].strip(" .")
+                return f"the trial's process died ({detail})"[:2000]
             if not line.startswith(("File ", "^", "~")):
                 return line[:2000]
     return "trial failed (no error message was recorded)"

@@ -88,14 +88,43 @@ def resume_experiment(
     Parquet tables keep everything recorded before and add what follows; a report repeated
     after a restore replaces the one it repeats.
     """
-    from raytuner.execution.revive import load_saved_experiment, rebuild_book
+    from raytuner.execution.revive import load_saved_experiment
 
     experiment = load_saved_experiment(folder)
+    return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
+
+
+def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Listener) -> RunSummary:
+    """Run ``add`` more samples of a completed experiment, in its folder.
+
+    The saved spec's ``search.num_samples`` grows by ``add``; Ray's restored searcher goes on
+    from everything the earlier trials taught it (HyperOpt proposes from all of them). No
+    earlier trial runs again and every earlier Parquet row stays.
+
+    Raises:
+        UsageError: the experiment is not completed (resume it first) or cannot take more trials.
+    """
+    from raytuner.errors import UsageError
+    from raytuner.execution.extension import widen_saved_spec
+    from raytuner.execution.revive import load_saved_experiment
+
+    state = read_status(folder).get("state")
+    if state != RunState.COMPLETED.value:
+        raise UsageError(f"{folder.name} is {state}, not completed: finish it with raytuner resume before extending it")
+    experiment = widen_saved_spec(folder, load_saved_experiment(folder).base_dir, add)
+    return _continue(folder, experiment, options, listener, ResumeOptions())
+
+
+def _continue(
+    folder: Path, experiment: Experiment, options: RunOptions, listener: Listener, resume: ResumeOptions
+) -> RunSummary:
+    from raytuner.execution.revive import rebuild_book
+
     book = rebuild_book(folder, experiment)
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     started = float(read_status(folder).get("started_at") or time.time())
     status = _Status(folder, experiment, book, started)
-    return _run(experiment, options, listener, folder, book, store, status, ResumeOptions(retry_errored), fresh=False)
+    return _run(experiment, options, listener, folder, book, store, status, resume, fresh=False)
 
 
 def _run(
@@ -196,6 +225,7 @@ def _fit(
             horizon,
             getattr(scheduler, "drain", None),
             getattr(scheduler, "early_stopped", None),
+            trial_timeout_s=spec.failure.trial_timeout_s,
         )
         listener.handle(
             Event(
@@ -239,17 +269,23 @@ def _fit(
                 run_config=run_config,
             )
         else:
-            tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper)
+            tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper, plan)
         tuner.fit()
         return plan.total_trials
 
 
-def _restore(tune: Any, folder: Path, trainable: Any, run_config: Any, resume: ResumeOptions, keeper: Any) -> Any:
+def _restore(
+    tune: Any, folder: Path, trainable: Any, run_config: Any, resume: ResumeOptions, keeper: Any, plan: Any
+) -> Any:
     """Ray's Tuner.restore, with this run's callbacks and stopper instead of the pickled ones.
 
     Ray restores the searcher's and scheduler's state from the experiment folder; the run
-    config it pickled holds the first run's bookkeeping, which must not be reused.
+    config it pickled holds the first run's bookkeeping, which must not be reused. The
+    searcher is built again from the saved spec (Ray restores its state into it), so a spec
+    widened by ``raytuner extend`` raises the sample count Ray saved.
     """
+    from raytuner.execution.extension import WidenedSearch
+
     if not tune.Tuner.can_restore(str(folder)):
         raise ExperimentError(
             f"{folder.name}: Ray saved no experiment state to resume from (the run stopped before its first "
@@ -260,6 +296,7 @@ def _restore(tune: Any, folder: Path, trainable: Any, run_config: Any, resume: R
     )
     internal = tuner._local_tuner
     internal._run_config = run_config
+    internal._tune_config.search_alg = WidenedSearch(plan.searcher, plan.total_trials)
     scheduler = internal._tune_config.scheduler
     keeper.decisions = getattr(scheduler, "drain", None)
     keeper.early_stopped = getattr(scheduler, "early_stopped", keeper.early_stopped)

@@ -301,7 +301,8 @@ def _latest_reports(table: Any) -> Any:
     last = keys.group_by(["t", "i"], use_threads=False).aggregate([("row", "max")])
     if last.num_rows == table.num_rows:
         return table
-    return table.take(pc.sort_indices(last.column("row_max")))
+    rows = last.column("row_max")
+    return table.take(pc.take(rows, pc.sort_indices(rows)))  # the kept rows, in their original order
 
 
 def _conform(table: Any, schema: Any) -> Any:

@@ -29,7 +29,7 @@ def test_help_does_not_import_heavy_modules() -> None:
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "validate", "ls", "best", "init", "schema"):
+    for command in ("run", "validate", "ls", "best", "init", "schema", "submit", "jobs"):
         assert command in result.output
 
 

@@ -1,0 +1,192 @@
+"""A real two-node Ray cluster on loopback, with token authentication and the Jobs API.
+
+One head (with the dashboard, which serves the Jobs API) and one worker, both started with
+``ray start`` bound to 127.0.0.1 in a temp dir of their own, and stopped by the process ids
+whose command line names that temp dir: other Rays on the machine are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    gcs: str  # 127.0.0.1:PORT, for raytuner run --address
+    jobs: str  # http://127.0.0.1:PORT, the Jobs API
+    env: dict[str, str]  # a client shell: the cluster's token, raytuner on PATH, no RAY_AUTH_MODE
+    workdir: Path  # what submit uploads: a project folder with the spec
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pids_using(marker: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split() if int(pid) != os.getpid()]
+
+
+def _stop(temp: Path) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _pids_using(str(temp)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(2)
+
+
+def _wait_for_jobs_api(url: str, env: dict[str, str], nodes: int) -> None:
+    """Until the Jobs API answers and both nodes' agents are up (submit fails before that)."""
+    probe = (
+        "import sys; from ray.util.state import list_nodes; "
+        f"sys.exit(0 if sum(n.state == 'ALIVE' for n in list_nodes(address={url!r})) >= {nodes} else 1)"
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=60).returncode == 0:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"the Jobs API at {url} did not come up")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    temp = tmp_path_factory.mktemp("raymulti")
+    token = secrets.token_hex(32)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"  # the job's shell finds raytuner
+    server_env = {**base, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    port, dashboard = _free_port(), _free_port()
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
+    try:
+        subprocess.run(
+            [str(BIN / "ray"), "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
+             f"--dashboard-port={dashboard}", f"--ray-client-server-port={_free_port()}",
+             f"--dashboard-agent-listen-port={_free_port()}", *common],
+            check=True, capture_output=True, timeout=180, env=server_env,
+        )  # fmt: skip
+        subprocess.run(
+            [str(BIN / "ray"), "start", f"--address=127.0.0.1:{port}", '--resources={"node2": 1}',
+             f"--dashboard-agent-listen-port={_free_port()}", *common],
+            check=True, capture_output=True, timeout=180, env=server_env,
+        )  # fmt: skip
+        jobs = f"http://127.0.0.1:{dashboard}"
+        _wait_for_jobs_api(jobs, server_env, nodes=2)
+        workdir = tmp_path_factory.mktemp("project")
+        shutil.copy(ROOT / "experiments" / "quickstart.yaml", workdir / "quickstart.yaml")
+        yield Cluster(f"127.0.0.1:{port}", jobs, {**base, "RAY_AUTH_TOKEN": token}, workdir)
+    finally:
+        _stop(temp)
+
+
+def _raytuner(cluster: Cluster, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "raytuner"), *args], capture_output=True, text=True, timeout=400,
+        cwd=cluster.workdir, env=env or cluster.env,
+    )  # fmt: skip
+
+
+def _events(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_run_places_trials_on_both_nodes(cluster: Cluster, tmp_path: Path) -> None:
+    done = _raytuner(
+        cluster, "run", "quickstart.yaml", "--address", cluster.gcs, "--json", "--storage", str(tmp_path),
+        "--set", "search.num_samples=4",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = _events(done.stdout)
+    assert events[0]["ray"] == cluster.gcs and events[0]["cluster_cpus"] == 2
+    assert events[-1]["state"] == "completed"
+    # one CPU per node and one per trial: the trial actors ran on both nodes
+    probe = (
+        "import json; from ray.util.state import list_actors, list_nodes; "
+        f"nodes = {{n.node_id: n.resources_total for n in list_nodes(address={cluster.jobs!r})}}; "
+        f"actors = list_actors(address={cluster.jobs!r}, detail=True, limit=1000); "
+        "print(json.dumps([[a.class_name, 'node2' in nodes.get(a.node_id, {})] for a in actors]))"
+    )
+    env = {**cluster.env, "RAY_AUTH_MODE": "token"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    actors = json.loads(out.stdout.splitlines()[-1])
+    trainables = [(name, on_node2) for name, on_node2 in actors if "JobSupervisor" not in name]
+    assert {on_node2 for _, on_node2 in trainables} == {True, False}, actors
+
+
+def test_submit_follow_runs_the_experiment_as_a_job(cluster: Cluster, tmp_path: Path) -> None:
+    storage = tmp_path / "shared"
+    done = _raytuner(
+        cluster, "submit", "quickstart.yaml", "--address", cluster.jobs, "--follow", "--storage", str(storage),
+        "--set", "search.num_samples=2", "--name", "submitted",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = _events(done.stdout)
+    assert events[0]["ray"] != "local", events[0]  # the job joined the cluster, no private Ray
+    assert events[-1]["state"] == "completed"
+    assert json.loads((storage / "submitted" / "status.json").read_text())["state"] == "completed"
+    job_id = done.stderr.split("submitted ", 1)[1].split(";", 1)[0]
+    listed = _raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {row["job_id"]: row["status"] for row in json.loads(listed.stdout)}[job_id] == "SUCCEEDED"
+    status = _raytuner(cluster, "jobs", "status", job_id, "--address", cluster.jobs)
+    assert status.returncode == 0 and "SUCCEEDED" in status.stdout, status.stdout + status.stderr
+    logs = _raytuner(cluster, "jobs", "logs", job_id, "--address", cluster.jobs)
+    assert '"state": "completed"' in logs.stdout, logs.stdout + logs.stderr
+    unknown = _raytuner(cluster, "jobs", "status", "raytuner-nope", "--address", cluster.jobs)
+    assert unknown.returncode == 2 and "no job 'raytuner-nope'" in unknown.stderr, unknown.stderr
+
+
+def test_a_wrong_or_missing_token_is_refused_with_the_fix(cluster: Cluster, tmp_path: Path) -> None:
+    wrong = {**cluster.env, "RAY_AUTH_TOKEN": "wrong"}
+    for args in (
+        ["jobs", "ls", "--address", cluster.jobs],
+        ["submit", "quickstart.yaml", "--address", cluster.jobs, "--storage", str(tmp_path)],
+    ):
+        done = _raytuner(cluster, *args, env=wrong)
+        assert done.returncode == 2, done.stdout + done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "refused the token from RAY_AUTH_TOKEN" in lines[0], done.stderr
+        assert "ray get-auth-token" in lines[0]
+    home = tmp_path / "home"  # no ~/.ray/auth_token there
+    home.mkdir()
+    none = {**{k: v for k, v in cluster.env.items() if k != "RAY_AUTH_TOKEN"}, "HOME": str(home)}
+    done = _raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, env=none)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: the Ray cluster at {cluster.jobs} requires a token and none was found: set RAY_AUTH_TOKEN, "
+        "or write the cluster's token to ~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["home"]  # nothing was written by the refused submit
+
+
+def test_a_gpu_request_is_refused_before_anything_runs(cluster: Cluster, tmp_path: Path) -> None:
+    before = json.loads(_raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, "--json").stdout)
+    gpu = ["--set", "resources.gpu=1", "--storage", str(tmp_path)]
+    ran = _raytuner(cluster, "run", "quickstart.yaml", "--address", cluster.gcs, *gpu)
+    submitted = _raytuner(cluster, "submit", "quickstart.yaml", "--address", cluster.jobs, *gpu)
+    for done in (ran, submitted):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "resources.gpu: each trial asks for 1 GPU, but no node of the Ray cluster has more than 0" in done.stderr
+    after = json.loads(_raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, "--json").stdout)
+    assert len(after) == len(before)  # nothing was submitted
+    assert not any(tmp_path.iterdir())  # and no experiment folder was left

@@ -1,0 +1,63 @@
+"""What ``raytuner submit`` decides before it talks to a cluster (no Ray needed)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from raytuner.cli import app
+from raytuner.errors import SpecError, UsageError
+from raytuner.jobs.submission import Submission, build_entrypoint, check_storage, spec_in_working_dir
+from raytuner.spec.loader import load_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
+UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing answers
+
+
+def test_the_entrypoint_repeats_the_command_line_changes_quoted() -> None:
+    submission = Submission(Path("specs/q.yaml"), ("search.num_samples=4", "space.x1={uniform: [0, 1]}"), "wide", "/s")
+    words = shlex.split(build_entrypoint("specs/q.yaml", submission))
+    assert words == [
+        "raytuner", "run", "specs/q.yaml", "--json", "--set", "search.num_samples=4",
+        "--set", "space.x1={uniform: [0, 1]}", "--name", "wide", "--storage", "/s",
+    ]  # fmt: skip
+
+
+def test_the_spec_must_travel_with_the_working_directory(tmp_path: Path) -> None:
+    inside = tmp_path / "exp" / "q.yaml"
+    inside.parent.mkdir()
+    shutil.copy(QUICKSTART, inside)
+    assert spec_in_working_dir(inside, tmp_path) == "exp/q.yaml"
+    with pytest.raises(UsageError, match="must be inside the working directory"):
+        spec_in_working_dir(QUICKSTART, tmp_path)
+
+
+@pytest.mark.parametrize(("storage", "refused"), [(None, True), ("runs", True), ("/mnt/shared", False), ("s3://b/p", False)])
+def test_relative_storage_is_refused(storage: str | None, refused: bool) -> None:
+    experiment = load_experiment(QUICKSTART, storage=storage)
+    if refused:
+        with pytest.raises(SpecError, match="relative path"):
+            check_storage(experiment)
+    else:
+        check_storage(experiment)
+
+
+def test_a_bad_spec_is_refused_before_any_connection(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["submit", str(QUICKSTART), "--address", UNREACHABLE, "--set", "search.algorithm=hyperpot"])
+    assert result.exit_code == 2, result.output
+    assert "search.algorithm" in result.output and "hyperpot" in result.output
+    assert "cannot reach" not in result.output  # refused locally, never sent
+
+
+def test_an_unreachable_jobs_api_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["jobs", "ls", "--address", UNREACHABLE])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: cannot reach the Ray Jobs API at {UNREACHABLE}: is the dashboard running there "
+        "(through an SSH tunnel: `ray dashboard CLUSTER.yaml`)?"
+    ]
