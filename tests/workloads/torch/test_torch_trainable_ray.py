@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,9 @@ from raytuner.workloads.torch.options import MlpClassifierTrainable
 from raytuner.workloads.torch.trainable import load_state, make_trainable
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    import ray
-
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+@pytest.fixture
+def local_ray(ray_session: None) -> None:
+    """The session's shared local Ray (tests/conftest.py): one Ray per test process."""
 
 
 def test_trainable_is_picklable_over_plain_data() -> None:
