@@ -148,34 +148,14 @@ def to_vals(space: Space, config: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: naming the key whose value the space cannot produce.
     """
-    vals: dict[str, Any] = {}
-    _vals(space.root, config, (), vals)
-    return vals
+    from raytuner.space.assign import assign
 
+    def encode(node: Node, value: Any, where: str) -> Any:
+        if not _matches(node, value):
+            raise ValueError(f"{where}: expected a number, found {value!r}")
+        return value
 
-def _vals(node: Node, value: Any, path: Path, vals: dict[str, Any]) -> None:
-    where = render_path(path) or "the configuration"
-    if isinstance(node, Constant):
-        return
-    if isinstance(node, Nested):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{where}: expected a mapping, found {value!r}")
-        missing = [key for key, _ in node if key not in value]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
-        for key, child in node:
-            _vals(child, value[key], (*path, key), vals)
-        return
-    if isinstance(node, Choice):
-        index = match_option(node, value)
-        if index is None:
-            raise ValueError(f"{where}: {value!r} is not one of the options")
-        vals[label(path)] = index
-        _vals(node.options[index], value, (*path, index), vals)
-        return
-    if not _matches(node, value):
-        raise ValueError(f"{where}: expected a number, found {value!r}")
-    vals[label(path)] = value
+    return assign(space, config, encode)
 
 
 def notes(space: Space) -> list[str]:

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from statistics import NormalDist
 from typing import Any, Protocol
 
-from raytuner.space.hyperopt import label, match_option
-from raytuner.space.model import Choice, Constant, Float, Integer, Nested, Node, Normal, Path, Space, render_path, walk
+from raytuner.space.hyperopt import label
+from raytuner.space.model import Choice, Constant, Float, Integer, Nested, Node, Normal, Path, Space, walk
 
 # A normal's quantile stays inside (EPS, 1 - EPS): at most ~5.3 sd from the mean, never infinite.
 EPS = 1e-7
@@ -82,40 +82,21 @@ def to_params(space: Space, config: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: naming the key whose value the space cannot produce.
     """
-    params: dict[str, Any] = {}
-    _params(space.root, config, (), params)
-    return params
+    from raytuner.space.assign import assign
+
+    return assign(space, config, _encode)
 
 
-def _params(node: Node, value: Any, path: Path, params: dict[str, Any]) -> None:
-    where = render_path(path) or "the configuration"
-    if isinstance(node, Constant):
-        return
-    if isinstance(node, Nested):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{where}: expected a mapping, found {value!r}")
-        missing = [key for key, _ in node if key not in value]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
-        for key, child in node:
-            _params(child, value[key], (*path, key), params)
-        return
-    if isinstance(node, Choice):
-        index = match_option(node, value)
-        if index is None:
-            raise ValueError(f"{where}: {value!r} is not one of the options")
-        params[label(path)] = index
-        _params(node.options[index], value, (*path, index), params)
-        return
+def _encode(node: Node, value: Any, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{where}: expected a number, found {value!r}")
     if isinstance(node, Float):
-        params[label(path)] = min(max(float(value), node.low), node.high)
-    elif isinstance(node, Integer):
-        params[label(path)] = int(min(max(round(value), node.low), node.max_value))
-    else:
-        u = NormalDist(node.mean, node.sd).cdf(float(value))
-        params[label(path)] = min(max(u, EPS), 1 - EPS)
+        return min(max(float(value), node.low), node.high)
+    if isinstance(node, Integer):
+        return int(min(max(round(value), node.low), node.max_value))
+    assert isinstance(node, Normal)
+    u = NormalDist(node.mean, node.sd).cdf(float(value))
+    return min(max(u, EPS), 1 - EPS)
 
 
 def conditional_paths(space: Space) -> list[Path]:
