@@ -8,7 +8,6 @@ TPE neither learns from them nor retries them blindly.
 
 from __future__ import annotations
 
-import pickle
 from typing import TYPE_CHECKING, Any
 
 import hyperopt as hpo
@@ -17,6 +16,7 @@ from hyperopt.base import spec_from_misc
 from hyperopt.fmin import generate_trial
 from ray.tune.search import Searcher
 
+from raytuner.search.state import PickledState
 from raytuner.space.hyperopt import all_labels, normalize, to_hyperopt, to_vals
 from raytuner.space.points import complete_point
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
 
-class TpeSearcher(Searcher):  # type: ignore[misc]
+class TpeSearcher(PickledState, Searcher):  # type: ignore[misc]
     """Tree-structured Parzen Estimator over a (possibly conditional) space."""
 
     def __init__(
@@ -114,11 +114,3 @@ class TpeSearcher(Searcher):  # type: ignore[misc]
         self._rng.bit_generator.state = state["rng"]
         self._points = state["points"]
         self._live = state["live"]
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as fh:
-            pickle.dump(self.get_state(), fh)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as fh:
-            self.set_state(pickle.load(fh))

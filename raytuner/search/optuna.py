@@ -14,7 +14,6 @@ algorithm, from the spec's options; nothing is silently dropped.
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import numpy as np
 import optuna
 from ray.tune.search import Searcher  # noqa: TID253 - imported only by the registry's factory
 
+from raytuner.search.state import PickledState
 from raytuner.space.optuna import conditional_paths, suggest, to_params
 from raytuner.space.points import complete_point
 from raytuner.spec.models import Algorithm
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
 
-class OptunaSearcher(Searcher):
+class OptunaSearcher(PickledState, Searcher):
     """An Optuna sampler over a (possibly conditional) space, one Optuna trial per Ray trial."""
 
     def __init__(
@@ -116,14 +116,6 @@ class OptunaSearcher(Searcher):
         self._rng.bit_generator.state = state["rng"]
         self._points = state["points"]
         self._live = state["live"]
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as fh:
-            pickle.dump(self.get_state(), fh)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as fh:
-            self.set_state(pickle.load(fh))
 
 
 def _quiet(build: Callable[[], optuna.samplers.BaseSampler]) -> optuna.samplers.BaseSampler:

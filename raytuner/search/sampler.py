@@ -8,12 +8,12 @@ variant, drawing what the grid leaves open.
 
 from __future__ import annotations
 
-import pickle
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ray.tune.search import Searcher
 
+from raytuner.search.state import PickledState
 from raytuner.space.points import complete_point
 from raytuner.space.sample import expand
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
 
-class SpaceSearcher(Searcher):  # type: ignore[misc]
+class SpaceSearcher(PickledState, Searcher):  # type: ignore[misc]
     """Draws ``total`` configurations: points first, then grid variants, repeated."""
 
     def __init__(
@@ -76,11 +76,3 @@ class SpaceSearcher(Searcher):  # type: ignore[misc]
     def set_state(self, state: dict[str, Any]) -> None:
         self._index = int(state["index"])
         self._rng.bit_generator.state = state["rng"]
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as fh:
-            pickle.dump(self.get_state(), fh)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as fh:
-            self.set_state(pickle.load(fh))
