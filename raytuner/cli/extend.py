@@ -31,7 +31,7 @@ def extend(
 
     Earlier trials are kept and not run again; the new ones land in the same folder and tables.
     """
-    from raytuner.cli.render import LiveView, choose_listener, print_summary, stdout_console
+    from raytuner.cli.render import run_with_display
     from raytuner.execution.runner import RunOptions, extend_experiment
     from raytuner.results.layout import find_experiment
 
@@ -40,14 +40,8 @@ def extend(
 
         enable_token_auth()
     folder = find_experiment(experiment, storage)
-    console = stdout_console()
-    listener = choose_listener(console, json_, verbose)
-    try:
-        summary = extend_experiment(folder, num_samples, RunOptions(address=address, verbose=verbose), listener)
-    finally:
-        if isinstance(listener, LiveView):
-            listener.close()
-    if not json_:
-        print_summary(console, summary)
-    if summary.state.value == "interrupted":
-        raise typer.Exit(130)
+    run_with_display(
+        json_,
+        verbose,
+        lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address, verbose=verbose), listener),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console, Group
@@ -240,3 +240,24 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(f"experiment folder: {summary.folder}", markup=False)
     if summary.state.value == "interrupted":
         console.print(f"resume it with: raytuner resume {summary.folder}", markup=False)
+
+
+def run_with_display(json_: bool, verbose: bool, start: Callable[[Any], RunSummary]) -> RunSummary:
+    """Run ``start(listener)`` with the display the flags ask for, then print its summary.
+
+    Exits with 130 when the run was interrupted (Ctrl-C), so scripts can tell.
+    """
+    import typer
+
+    console = stdout_console()
+    listener = choose_listener(console, json_, verbose)
+    try:
+        summary = start(listener)
+    finally:
+        if isinstance(listener, LiveView):
+            listener.close()
+    if not json_:
+        print_summary(console, summary)
+    if summary.state.value == "interrupted":
+        raise typer.Exit(130)
+    return summary

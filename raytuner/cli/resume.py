@@ -30,7 +30,7 @@ def resume(
     Finished trials are kept and not run again; unfinished ones continue from their last
     checkpoint; the searcher and scheduler continue from their saved state.
     """
-    from raytuner.cli.render import LiveView, choose_listener, print_summary, stdout_console
+    from raytuner.cli.render import run_with_display
     from raytuner.execution.runner import RunOptions, resume_experiment
     from raytuner.results.layout import find_experiment
 
@@ -39,14 +39,10 @@ def resume(
 
         enable_token_auth()
     folder = find_experiment(experiment, storage)
-    console = stdout_console()
-    listener = choose_listener(console, json_, verbose)
-    try:
-        summary = resume_experiment(folder, RunOptions(address=address, verbose=verbose), listener, retry_errored=retry_errored)
-    finally:
-        if isinstance(listener, LiveView):
-            listener.close()
-    if not json_:
-        print_summary(console, summary)
-    if summary.state.value == "interrupted":
-        raise typer.Exit(130)
+    run_with_display(
+        json_,
+        verbose,
+        lambda listener: resume_experiment(
+            folder, RunOptions(address=address, verbose=verbose), listener, retry_errored=retry_errored
+        ),
+    )

@@ -29,7 +29,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
     """Run an experiment: live progress, then the best trials and the experiment folder."""
-    from raytuner.cli.render import LiveView, choose_listener, print_summary, stdout_console
+    from raytuner.cli.render import run_with_display
     from raytuner.execution.runner import RunOptions, run_experiment
     from raytuner.spec.loader import load_experiment
 
@@ -38,16 +38,10 @@ def run(
 
         enable_token_auth()  # before user code imports Ray while the spec is validated
     experiment = load_experiment(spec, set_ or [], name=name, storage=storage)
-    console = stdout_console()
-    listener = choose_listener(console, json_, verbose)
-    try:
-        summary = run_experiment(
+    run_with_display(
+        json_,
+        verbose,
+        lambda listener: run_experiment(
             experiment, RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus), listener
-        )
-    finally:
-        if isinstance(listener, LiveView):
-            listener.close()
-    if not json_:
-        print_summary(console, summary)
-    if summary.state.value == "interrupted":
-        raise typer.Exit(130)
+        ),
+    )
