@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,7 +38,7 @@ def best(
     metric, mode, ranked = best_trials(folder, n)
     if not ranked:
         raise ExperimentError(f"{folder.name}: no trial has reported {metric} yet")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"trial_id": r.trial_id, "status": r.status, metric: r.value, "iteration": r.iteration, "config": r.config}
         for r in ranked
     ]

@@ -56,7 +56,7 @@ def lr_find(
     from raytuner.workloads.torch.lr_find import lr_range_test
 
     result = lr_range_test(
-        options,  # type: ignore[arg-type]
+        options,
         config,
         min_lr=min_lr,
         max_lr=max_lr,

@@ -10,7 +10,7 @@ from raytuner.results.records import ExperimentBook, is_number
 from raytuner.spec.models import StopSpec
 
 
-class SpecStopper(Stopper):  # type: ignore[misc]
+class SpecStopper(Stopper):
     """Stops a trial at ``stop.iterations``, ``stop.time_s`` or a metric threshold."""
 
     def __init__(self, stop: StopSpec, book: ExperimentBook) -> None:

@@ -354,9 +354,9 @@ class _Parts:
         )
         columns = {}
         for field in schema:
-            kind = local.get(field.name)
+            wanted = local.get(field.name)
             values = _column(self.rows, field.name)
-            columns[field.name] = list(values) if kind is None else [coerce(v, kind) for v in values]
+            columns[field.name] = list(values) if wanted is None else [coerce(v, wanted) for v in values]
         pq.write_table(pa.Table.from_pydict(columns, schema=schema), self.folder / f"part-{self.count:06d}.parquet")
         self.count += 1
         self.rows = []

@@ -53,7 +53,7 @@ class _Recording:
         return taken
 
 
-class RecordingPBT(_Recording, PopulationBasedTraining):  # type: ignore[misc]
+class RecordingPBT(_Recording, PopulationBasedTraining):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.decisions = []
@@ -63,7 +63,7 @@ def recording_pb2(**kwargs: Any) -> Any:
     """PB2 with decision recording (PB2 needs scikit-learn: the ``pb2`` extra)."""
     from ray.tune.schedulers.pb2 import PB2
 
-    class RecordingPB2(_Recording, PB2):  # type: ignore[misc, valid-type]
+    class RecordingPB2(_Recording, PB2):
         def __init__(self, **kw: Any) -> None:
             super().__init__(**kw)
             self.decisions = []

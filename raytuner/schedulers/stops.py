@@ -22,19 +22,19 @@ class _NotesStops:
         return decision
 
 
-class NotingASHA(_NotesStops, ASHAScheduler):  # type: ignore[misc]
+class NotingASHA(_NotesStops, ASHAScheduler):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.early_stopped = set()
 
 
-class NotingHyperBand(_NotesStops, HyperBandScheduler):  # type: ignore[misc]
+class NotingHyperBand(_NotesStops, HyperBandScheduler):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.early_stopped = set()
 
 
-class NotingMedian(_NotesStops, MedianStoppingRule):  # type: ignore[misc]
+class NotingMedian(_NotesStops, MedianStoppingRule):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.early_stopped = set()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
 
-class TpeSearcher(PickledState, Searcher):  # type: ignore[misc]
+class TpeSearcher(PickledState, Searcher):
     """Tree-structured Parzen Estimator over a (possibly conditional) space."""
 
     def __init__(
@@ -92,7 +92,7 @@ class TpeSearcher(PickledState, Searcher):  # type: ignore[misc]
             return
         doc = next(t for t in self._trials._dynamic_trials if t["tid"] == tid)
         doc["refresh_time"] = hpo.utils.coarse_utcnow()
-        value = None if result is None else result.get(self._metric)
+        value = None if result is None or self._metric is None else result.get(self._metric)
         if error or not isinstance(value, (int, float)) or isinstance(value, bool) or np.isnan(value):
             doc["state"] = hpo.JOB_STATE_ERROR
             doc["result"] = {"status": "fail"}

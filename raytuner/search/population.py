@@ -14,7 +14,7 @@ from typing import Any
 from ray.tune.search import BasicVariantGenerator, SearchGenerator
 
 
-class PopulationSearch(BasicVariantGenerator):  # type: ignore[misc]
+class PopulationSearch(BasicVariantGenerator):
     def __init__(self, searcher: Any) -> None:
         super().__init__()
         self._inner = SearchGenerator(searcher)
@@ -51,7 +51,7 @@ class PopulationSearch(BasicVariantGenerator):  # type: ignore[misc]
     def has_checkpoint(self, dirpath: str) -> bool:
         return bool(self._inner.has_checkpoint(dirpath))
 
-    def save_to_dir(self, dirpath: str, session_str: str = "default") -> None:
+    def save_to_dir(self, dirpath: str, session_str: str) -> None:  # type: ignore[override]  # Ray's two bases disagree
         self._inner.save_to_dir(dirpath, session_str)
 
     def restore_from_dir(self, dirpath: str) -> None:

@@ -8,7 +8,7 @@ variant, drawing what the grid leaves open.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
 
-class SpaceSearcher(PickledState, Searcher):  # type: ignore[misc]
+class SpaceSearcher(PickledState, Searcher):
     """Draws ``total`` configurations: points first, then grid variants, repeated."""
 
     def __init__(
@@ -59,7 +59,7 @@ class SpaceSearcher(PickledState, Searcher):  # type: ignore[misc]
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self._index >= self._total:
-            return Searcher.FINISHED  # type: ignore[no-any-return]
+            return cast("dict[str, Any]", Searcher.FINISHED)  # Ray's "finished" sentinel is a string
         i = self._index
         self._index += 1
         if i < len(self._points):

@@ -123,7 +123,7 @@ def _matches(node: Node, value: Any) -> bool:
         return (
             isinstance(value, numbers.Real)
             and not isinstance(value, bool)
-            and node.low - slack <= value <= node.high + slack
+            and node.low - slack <= float(value) <= node.high + slack
         )
     integral = isinstance(value, numbers.Integral) and not isinstance(value, bool) or (
         isinstance(value, float) and value.is_integer()

@@ -70,11 +70,14 @@ def _partial_branch(node: Choice, value: Any) -> int | None:
         if not isinstance(option, Nested):
             continue
         children = dict(option.items)
-        if all(k in children for k in value) and all(
-            not isinstance(children[k], Constant) or children[k].value == v for k, v in value.items()
-        ):
+        if all(k in children and _fits(children[k], v) for k, v in value.items()):
             return i
     return None
+
+
+def _fits(node: Node, value: Any) -> bool:
+    """A given value can sit at ``node`` unless the node is a constant with another value."""
+    return not isinstance(node, Constant) or node.value == value
 
 
 def _number(node: Float | Integer | Normal, value: Any, path: Path) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from raytuner.space.model import Choice, Constant, Float, Integer, Nested, Node, Op
 
@@ -27,13 +27,13 @@ def to_ray(node: Node) -> Any:
         factories = {
             Op.UNIFORM: lambda: tune.uniform(node.low, node.high),
             Op.LOGUNIFORM: lambda: tune.loguniform(node.low, node.high),
-            Op.QUNIFORM: lambda: tune.quniform(node.low, node.high, node.q),
-            Op.QLOGUNIFORM: lambda: tune.qloguniform(node.low, node.high, node.q),
+            Op.QUNIFORM: lambda: tune.quniform(node.low, node.high, cast(float, node.q)),
+            Op.QLOGUNIFORM: lambda: tune.qloguniform(node.low, node.high, cast(float, node.q)),
         }
         return factories[node.op]()
     if isinstance(node, Integer):
         if node.op is Op.QRANDINT:
-            return tune.qrandint(node.low, node.high, node.q)
+            return tune.qrandint(node.low, node.high, cast(int, node.q))
         return (tune.lograndint if node.log else tune.randint)(node.low, node.high)
     if node.q is not None:
         return tune.qrandn(node.mean, node.sd, node.q)

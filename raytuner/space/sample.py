@@ -86,7 +86,14 @@ def expand(node: Node, enumerate_choices: bool) -> list[Variant]:
         return [_nested_variant(keys, combo) for combo in itertools.product(*per_key)]
     if isinstance(node, Choice) and (node.grid or enumerate_choices):
         return [variant for option in node.options for variant in expand(option, enumerate_choices)]
-    return [lambda rng, node=node: sample(node, rng)]
+    return [_sampled(node)]
+
+
+def _sampled(node: Node) -> Variant:
+    def draw(rng: np.random.Generator) -> Any:
+        return sample(node, rng)
+
+    return draw
 
 
 def _nested_variant(keys: list[str], parts: tuple[Variant, ...]) -> Variant:

@@ -68,7 +68,7 @@ def build_trainable(experiment: Experiment) -> TrainableBuild:
     if isinstance(trainable, TorchTrainableBase):
         from raytuner.workloads.torch.trainable import make_trainable as make_torch
 
-        torch_fn = make_torch(trainable, every, base_dir=experiment.base_dir)  # type: ignore[arg-type]
+        torch_fn = make_torch(trainable, every, base_dir=experiment.base_dir)
         return TrainableBuild(torch_fn, True, trainable.builtin)
     if isinstance(trainable, CommandTrainable):
         from raytuner.workloads.command import build as build_command

@@ -105,7 +105,7 @@ def build(target: str, base_dir: Path) -> TrainableBuild:
     if inspect.isclass(obj):
         from ray.tune import Trainable
 
-        reusable = obj.reset_config is not Trainable.reset_config
+        reusable = getattr(obj, "reset_config", None) is not Trainable.reset_config
         return TrainableBuild(obj, reusable, obj.__name__)
     return TrainableBuild(obj, True, getattr(obj, "__name__", "trainable"))
 
@@ -128,7 +128,7 @@ def _ship_by_value(module_name: str, base_dir: Path) -> None:
         if file == root / f"{top}.py" or file == root / top / "__init__.py":
             from ray import cloudpickle
 
-            cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
+            cloudpickle.register_pickle_by_value(module)
             return
 
 
@@ -141,7 +141,7 @@ def can_checkpoint(obj: Any) -> bool:
     if inspect.isclass(obj):
         from ray.tune import Trainable
 
-        return obj.load_checkpoint is not Trainable.load_checkpoint
+        return getattr(obj, "load_checkpoint", None) is not Trainable.load_checkpoint
     code = getattr(obj, "__code__", None)
     return code is not None and _mentions(code, "get_checkpoint")
 

@@ -104,7 +104,7 @@ def _assigned_resources() -> tuple[float, float]:
     try:
         import ray
 
-        assigned = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
+        assigned = ray.get_runtime_context().get_assigned_resources()
     except Exception:  # not in a Ray worker (a direct call, a test)
         return 1.0, 0.0
     return float(assigned.get("CPU", 1.0)), float(assigned.get("GPU", 0.0))
