@@ -69,12 +69,12 @@ def _set(data: Any, path: Path, value: Any, where: Location) -> None:
             done = ".".join(str(p) for p in path[: depth + 1])
             raise SpecError(f"{done} is {type(target).__name__}, cannot set {nxt!r} inside it", where)
     last = path[-1]
-    if isinstance(target, dict):
+    if isinstance(target, list) and isinstance(last, int):
+        if last >= len(target):
+            raise SpecError(f"index {last} is past the end of a list of {len(target)}", where)
         target[last] = value
-    elif isinstance(target, list) and isinstance(last, int) and last < len(target):
+    elif isinstance(target, dict):
         target[last] = value
-    elif isinstance(target, list) and isinstance(last, int):
-        raise SpecError(f"index {last} is past the end of a list of {len(target)}", where)
     else:
         done = ".".join(str(p) for p in path[:-1]) or "the spec"
         raise SpecError(f"{done} is {type(target).__name__}, cannot set {last!r} inside it", where)

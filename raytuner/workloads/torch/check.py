@@ -40,7 +40,8 @@ def check_torch(options: TorchTrainableBase, experiment: Experiment, locate: Cal
     metrics = reported_metrics(options)
     if experiment.spec.metric not in metrics:
         raise SpecError(
-            f"{getattr(options, 'builtin', 'this workload')} reports {', '.join(metrics)}; found metric '{experiment.spec.metric}'",
+            f"{getattr(options, 'builtin', 'this workload')} reports {', '.join(metrics)}; "
+            f"found metric '{experiment.spec.metric}'",
             locate(("metric",)),
         )
     try:
