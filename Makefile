@@ -14,7 +14,7 @@ $(BIN)/python:
 # requirement would pull several GB of CUDA packages.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[torch,optuna,test,dev]"
+	$(BIN)/pip install --quiet -e ".[torch,optuna,mlflow,wandb,test,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

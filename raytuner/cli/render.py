@@ -54,6 +54,11 @@ def status_line(book: ExperimentBook, total: int | None) -> str:
     return " · ".join(parts)
 
 
+def pending_line(data: Mapping[str, Any]) -> str:
+    """A trial_pending event as one line: which trial, how long, and why."""
+    return f"trial {data['trial_id']} pending for {elapsed(data['pending_s'])}: {data['message']}"
+
+
 def best_line(book: ExperimentBook) -> str:
     if book.best is None:
         return f"best {book.metric}: (no report yet)"
@@ -90,6 +95,8 @@ class LiveView:
             return
         if event.kind is EventKind.TRIAL_ERROR:
             self.console.print(f"[red]trial {event.data['trial_id']} failed:[/red] {escape(str(event.data['error']))}")
+        if event.kind is EventKind.TRIAL_PENDING:
+            self.console.print(f"[yellow]{escape(pending_line(event.data))}[/yellow]")
         if event.kind is EventKind.EXPERIMENT_FINISHED:
             self.close()
             return
@@ -153,6 +160,8 @@ class PlainLines:
             self._print(f"[{stamp}] trial {data['trial_id']} failed: {data['error']}")
         elif kind is EventKind.TRIAL_RETRY:
             self._print(f"[{stamp}] trial {data['trial_id']} failed, retrying ({data['failures']}): {data['error']}")
+        elif kind is EventKind.TRIAL_PENDING:
+            self._print(f"[{stamp}] {pending_line(data)}")
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)

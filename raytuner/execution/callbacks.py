@@ -16,6 +16,7 @@ from ray.tune import Callback
 
 from raytuner.errors import Location, MetricNotReportedError
 from raytuner.execution.events import Event, EventKind, Listener
+from raytuner.execution.pending import PendingWatch
 from raytuner.execution.stopper import SpecStopper
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, metrics_of
 from raytuner.results.store import ResultsStore
@@ -24,7 +25,7 @@ PROGRESS_EVERY_S = 0.5
 PROCESS_DIED = "The actor is dead because its worker process has died."
 
 
-class Bookkeeper(Callback):  # type: ignore[misc]
+class Bookkeeper(Callback):
     def __init__(
         self,
         book: ExperimentBook,
@@ -36,6 +37,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         decisions: Callable[[], list[Any]] | None = None,
         early_stopped: set[str] | None = None,
         trial_timeout_s: float | None = None,
+        pending_warning_s: float | None = None,
     ) -> None:
         self.book = book
         self.store = store
@@ -49,6 +51,7 @@ class Bookkeeper(Callback):  # type: ignore[misc]
         self.trial_timeout_s = trial_timeout_s  # the hung-trial watchdog's limit (failure.trial_timeout_s)
         self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
         self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
+        self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (tuner.pkl) for Tuner.restore; a listener may hold a
@@ -157,6 +160,9 @@ class Bookkeeper(Callback):  # type: ignore[misc]
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self.trial_timeout_s is not None:
             self._watch(trials, self.trial_timeout_s)
+        if self.pending_watch is not None:  # explain trials left pending (execution.pending_warning_s)
+            for event in self.pending_watch.check(trials):
+                self.listener.handle(event, self.book)
         if self.decisions is not None:
             for decision in self.decisions():
                 self.store.add_decision(decision)
@@ -214,6 +220,14 @@ class Bookkeeper(Callback):  # type: ignore[misc]
             record.iterations = int(trial.last_result.get("training_iteration", record.iterations) or 0)
             record.ended_at = record.ended_at or time.time()
             self.store.touch()
+        # A trial started after Ray's last save of its state was lost with the driver: Ray
+        # does not know it, and the restored searcher suggests its configuration again under
+        # a new id. Its partial record and reports are dropped rather than left "running".
+        known = {trial.trial_id for trial in trials}
+        for trial_id, record in list(self.book.trials.items()):
+            if trial_id not in known and not record.status.finished:
+                del self.book.trials[trial_id]
+                self.store.forget(trial_id)
 
 
 def _error_message(trial: Any) -> str:

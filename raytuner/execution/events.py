@@ -17,6 +17,7 @@ class EventKind(str, Enum):
     TRIAL_STOPPED = "trial_stopped"
     TRIAL_ERROR = "trial_error"
     TRIAL_RETRY = "trial_retry"
+    TRIAL_PENDING = "trial_pending"
     NEW_BEST = "new_best"
     PBT_EXPLOIT = "pbt_exploit"
     PROGRESS = "progress"

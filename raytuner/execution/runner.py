@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from raytuner.errors import ExperimentError, RaytunerError
+from raytuner.errors import ExperimentError, Location, RaytunerError
 from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout
@@ -22,7 +26,7 @@ from raytuner.results.records import ExperimentBook, TrialStatus
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore, write_json_atomic
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Logger, Mode
+from raytuner.spec.models import Logger, MlflowSpec, Mode, Spec, WandbSpec
 
 
 class RunState(str, Enum):
@@ -67,6 +71,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     """
     spec = experiment.spec
     root = layout.storage_root(spec.storage)
+    layout.check_writable(root, Location(experiment.source, None, "storage"))
     folder = layout.new_experiment_dir(root, spec.name)
     folder.mkdir(parents=True)
     started = time.time()
@@ -159,13 +164,30 @@ def _run(
         if fresh and (book.abort is not None or refused is not None):
             shutil.rmtree(folder, ignore_errors=True)
         else:
-            store.finalize()
-            status.write(state, error)
+            with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
+                store.finalize()
+                status.write(state, error)
     if book.abort is not None:
         raise book.abort
     summary = RunSummary(experiment.spec.name, folder, state, book, time.time() - status.started, total, error)
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold SIGINT back while the tables and status are written; re-raised after, if one came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _unfinished(book: ExperimentBook, total: int, budgeted: bool) -> bool:
@@ -226,6 +248,7 @@ def _fit(
             getattr(scheduler, "drain", None),
             getattr(scheduler, "early_stopped", None),
             trial_timeout_s=spec.failure.trial_timeout_s,
+            pending_warning_s=spec.execution.pending_warning_s,
         )
         listener.handle(
             Event(
@@ -252,7 +275,7 @@ def _fit(
             storage_path=str(folder.parent),
             verbose=1 if options.verbose else 0,
             stop=stopper,
-            callbacks=[bookkeeper, *_logger_callbacks(spec.execution.loggers)],
+            callbacks=[bookkeeper, *_logger_callbacks(spec, folder)],
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         )
@@ -312,11 +335,44 @@ def _mutation_spaces(experiment: Experiment) -> list[Any]:
     return [parse_mutations(mutations)]
 
 
-def _logger_callbacks(loggers: list[Logger]) -> list[Any]:
+def _logger_callbacks(spec: Spec, folder: Path) -> list[Any]:
+    """Ray's callbacks for ``execution.loggers``: per-trial files, and one tracker run per trial."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 
-    factories = {Logger.CSV: CSVLoggerCallback, Logger.JSON: JsonLoggerCallback, Logger.TENSORBOARD: TBXLoggerCallback}
-    return [factories[logger]() for logger in dict.fromkeys(loggers)]
+    factories: dict[Logger, Any] = {
+        Logger.CSV: CSVLoggerCallback,
+        Logger.JSON: JsonLoggerCallback,
+        Logger.TENSORBOARD: TBXLoggerCallback,
+        Logger.MLFLOW: lambda: _mlflow_callback(spec, folder),
+        Logger.WANDB: lambda: _wandb_callback(spec, folder),
+    }
+    return [factories[logger]() for logger in dict.fromkeys(spec.execution.loggers)]
+
+
+def _mlflow_callback(spec: Spec, folder: Path) -> Any:
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    settings = spec.execution.mlflow or MlflowSpec()
+    uri = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (folder / "mlruns").as_uri()
+    if uri.startswith(("file:", "/", ".")):
+        # MLflow 3 refuses its file store (maintenance mode) unless allowed; it needs no database server
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MLflowLoggerCallback(tracking_uri=uri, experiment_name=settings.experiment_name or spec.name)
+
+
+def _wandb_callback(spec: Spec, folder: Path) -> Any:
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    settings = spec.execution.wandb or WandbSpec()
+    # Ray's default is the trial's staging folder, synced to storage before the runs finish
+    init: dict[str, Any] = {"dir": os.environ.get("WANDB_DIR") or str(folder)}
+    mode = settings.mode.value if settings.mode is not None else os.environ.get("WANDB_MODE")
+    if mode:
+        # Ray asks for an API key unless the driver's WANDB_MODE is offline or disabled; the
+        # per-trial logging actors get the mode through wandb.init, whatever their environment
+        os.environ["WANDB_MODE"] = init["mode"] = mode
+    project = settings.project or os.environ.get("WANDB_PROJECT") or spec.name
+    return WandbLoggerCallback(project=project, group=settings.group, **init)
 
 
 class _Status:

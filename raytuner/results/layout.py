@@ -6,10 +6,12 @@ them, so ``Tuner.restore`` and TensorBoard keep working; raytuner adds these nex
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from pathlib import Path
 
-from raytuner.errors import UsageError
+from raytuner.errors import Location, SpecError, UsageError
 
 SPEC = "spec.yaml"
 ENVIRONMENT = "environment.json"
@@ -24,6 +26,44 @@ _SUFFIXED = re.compile(r"^(?P<stem>.*)-(?P<n>\d+)$")
 
 def storage_root(storage: str) -> Path:
     return Path(storage).expanduser().resolve()
+
+
+def check_writable(root: Path, location: Location | None = None) -> None:
+    """Make sure experiment folders can be written under ``root`` (created if missing).
+
+    A probe file is written and removed, so a read-only folder, a full disk or a path
+    through a regular file is refused before Ray starts, not halfway through a run.
+
+    Raises:
+        SpecError: naming the folder, what is wrong and what to do.
+    """
+    probe = root / f".raytuner-write-probe-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            probe.write_bytes(b"raytuner")
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SpecError(
+            f"cannot write experiment folders under {root}: {_unwritable(root, exc)}; make it a writable folder "
+            "or choose another one with --storage (or the spec's storage key)",
+            location,
+        ) from exc
+
+
+def _unwritable(root: Path, exc: OSError) -> str:
+    for path in (root, *root.parents):
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file, not a folder"
+    known = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "the disk quota is exceeded",
+    }
+    return known.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def new_experiment_dir(root: Path, name: str) -> Path:

@@ -106,7 +106,7 @@ def _filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
 
     try:
         return pafs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
-    except (pafs.ArrowInvalid, pafs.ArrowNotImplementedError, ValueError) as native_error:  # type: ignore[attr-defined]
+    except (pafs.ArrowInvalid, pafs.ArrowNotImplementedError, ValueError) as native_error:
         try:
             import fsspec
         except ImportError:

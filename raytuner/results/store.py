@@ -68,6 +68,7 @@ class ResultsStore:
         self.metric_types: dict[str, ColumnType] = {}
         self._rows: list[dict[str, Any]] = []
         self._decisions: list[dict[str, Any]] = []
+        self._forgotten: set[str] = set()
         self._decisions_written = 0
         self._parts = 0
         self._last_flush = time.monotonic()
@@ -154,10 +155,15 @@ class ResultsStore:
         self._last_flush = time.monotonic()
         self._dirty = False
 
+    def forget(self, trial_id: str) -> None:
+        """Leave ``trial_id``'s reports out of the final table (a trial lost with its driver)."""
+        self._forgotten.add(trial_id)
+        self._dirty = True
+
     def finalize(self) -> None:
         """Flush, then compact the parts into ``results.parquet``."""
         self.flush()
-        compact(self.folder, self.metric_types)
+        compact(self.folder, self.metric_types, drop=self._forgotten)
 
     def _write_part(self) -> None:
         import pyarrow as pa
@@ -248,7 +254,9 @@ def _metadata(book: ExperimentBook) -> dict[bytes, bytes]:
     }
 
 
-def compact(folder: Path, metric_types: Mapping[str, ColumnType] | None = None) -> Path | None:
+def compact(
+    folder: Path, metric_types: Mapping[str, ColumnType] | None = None, drop: set[str] | frozenset[str] = frozenset()
+) -> Path | None:
     """Merge ``results.parts/`` (and an existing ``results.parquet``) into ``results.parquet``.
 
     Works on the parts a crashed run left behind: column types are unified by the schema
@@ -260,7 +268,7 @@ def compact(folder: Path, metric_types: Mapping[str, ColumnType] | None = None) 
     parts_dir = folder / layout.RESULTS_PARTS
     target = folder / layout.RESULTS
     sources = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.exists() else []
-    if not sources and target.exists():
+    if not sources and not drop and target.exists():
         return target
     tables = ([pq.read_table(target)] if target.exists() else []) + [pq.read_table(p) for p in sources]
     types: dict[str, ColumnType] = {}
@@ -281,6 +289,10 @@ def compact(folder: Path, metric_types: Mapping[str, ColumnType] | None = None) 
     )
     unified = [_conform(table, schema) for table in tables]
     merged = _latest_reports(pa.concat_tables(unified)) if unified else schema.empty_table()
+    if drop:
+        import pyarrow.compute as pc
+
+        merged = merged.filter(pc.invert(pc.is_in(merged.column("trial_id"), value_set=pa.array(sorted(drop)))))
     _write_table_atomic(merged, target)
     for path in sources:
         path.unlink()

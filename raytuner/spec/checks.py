@@ -28,12 +28,25 @@ Locate = Callable[[Path], Location]
 
 def check_experiment(experiment: Experiment, locate: Locate) -> None:
     """Raise the first :class:`SpecError` found in ``experiment``'s combination of parts."""
+    _check_storage(experiment, locate)
     _check_points(experiment, locate)
     _check_search(experiment, locate)
     _check_population(experiment, locate)
     from raytuner.workloads import check_trainable
 
     check_trainable(experiment, locate)
+
+
+def _check_storage(experiment: Experiment, locate: Locate) -> None:
+    """Runs write to a folder; a URL (``s3://``, ``gs://``...) would become a local folder named after it."""
+    storage = experiment.spec.storage
+    scheme, sep, _ = storage.partition("://")
+    if sep and scheme:
+        raise SpecError(
+            f"{storage!r}: object storage ({scheme}://) is not supported for runs yet; use a shared folder "
+            "(a local path, or a network file system every Ray node mounts at the same path)",
+            locate(("storage",)),
+        )
 
 
 def _check_points(experiment: Experiment, locate: Locate) -> None:

@@ -47,11 +47,17 @@ class SchedulerType(str, Enum):
 
 
 class Logger(str, Enum):
-    """Ray Tune's per-trial logger files, off unless asked for."""
+    """Ray Tune's per-trial logger files and its tracking integrations, off unless asked for."""
 
     CSV = "csv"
     JSON = "json"
     TENSORBOARD = "tensorboard"
+    MLFLOW = "mlflow"
+    WANDB = "wandb"
+
+
+# the loggers that need an optional package: logger -> (module, raytuner extra)
+TRACKER_PACKAGES: dict[Logger, tuple[str, str]] = {Logger.MLFLOW: ("mlflow", "mlflow"), Logger.WANDB: ("wandb", "wandb")}
 
 
 class AnalyticObjective(str, Enum):
@@ -373,9 +379,58 @@ class FailureSpec(Model):
     )
 
 
+class WandbMode(str, Enum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
+class MlflowSpec(Model):
+    """Where the mlflow logger writes: one MLflow run per trial, its config as params, every report as metrics."""
+
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else file:<experiment folder>/mlruns)"
+    )
+    experiment_name: str | None = Field(None, description="MLflow experiment (default: the spec's name)")
+
+
+class WandbSpec(Model):
+    """Where the wandb logger writes: one W&B run per trial, its files in ``<experiment folder>/wandb``."""
+
+    project: str | None = Field(None, description="W&B project (default: WANDB_PROJECT, else the spec's name)")
+    group: str | None = Field(None, description="W&B group (default: the experiment folder's name)")
+    mode: WandbMode | None = Field(
+        None,
+        description="online, offline (files only; wandb sync uploads them later) or disabled "
+        "(default: WANDB_MODE, else online)",
+    )
+
+
 class ExecutionSpec(Model):
     reuse_actors: bool = Field(True, description="reuse Ray actors between trials (fast for short trials)")
-    loggers: list[Logger] = Field(default_factory=list, description="Ray Tune per-trial logger files")
+    loggers: list[Logger] = Field(
+        default_factory=list,
+        description="Ray Tune per-trial logger files (csv, json, tensorboard) and trackers (mlflow, wandb)",
+    )
+    mlflow: MlflowSpec | None = Field(None, description="settings of the mlflow logger")
+    wandb: WandbSpec | None = Field(None, description="settings of the wandb logger")
+    pending_warning_s: float | None = Field(
+        60,
+        gt=0,
+        description="explain a trial that has waited this long for resources while none of the run's trials "
+        "runs (again each time its wait doubles); null: never",
+    )
+
+    @model_validator(mode="after")
+    def _trackers_usable(self) -> ExecutionSpec:
+        from importlib.util import find_spec
+
+        for logger, (module, extra) in TRACKER_PACKAGES.items():
+            if getattr(self, logger.value) is not None and logger not in self.loggers:
+                raise ValueError(f"{logger.value}: settings given, but loggers does not include {logger.value!r}")
+            if logger in self.loggers and find_spec(module) is None:
+                raise ValueError(f"loggers: {logger.value} needs the {module} package: pip install 'raytuner[{extra}]'")
+        return self
 
 
 class Spec(Model):

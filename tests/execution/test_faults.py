@@ -59,3 +59,23 @@ def test_a_trial_whose_process_dies_is_retried_and_recorded(ray_session: None, s
 def test_a_hung_trial_is_failed_by_the_watchdog_and_retried(ray_session: None, storage: Path) -> None:
     summary = _run(storage, "hangs", "hangs", "{max_retries: 1, trial_timeout_s: 4}")
     _check(summary, "no report for 4 s (trial_timeout_s)")
+
+
+HANGING_COMMAND = """
+name: hangs-command
+trainable:
+  command: [python, SCRIPT, PIDS]
+metric: loss
+mode: min
+space: {x: {grid: [1.0]}}
+search: {algorithm: grid}
+failure: {max_retries: 1, trial_timeout_s: 3}
+"""
+HANGING_PROGRAM = """
+import json, os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # in the program's group
+with open(sys.argv[1], "a") as fh:
+    fh.write(f"{os.getpid()} {child.pid}\\n")
+print(json.dumps({"loss": 1}), flush=True)
+time.sleep(600)
+"""

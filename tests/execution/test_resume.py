@@ -107,3 +107,37 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     trials = pq.read_table(folder / "trials.parquet").to_pandas()
     assert len(trials) == 6 and set(trials["status"]) == {"completed"}
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path: Path) -> None:
+    spec = tmp_path / "crash.yaml"
+    spec.write_text(SPEC.replace("sleep_s: 0.25", "sleep_s: 1.0"))  # trials still running at the 2nd SIGINT
+    proc = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "trial_completed":
+            break
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    second = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert time.monotonic() - second < 30, err[-2000:]
+    folder = tmp_path / "runs" / "crash"
+    assert json.loads((folder / "status.json").read_text())["state"] == "interrupted"
+    assert pq.read_table(folder / "results.parquet").num_rows >= 8  # the finished trial's reports
+    assert pq.read_table(folder / "trials.parquet").num_rows >= 1
+
+    done = subprocess.run(
+        [RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = pq.read_table(folder / "trials.parquet").to_pandas()
+    assert len(trials) == 6 and set(trials["status"]) == {"completed"}
+    results = pq.read_table(folder / "results.parquet").to_pandas()
+    per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
+    assert all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()

@@ -1,0 +1,139 @@
+"""show and export read experiment folders from object storage: a real S3 API (moto's server on loopback)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from raytuner.cli import app
+from raytuner.execution.events import Recorder
+from raytuner.execution.runner import RunOptions, run_experiment
+from raytuner.spec.loader import load_experiment_text
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+runner = CliRunner()
+
+QUADRATIC = """
+name: quad
+trainable: {function: "user_trainables:quadratic"}
+metric: loss
+mode: min
+space: {x: {grid: [0.5, 1.5, 3.0]}}
+search: {algorithm: grid}
+execution: {loggers: [json]}
+"""
+RAYTUNER_FILES = {"spec.yaml", "environment.json", "status.json", "trials.parquet", "results.parquet"}
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1; readers find it through AWS_ENDPOINT_URL_S3, as users' tools do."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint, "AWS_EC2_METADATA_DISABLED": "true"}.items():
+            env.setenv(name, value)
+        try:
+            yield endpoint
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def uploaded(ray_session: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished raytuner experiment, copied to s3://bucket/prefix/quad, and without raytuner's files
+    (what Ray Tune alone writes, its JSON logger on) to s3://bucket/prefix/plain; returns the local original."""
+    storage = tmp_path_factory.mktemp("runs")
+    summary = run_experiment(load_experiment_text(QUADRATIC + f"\nstorage: {storage}\n"), RunOptions(), Recorder())
+    s3 = pafs.S3FileSystem(
+        endpoint_override=s3_endpoint.removeprefix("http://"),
+        scheme="http",
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
+    s3.create_dir("bucket")
+    pafs.copy_files(
+        str(summary.folder), "bucket/prefix/quad", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3
+    )
+    assert s3.get_file_info("bucket/prefix/quad/results.parquet").type == pafs.FileType.File
+    for path in summary.folder.rglob("*"):
+        if path.is_file() and path.name not in RAYTUNER_FILES:
+            with s3.open_output_stream(f"bucket/prefix/plain/{path.relative_to(summary.folder).as_posix()}") as out:
+                out.write(path.read_bytes())
+    return summary.folder
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output + result.stderr
+    return result.stdout
+
+
+def test_export_from_s3_to_a_local_file_matches_the_local_folder(uploaded: Path, tmp_path: Path) -> None:
+    target = tmp_path / "quad.parquet"
+    invoke("export", "s3://bucket/prefix/quad", "-f", "parquet", "-o", str(target))
+    table = pq.read_table(target)
+    local = pq.read_table(uploaded / "results.parquet")
+    assert table.num_rows == 15  # 3 trials x 5 reports
+    assert sorted(table.column("loss").to_pylist()) == sorted(local.column("loss").to_pylist())
+    assert table.schema.metadata[b"raytuner.source"] == b"s3://bucket/prefix/quad"
+    assert table.schema.metadata[b"raytuner.source_kind"] == b"raytuner"
+
+    trials = tmp_path / "trials.parquet"
+    invoke("export", "s3://bucket/prefix/quad/", "-t", "trials", "-o", str(trials), "-w", "config/x > 1")
+    chosen = pq.read_table(trials)
+    assert sorted(chosen.column("config/x").to_pylist()) == [1.5, 3.0]
+    assert chosen.schema.field("config/x").type == pa.float64()
+
+
+def test_show_and_compare_read_from_s3(uploaded: Path) -> None:
+    rows = json.loads(invoke("show", "s3://bucket/prefix/quad", "--json", "-c", "trial_id,metric_best,config/x"))
+    assert [r["config/x"] for r in rows][2] == 3.0  # best first: (x-1)^2 + 1/5, x=0.5 and x=1.5 tie
+    assert rows[0]["metric_best"] == pytest.approx(0.25 + 0.2)
+    table = invoke("show", "s3://bucket/prefix/quad")
+    assert "3 of 3 trials" in table
+
+    compared = json.loads(invoke("compare", str(uploaded), "s3://bucket/prefix/quad", "--json"))
+    assert compared["left"]["best_value"] == compared["right"]["best_value"] == pytest.approx(0.45)
+    assert compared["config"] == [] and compared["spec"] == []
+
+
+def test_a_plain_ray_tune_folder_on_s3(uploaded: Path, tmp_path: Path) -> None:
+    target = tmp_path / "plain-trials.parquet"
+    invoke("export", "s3://bucket/prefix/plain", "-t", "trials", "-o", str(target), "--metric", "loss")  # raytuner gave Ray none
+    trials = pq.read_table(target)
+    assert trials.schema.metadata[b"raytuner.source_kind"] == b"ray-tune"
+    assert sorted(trials.column("config/x").to_pylist()) == [0.5, 1.5, 3.0]
+    assert sorted(trials.column("metric_best").to_pylist()) == pytest.approx([0.45, 0.45, 4.2])
+    lines = invoke("export", "s3://bucket/prefix/plain", "-f", "jsonl", "-c", "trial_id,training_iteration,loss")
+    assert len(lines.splitlines()) == 15
+
+
+def test_an_endpoint_in_the_uri_and_a_missing_folder(uploaded: Path, s3_endpoint: str, tmp_path: Path) -> None:
+    target = tmp_path / "by-query.parquet"
+    address = s3_endpoint.removeprefix("http://")
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("AWS_ENDPOINT_URL_S3")
+        invoke("export", f"s3://bucket/prefix/quad?endpoint_override={address}&scheme=http", "-o", str(target))
+    assert pq.read_table(target).num_rows == 15
+    assert os.environ["AWS_ENDPOINT_URL_S3"] == s3_endpoint
+
+    missing = runner.invoke(app, ["show", "s3://bucket/prefix/nothing"])
+    assert missing.exit_code == 2 and "no experiment folder at s3://bucket/prefix/nothing" in missing.stderr
