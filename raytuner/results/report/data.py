@@ -17,7 +17,7 @@ from raytuner.errors import ExperimentError
 from raytuner.results import layout
 from raytuner.results.catalog import read_status
 
-PBT_DECISIONS = "pbt_decisions.parquet"
+PBT_DECISIONS = layout.PBT_DECISIONS  # one name for the table, shared with the writer
 
 
 @dataclass(frozen=True)
