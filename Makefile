@@ -14,7 +14,7 @@ $(BIN)/python:
 # requirement would pull several GB of CUDA packages.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[torch,optuna,mlflow,wandb,test,dev]"
+	$(BIN)/pip install --quiet -e ".[torch,optuna,nevergrad,mlflow,wandb,test,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,9 +34,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check raytuner tests benchmarks
 	$(BIN)/mypy raytuner
 
+# Every comparison in one run (about an hour on 2 cores); QUICK=1 shrinks it to minutes.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/python benchmarks/overhead.py --trials 100
+	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

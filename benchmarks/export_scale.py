@@ -3,10 +3,13 @@
 Builds a raytuner experiment folder the way a run that crashed leaves it (reports in
 numbered parts under ``results.parts/``, no compacted ``results.parquet``), then times
 ``raytuner export`` of the reports to Parquet, CSV and JSON lines, each in a fresh process,
-with the process's peak resident memory. For scale, the peak memory of simply loading the
-whole reports table (``pyarrow.parquet.read_table``) is measured too: a streaming export
-should stay well under it. A plain Ray Tune folder (``result.json`` per trial) is timed at
-a smaller size.
+with the process's CPU time and peak resident memory (CPU time, and its ratio to the Parquet
+export, is what to compare on a machine shared with other work). DuckDB's own ``COPY ... TO``
+of the same parts is timed as a peer when DuckDB is installed (it uses every core). For
+scale, the peak memory of simply loading the whole reports table
+(``pyarrow.parquet.read_table``) is measured too: a streaming export should stay well under
+it. A plain Ray Tune folder (``result.json`` per trial) is timed at a smaller size. Results:
+``benchmarks/results/export_scale.json`` and ``.md``.
 
     .venv/bin/python benchmarks/export_scale.py                      # 10,000 x 100
     .venv/bin/python benchmarks/export_scale.py --trials 1000 --ray-trials 200
@@ -24,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -124,15 +128,39 @@ def child(source: str, fmt: str, target: str, table: str) -> None:
     from raytuner.results.query import TableName
     from raytuner.results.reader import open_experiment
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if fmt == "load":  # the reference: the whole reports table in memory at once
         rows = pq.read_table(Path(source, "results.parts")).num_rows
+    elif fmt.startswith("duckdb-"):  # a peer: DuckDB's own COPY of the same parts (all its threads)
+        import duckdb
+
+        options = "(header)" if fmt == "duckdb-csv" else "(format json)"
+        parts = Path(source, "results.parts", "*.parquet")
+        duckdb.sql(f"copy (select * from read_parquet('{parts}')) to '{target}' {options}")
+        rows = duckdb.sql(f"select count(*) from read_parquet('{parts}')").fetchall()[0][0]
     else:
         with open_experiment(source) as tables:
             rows = export_table(tables, TableName(table), ExportFormat(fmt), target).rows
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1)}))
+    cpu_seconds = time.process_time() - cpu_started  # every thread of the process; steadier on a busy machine
+    peak_mb = _peak_rss_mb()
+    print(
+        json.dumps(
+            {"rows": rows, "seconds": round(seconds, 2), "cpu_s": round(cpu_seconds, 2), "peak_rss_mb": round(peak_mb, 1)}
+        )
+    )
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM starts afresh at exec; ru_maxrss
+    can keep the parent's peak from before the fork, which hid small exports behind it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(source: Path, fmt: str, out: Path, table: str = "results") -> dict[str, float]:
@@ -170,12 +198,14 @@ def main() -> None:
             ("raytuner", "csv", "out.csv"),
             ("raytuner", "jsonl", "out.jsonl"),
         ]
+        if _has("duckdb"):
+            cases += [("duckdb", "duckdb-csv", "peer.csv"), ("duckdb", "duckdb-jsonl", "peer.jsonl")]
         build_ray_folder(root / "ray", args.ray_trials, args.reports)
         cases += [("ray-tune", "parquet", "ray.parquet")]
         for kind, fmt, name in cases:
-            source = root / ("big" if kind == "raytuner" else "ray")
+            source = root / ("ray" if kind == "ray-tune" else "big")
             result = measure(source, fmt, root / name)
-            result.update(source=kind, format=fmt, trials=args.trials if kind == "raytuner" else args.ray_trials)
+            result.update(source=kind, format=fmt, trials=args.ray_trials if kind == "ray-tune" else args.trials)
             rows_out.append(result)
             print(json.dumps(result))
             (root / name).unlink(missing_ok=True)
@@ -188,7 +218,34 @@ def main() -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    table = markdown(rows_out)
+    args.output.with_suffix(".md").write_text(table)
+    print(table, end="")
+    print(f"wrote {args.output} and {args.output.with_suffix('.md')}")
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """One line per case; times as ratios to raytuner's Parquet export in the same run."""
+    parquet = next(r for r in results if r["source"] == "raytuner" and r["format"] == "parquet")
+    loaded = next(r["peak_rss_mb"] for r in results if r["format"] == "load")
+    lines = [
+        "| source | format | rows | wall s | CPU s | CPU / Parquet export | peak RSS MB | RSS / whole table loaded "
+        "| output MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['source']} | {r['format']} | {r['rows']:,} | {r['seconds']} | {r['cpu_s']} "
+            f"| {r['cpu_s'] / parquet['cpu_s']:.2f} | {r['peak_rss_mb']} | {r['peak_rss_mb'] / loaded:.2f} "
+            f"| {r['output_mb']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 if __name__ == "__main__":

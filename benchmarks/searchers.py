@@ -6,8 +6,18 @@ searcher runs ``--evals`` evaluations per seed, *sequentially and in-process*: r
 a time, no Ray), because a full Ray run per evaluation would take hours here; the wrapping
 under test (space translation, ask/tell, points, failure handling) is the same code a Ray run
 uses. Peers: ``hyperopt.fmin`` with the same TPE settings, and Optuna's ``study.optimize``
-with the same sampler settings. Reported: median simple regret (best value found minus the
-optimum) at 25, 50 and 100 evaluations over the seeds.
+with the same sampler settings, and Nevergrad's optimizers with the same parametrization.
+Reported: median simple regret (best value found minus the optimum) at 25, 50 and 100
+evaluations over the seeds.
+
+BOHB needs budgets, so it runs on a multi-fidelity version of each function: a trial reports
+``f(x) + s * z_x * (1/t - 1/max_t)`` at iteration ``t`` (``z_x`` a standard normal drawn once per
+configuration, ``s`` the function's scale: a low budget ranks configurations with an error that
+shrinks as the trial goes on; at ``max_t`` = 9 the value is exact), under HyperBand's brackets
+(``max_t`` 9, ``reduction_factor`` 3, synchronous successive halving, simulated in-process).
+One "evaluation" there is ``max_t`` iterations of budget, and the regret counts only
+configurations that reached ``max_t``. Its peer is the same HyperBand with random search
+(``hyperband_random``): equal budget, model against no model.
 
     .venv/bin/python benchmarks/searchers.py [--seeds 10] [--gp-seeds 3] [--evals 100]
         [--jobs 2] [--out docs/search-benchmark.md]
@@ -51,7 +61,22 @@ RUNS = [
     ("gp", "direct"),
     ("nsga2", "raytuner"),
     ("nsga2", "direct"),
+    ("nevergrad_de", "raytuner"),
+    ("nevergrad_de", "direct"),
+    ("nevergrad_ngopt", "raytuner"),
+    ("nevergrad_ngopt", "direct"),
+    ("hyperband_random", "raytuner"),
+    ("bohb", "raytuner"),
+    # suggestions 4 at a time, as with parallel trials (Nevergrad's NGOpt cannot: see the docs)
+    ("optuna_tpe", "raytuner, 4 at once"),
+    ("nevergrad_de", "raytuner, 4 at once"),
 ]
+BATCH = 4
+NEVERGRAD = {"nevergrad_de": "DE", "nevergrad_ngopt": "NGOpt"}
+MULTI_FIDELITY = ("hyperband_random", "bohb")
+MAX_T, ETA = 9, 3
+# the scale of each function's low-budget error (about the spread of its values over the box)
+SCALE = {"branin": 50.0, "hartmann3": 1.0, "hartmann6": 0.5}
 
 
 def space_of(raw: dict[str, Any]) -> Space:
@@ -67,16 +92,31 @@ def search_options(algorithm: str, seed: int) -> Any:
 
 
 def via_raytuner(
-    algorithm: str, space: Space, seed: int, evals: int, f: Callable[[dict[str, Any]], float]
+    algorithm: str,
+    space: Space,
+    seed: int,
+    evals: int,
+    f: Callable[[dict[str, Any]], float],
+    *,
+    batch: int = 1,
+    noise: float = 0.0,
 ) -> list[float]:
+    """The true value of each configuration suggested; ``batch`` are suggested before any is
+    told (as with parallel trials), and the searcher is told the value plus ``noise``-sd noise."""
     from raytuner.search.hyperopt import TpeSearcher
     from raytuner.search.optuna import SAMPLERS, OptunaSearcher
     from raytuner.search.sampler import SpaceSearcher
     from raytuner.spec.models import Algorithm
 
     options = search_options(algorithm, seed)
-    if algorithm == "random":
-        searcher: Any = SpaceSearcher(space, "loss", "min", total=evals, enumerate_choices=False, seed=seed)
+    if algorithm in NEVERGRAD:
+        from raytuner.search.nevergrad import NevergradSearcher
+
+        searcher: Any = NevergradSearcher(
+            space, "loss", "min", NEVERGRAD[algorithm], budget=evals, num_workers=batch, seed=seed
+        )
+    elif algorithm == "random":
+        searcher = SpaceSearcher(space, "loss", "min", total=evals, enumerate_choices=False, seed=seed)
     elif algorithm == "hyperopt":
         searcher = TpeSearcher(
             space, "loss", "min", n_initial_points=options.n_initial_points, gamma=options.gamma, seed=seed
@@ -84,11 +124,14 @@ def via_raytuner(
     else:
         sampler = SAMPLERS[Algorithm(algorithm)](options, space)
         searcher = OptunaSearcher(space, "loss", "min", sampler, seed=seed)
-    values = []
-    for i in range(evals):
-        config = searcher.suggest(str(i))
-        values.append(f(config))
-        searcher.on_trial_complete(str(i), {"loss": values[-1]})
+    values: list[float] = []
+    jitter = np.random.default_rng(seed + 20_000)
+    while len(values) < evals:
+        ids = [str(len(values) + k) for k in range(min(batch, evals - len(values)))]
+        configs = [searcher.suggest(i) for i in ids]
+        for i, config in zip(ids, configs, strict=True):
+            values.append(f(config))
+            searcher.on_trial_complete(i, {"loss": values[-1] + noise * float(jitter.standard_normal())})
     return values
 
 
@@ -98,6 +141,20 @@ def via_library(
     options = search_options(algorithm, seed)
     names = list(raw)
     bounds = {name: raw[name]["uniform"] for name in names}
+    if algorithm in NEVERGRAD:
+        import nevergrad as ng
+
+        from raytuner.search.nevergrad import build_optimizer
+
+        param = ng.p.Dict(**{name: ng.p.Scalar(lower=bounds[name][0], upper=bounds[name][1]) for name in names})
+        param.random_state.seed(seed)
+        optimizer = build_optimizer(NEVERGRAD[algorithm], param, budget=evals)
+        values = []
+        for _ in range(evals):
+            candidate = optimizer.ask()
+            values.append(f(candidate.value))
+            optimizer.tell(candidate, values[-1])
+        return values
     if algorithm == "hyperopt":
         import hyperopt as hpo
 
@@ -133,6 +190,66 @@ def via_library(
     return [float(t.value) for t in study.trials]
 
 
+def with_hyperband(
+    algorithm: str, space: Space, seed: int, evals: int, f: Callable[[dict[str, Any]], float], scale: float
+) -> list[float]:
+    """Synchronous HyperBand brackets over ``evals * MAX_T`` iterations; the true value of each
+    configuration that reaches ``MAX_T``, at the budget spent when it got there (one entry per
+    ``MAX_T`` iterations: the best full evaluation so far, inf before the first)."""
+    from raytuner.search.bohb import BohbSearcher
+    from raytuner.search.sampler import SpaceSearcher
+
+    if algorithm == "bohb":
+        searcher: Any = BohbSearcher(space, "loss", "min", seed=seed)
+    else:
+        searcher = SpaceSearcher(space, "loss", "min", total=10**9, enumerate_choices=False, seed=seed)
+    noise = np.random.default_rng(seed + 10_000)
+    total = evals * MAX_T
+    spent = 0
+    best = np.inf
+    curve: list[float] = []
+    s_max = round(np.log(MAX_T) / np.log(ETA))
+    count = 0
+
+    def charge(iterations: int) -> None:
+        nonlocal spent
+        spent += iterations
+        while len(curve) < min(spent // MAX_T, evals):
+            curve.append(best)
+
+    while spent < total:
+        for s in range(s_max, -1, -1):
+            n = int(np.ceil((s_max + 1) / (s + 1) * ETA**s))
+            r = MAX_T * ETA ** (-s)
+            live = []
+            for _ in range(n):
+                trial = str(count)
+                count += 1
+                config = searcher.suggest(trial)
+                live.append((trial, config, f(config), float(noise.standard_normal()), 0))
+            for i in range(s + 1):
+                budget = int(round(r * ETA**i))
+                scored = []
+                for trial, config, value, z, done in live:
+                    for t in range(done + 1, budget + 1):
+                        reported = value + scale * z * (1 / t - 1 / MAX_T)
+                        searcher.on_trial_result(trial, {"loss": reported, "training_iteration": t})
+                    if budget == MAX_T:
+                        best = min(best, value)
+                    charge(budget - done)
+                    scored.append((reported, trial, config, value, z, budget))
+                scored.sort(key=lambda row: row[0])
+                keep = max(1, len(scored) // ETA) if i < s else 0
+                for row in scored[keep:]:
+                    searcher.on_trial_complete(row[1], {"loss": row[0], "training_iteration": row[5]})
+                live = [(trial, config, value, z, budget) for _, trial, config, value, z, budget in scored[:keep]]
+                if spent >= total:
+                    break
+            if spent >= total:
+                break
+    return curve
+
+
 def one(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
     algorithm, how, function, seed, evals = task
     try:
@@ -143,8 +260,13 @@ def one(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
         pass
     f, raw, optimum = FUNCTIONS[function]
     start = time.perf_counter()
-    if how == "raytuner":
+    if algorithm in MULTI_FIDELITY:
+        values = with_hyperband(algorithm, space_of(raw), seed, evals, f, SCALE[function])
+    elif how == "raytuner":
         values = via_raytuner(algorithm, space_of(raw), seed, evals, f)
+    elif how == "raytuner, 4 at once":
+        values = via_raytuner(algorithm, space_of(raw), seed, evals, f, batch=BATCH)
+
     else:
         values = via_library(algorithm, raw, seed, evals, f)
     best = np.minimum.accumulate(values)
@@ -183,12 +305,13 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="algorithms to run (default: all)")
+    parser.add_argument("--via", nargs="*", help="ways of calling to run (default: all), e.g. 'raytuner, noisy'")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/searchers.md"))
     args = parser.parse_args()
     tasks = [
         (algorithm, how, function, seed, args.evals)
         for algorithm, how in RUNS
-        if not args.only or algorithm in args.only
+        if (not args.only or algorithm in args.only) and (not args.via or how in args.via)
         for function in FUNCTIONS
         for seed in range(args.gp_seeds if algorithm == "gp" else args.seeds)
     ]
@@ -201,6 +324,12 @@ def main() -> None:
 
     machine = f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
     versions = f"optuna {optuna.__version__}, hyperopt 0.3.0"
+    try:
+        import nevergrad
+
+        versions += f", nevergrad {nevergrad.__version__}"
+    except ImportError:
+        pass
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     text = table(rows, args.evals)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +45,48 @@ def ray_session() -> Iterator[None]:
 @pytest.fixture
 def storage(tmp_path: Path) -> Path:
     return tmp_path / "runs"
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3 API on loopback (moto's server): its endpoint, and how raytuner's users reach it."""
+
+    endpoint: str  # http://127.0.0.1:PORT
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a user's shell (and every Ray node) sets to use it: pyarrow, and so Ray, read these."""
+        return {**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": self.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def client(self) -> Any:
+        """A pyarrow S3 filesystem on it, configured explicitly (independent of the environment)."""
+        import pyarrow.fs as pafs
+
+        return pafs.S3FileSystem(
+            endpoint_override=self.endpoint.removeprefix("http://"),
+            scheme="http",
+            access_key="testing",
+            secret_key="testing",
+            region="us-east-1",
+            allow_bucket_creation=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3-compatible server for the session; each test module uses buckets of its own."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Server(f"http://{host}:{port}")
+    finally:
+        server.stop()

@@ -1,20 +1,29 @@
-"""``raytuner best``: the best trial's configuration, ready to paste into a spec."""
+"""``raytuner best``: the best trial's configuration, ready to paste into a spec.
+
+With several metrics there is no single best: the Pareto front is listed instead (as a
+table by default), sorted by the first objective.
+"""
 
 from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
 
+if TYPE_CHECKING:
+    from raytuner.results.query import Front
+
 app = typer.Typer()
 
 
 class Format(str, Enum):
+    TABLE = "table"
     YAML = "yaml"
     JSON = "json"
 
@@ -24,18 +33,29 @@ class Format(str, Enum):
 def best(
     experiment: Annotated[str, typer.Argument(help="Experiment name (under --storage) or folder.", show_default=False)],
     storage: StorageRootOpt = "runs",
-    n: Annotated[int, typer.Option("-n", min=1, help="How many of the best trials.")] = 1,
-    format_: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.YAML,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", min=1, help="How many of the best trials (several metrics: of the Pareto front; default all)."),
+    ] = None,
+    format_: Annotated[
+        Format | None,
+        typer.Option(
+            "--format", "-f", help="Output format (default: yaml; table for a multi-objective Pareto front).", show_default=False
+        ),
+    ] = None,
 ) -> None:
-    """Print the best trial(s): metric value and configuration."""
-    import yaml
-
+    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front."""
     from raytuner.errors import ExperimentError
     from raytuner.results.catalog import best_trials
     from raytuner.results.layout import find_experiment
 
     folder = find_experiment(experiment, storage)
-    metric, mode, ranked = best_trials(folder, n)
+    front = _front(folder, n)
+    if front is not None:
+        _print_front(folder, front, format_ or Format.TABLE)
+        return
+    count = n or 1
+    metric, mode, ranked = best_trials(folder, count)
     if not ranked:
         raise ExperimentError(f"{folder.name}: no trial has reported {metric} yet")
     rows: list[dict[str, Any]] = [
@@ -48,9 +68,19 @@ def best(
         schedule = best_schedule(folder, row["trial_id"])
         if schedule:
             row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
-    if format_ is Format.JSON:
-        typer.echo(json.dumps(rows[0] if n == 1 else rows, indent=2))
+    chosen = format_ or Format.YAML
+    if chosen is Format.JSON:
+        typer.echo(json.dumps(rows[0] if count == 1 else rows, indent=2))
         return
+    if chosen is Format.TABLE:
+        _print_table(
+            f"{folder.name}: best {len(rows)} by {metric} ({mode})",
+            ["#", "trial", "status", metric, "iteration", "config"],
+            [[str(i), r["trial_id"], r["status"], r[metric], r["iteration"], r["config"]] for i, r in enumerate(rows, 1)],
+        )
+        return
+    import yaml
+
     for i, row in enumerate(rows):
         if i:
             typer.echo("---")
@@ -58,3 +88,74 @@ def best(
         for segment in row.get("schedule", []):
             typer.echo(f"# from step {segment['from_step']} (trial {segment['trial_id']}): {json.dumps(segment['config'])}")
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())
+
+
+def _front(folder: Path, n: int | None) -> Front | None:
+    """The Pareto front of a multi-objective experiment; None for a single metric."""
+    from raytuner.results.query import pareto_front
+    from raytuner.results.reader import open_experiment
+
+    with open_experiment(str(folder)) as tables:
+        return pareto_front(tables, n)
+
+
+def _print_front(folder: Path, front: Front, format_: Format) -> None:
+    from raytuner.errors import ExperimentError
+
+    names = [metric for metric, _ in front.objectives]
+    if not front.trials:
+        raise ExperimentError(
+            f"{folder.name}: no completed trial has reported {', '.join(names)} yet, so there is no Pareto front"
+        )
+    if format_ is Format.JSON:
+        rows = [
+            {"trial_id": t.trial_id, "status": t.status, **t.values, "iterations": t.iterations, "config": t.config}
+            for t in front.trials
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    objectives = ", ".join(f"{metric} ({mode})" for metric, mode in front.objectives)
+    shown = f"{len(front.trials)} of {front.size}" if len(front.trials) < front.size else f"{front.size}"
+    if format_ is Format.TABLE:
+        _print_table(
+            f"{folder.name}: Pareto front of {objectives}: {shown} trials (of {front.completed} completed), "
+            f"by {names[0]}",
+            ["#", "trial", *names, "iterations", "config"],
+            [
+                [str(i), t.trial_id, *(t.values[name] for name in names), t.iterations, t.config]
+                for i, t in enumerate(front.trials, 1)
+            ],
+        )
+        return
+    import yaml
+
+    for i, t in enumerate(front.trials):
+        if i:
+            typer.echo("---")
+        values = ", ".join(f"{name} = {_number(t.values[name])}" for name in names)
+        typer.echo(f"# {folder.name}: trial {t.trial_id}, Pareto front {i + 1}/{front.size} of {objectives}: {values}")
+        typer.echo(yaml.safe_dump({"space": t.config}, sort_keys=False).rstrip())
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from raytuner.cli.render import format_config, format_value, stdout_console
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        cells: list[Any] = []
+        for value in row:
+            if isinstance(value, dict):
+                cells.append(Text(format_config(value, 80)))  # Text: brackets in configs are not markup
+            else:
+                cells.append("-" if value is None else format_value(value))
+        table.add_row(*cells)
+    stdout_console().print(table)

@@ -34,7 +34,7 @@ space:
   x2: {{uniform: [0, 15]}}
 
 search:
-  algorithm: hyperopt        # random | grid | hyperopt
+  algorithm: optuna_tpe      # the default; also random | grid | hyperopt | cmaes | gp | nsga2 | nevergrad_de | bohb
   num_samples: 32            # trials (grid: repeats of the grid)
   max_concurrent: 4          # trials at once (default: as many as resources allow)
   seed: 0

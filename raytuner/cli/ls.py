@@ -22,19 +22,21 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
     from raytuner.cli.render import format_value, stdout_console
     from raytuner.results.catalog import CRASHED, list_experiments
     from raytuner.results.layout import storage_root
+    from raytuner.results.remote import is_uri
 
-    root = storage_root(storage)
-    infos = list_experiments(root)
+    root = storage.rstrip("/") if is_uri(storage) else str(storage_root(storage))
+    infos = list_experiments(storage)
     if json_:
         rows = [
             {
                 "name": i.name,
-                "folder": str(i.folder),
+                "folder": i.folder,
                 "state": i.state,
                 "metric": i.metric,
                 "mode": i.mode,
                 "trials": i.trials,
                 "best": i.best,
+                "front": i.front,
                 "started_at": i.started_at,
                 "duration_s": i.duration_s,
             }
@@ -46,12 +48,14 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
     if not infos:
         console.print(f"no experiments under {root}")
         return
-    table = Table(title=str(root))
+    table = Table(title=root)
     for column in ("name", "state", "trials", "best", "started", "duration"):
         table.add_column(column)
     for info in infos:
         trials = ", ".join(f"{n} {k}" for k, n in info.trials.items() if n) or "-"
         best = f"{info.metric} {format_value(info.best)}" if info.best is not None else "-"
+        if info.front is not None:
+            best = f"Pareto front: {info.front} trials"
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started_at)) if info.started_at else "-"
         duration = f"{info.duration_s:.1f}s" if info.duration_s is not None else "-"
         table.add_row(info.name, info.state, trials, best, started, duration)

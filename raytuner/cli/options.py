@@ -18,6 +18,10 @@ SetOpt = Annotated[
     ),
 ]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Experiment name (replaces the spec's name).")]
-StorageOpt = Annotated[str | None, typer.Option("--storage", help="Storage root (replaces the spec's storage).")]
-StorageRootOpt = Annotated[str, typer.Option("--storage", help="Storage root holding experiment folders.")]
+StorageOpt = Annotated[
+    str | None, typer.Option("--storage", help="Storage root: a folder or s3://bucket/prefix (replaces the spec's storage).")
+]
+StorageRootOpt = Annotated[
+    str, typer.Option("--storage", help="Storage root holding experiment folders: a folder or s3://bucket/prefix.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]

@@ -60,10 +60,25 @@ def pending_line(data: Mapping[str, Any]) -> str:
 
 
 def best_line(book: ExperimentBook) -> str:
+    if book.multi_objective:
+        return front_line(book)
     if book.best is None:
         return f"best {book.metric}: (no report yet)"
     best = book.best
     return f"best {book.metric} = {best.value:.6g}  (trial {best.trial_id}, iter {best.iteration})  {format_config(best.config)}"
+
+
+def front_line(book: ExperimentBook) -> str:
+    """Several metrics: the size of the Pareto front of completed trials instead of one best."""
+    objectives = ", ".join(f"{metric} ({mode})" for metric, mode in book.objectives)
+    front = book.front()
+    if not front:
+        return f"Pareto front of {objectives}: (no completed trial yet)"
+    return f"Pareto front of {objectives}: {len(front)} trial{'s' if len(front) > 1 else ''}"
+
+
+def _objective_values(record: TrialRecord, book: ExperimentBook) -> str:
+    return ", ".join(f"{metric}={format_value(record.last.get(metric))}" for metric, _ in book.objectives)
 
 
 class LiveView:
@@ -90,6 +105,8 @@ class LiveView:
                 f"{data['name']} · {data['algorithm']} + {data['scheduler']} · {data['metric']} ({data['mode']}) · "
                 f"Ray {data['ray']} ({data['cluster_cpus']:g} CPU, {data['cluster_gpus']:g} GPU)"
             )
+            if data.get("placement"):  # the pre-flight report stays above the live table
+                self.console.print(data["placement"]["line"], markup=False, highlight=False)
             self._live = Live(self._render(book), console=self.console, auto_refresh=False, transient=True)
             self._live.start()
             return
@@ -150,10 +167,15 @@ class PlainLines:
                 f"[{stamp}] {data['name']}: {self.total} trials, {data['algorithm']} + {data['scheduler']}, "
                 f"{data['metric']} ({data['mode']}), Ray {data['ray']}"
             )
+            if data.get("placement"):  # the pre-flight report: GPUs, trials at once, per GPU
+                self._print(f"[{stamp}] {data['placement']['line']}")
         elif kind in (EventKind.TRIAL_COMPLETED, EventKind.TRIAL_STOPPED):
             verb = "completed" if kind is EventKind.TRIAL_COMPLETED else "stopped early"
             best = data.get("best")
             shown = f", best {book.metric}={best:.6g}" if isinstance(best, float) else ""
+            record = book.trials.get(data["trial_id"])
+            if book.multi_objective and record is not None:
+                shown = f", last {_objective_values(record, book)}"
             progress = status_line(book, self.total)
             self._print(f"[{stamp}] trial {data['trial_id']} {verb} after {data['iterations']} iterations{shown} · {progress}")
         elif kind is EventKind.TRIAL_ERROR:
@@ -187,13 +209,17 @@ class JsonLines:
             payload["trials"] = {status.value: n for status, n in book.counts().items()}
             payload["pending"] = book.pending
             payload["reports"] = book.reports
-            payload["best"] = None if book.best is None else book.best.value
+            payload["best"] = None if book.best is None or book.multi_objective else book.best.value
+            if book.multi_objective:
+                payload["front"] = len(book.front())
         print(json.dumps(payload, default=str), file=self.out, flush=True)
 
 
 def summary_table(summary: RunSummary, top: int = 10) -> Table:
-    """The best trials of a finished run, best first."""
+    """The best trials of a finished run, best first (several metrics: the Pareto front)."""
     book = summary.book
+    if book.multi_objective:
+        return _front_table(summary, top)
     sign = book.sign
     ranked = sorted(
         book.trials.values(),
@@ -211,6 +237,18 @@ def summary_table(summary: RunSummary, top: int = 10) -> Table:
             str(record.iterations),
             Text(format_config(record.config, 70)),  # Text: brackets in configs are not markup
         )
+    return table
+
+
+def _front_table(summary: RunSummary, top: int) -> Table:
+    book = summary.book
+    front = book.front()
+    table = Table(title=f"{summary.name}: Pareto front, {min(top, len(front))} of {len(front)} trials")
+    for column in ("#", "trial", *(f"{metric} ({mode})" for metric, mode in book.objectives), "iter", "config"):
+        table.add_column(column, overflow="fold")
+    for rank, record in enumerate(front[:top], 1):
+        values = [format_value(record.last.get(metric)) for metric, _ in book.objectives]
+        table.add_row(str(rank), record.trial_id, *values, str(record.iterations), Text(format_config(record.config, 70)))
     return table
 
 
@@ -243,12 +281,14 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(
         f"{summary.state.value} in {summary.duration_s:.1f}s · " + ", ".join(f"{n} {s}" for s, n in counts.items())
     )
-    if summary.book.best is not None:
+    if summary.book.multi_objective:
+        console.print(front_line(summary.book))
+    elif summary.book.best is not None:
         best = summary.book.best
         console.print(f"best {summary.book.metric} = {best.value:.6g} (trial {best.trial_id})")
-    console.print(f"experiment folder: {summary.folder}", markup=False)
+    console.print(f"experiment folder: {summary.location}", markup=False)
     if summary.state.value == "interrupted":
-        console.print(f"resume it with: raytuner resume {summary.folder}", markup=False)
+        console.print(f"resume it with: raytuner resume {summary.location}", markup=False)
 
 
 def run_with_display(json_: bool, verbose: bool, start: Callable[[Any], RunSummary]) -> RunSummary:

@@ -24,7 +24,9 @@ def run(
         typer.Option("--address", envvar="RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     ] = None,
     cpus: Annotated[int | None, typer.Option("--cpus", min=1, help="CPUs of the local Ray (default: all).")] = None,
-    gpus: Annotated[int | None, typer.Option("--gpus", min=0, help="GPUs of the local Ray (default: all).")] = None,
+    gpus: Annotated[
+        int | None, typer.Option("--gpus", min=0, help="GPUs of the local Ray (default: all; beyond real ones, logical).")
+    ] = None,
     json_: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:

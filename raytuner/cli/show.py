@@ -34,7 +34,13 @@ MetricOpt = Annotated[
 ]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="Plain Ray Tune folders only: min or max (default min).")]
 
-HEADERS = {"metric_best": "best", "metric_best_iteration": "at iter", "iterations": "iters", "time_total_s": "time s"}
+HEADERS = {
+    "metric_best": "best",
+    "metric_best_iteration": "at iter",
+    "iterations": "iters",
+    "time_total_s": "time s",
+    "pareto": "front",
+}
 DEFAULT_COLUMNS = "trial_id,status,metric_best,metric_best_iteration,iterations,time_total_s,config/*,error"
 
 
@@ -56,26 +62,42 @@ def show(
 ) -> None:
     """Show the trials of an experiment: status, best metric, configuration, error."""
     from raytuner.cli.render import stdout_console
+    from raytuner.results.pareto import PARETO_COLUMN, objectives_of
     from raytuner.results.query import trial_rows
     from raytuner.results.reader import open_experiment
 
     with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
+        objectives = objectives_of(tables.trials.schema.metadata)
         if sort is None:
-            sort, desc = "metric_best", tables.mode == "max"
+            # several metrics: by the first one's last value (the value the Pareto front compares)
+            sort = f"last/{objectives[0][0]}" if objectives else "metric_best"
+            desc = tables.mode == "max"
         wanted = columns
         if wanted is None:
             present = tables.trials.column_names
-            wanted = ",".join(c for c in DEFAULT_COLUMNS.split(",") if c.endswith("*") or c in present)
+            defaults = multi_objective_columns(objectives) if objectives else DEFAULT_COLUMNS
+            wanted = ",".join(c for c in defaults.split(",") if c.endswith("*") or c in present)
         rows = trial_rows(tables, columns=wanted, where=where, sort=sort, descending=desc, limit=limit)
         total = tables.trials.num_rows
         title = f"{tables.name}: {rows.num_rows} of {total} trials · {tables.metric} ({tables.mode})"
         best_id = _best_trial_id(tables.trials, tables.mode)
+        if objectives:
+            size = sum(1 for flag in tables.trials.column(PARETO_COLUMN).to_pylist() if flag)
+            shown = ", ".join(f"{name} ({how})" for name, how in objectives)
+            title = f"{tables.name}: {rows.num_rows} of {total} trials · {shown} · Pareto front: {size} (★)"
+            best_id = None  # no single best to follow through PBT
     if json_:
         typer.echo(json.dumps(rows.to_pylist(), indent=2, default=str))
         return
     console = stdout_console()
     console.print(trials_table(rows, title))
     _print_pbt_schedule(console, experiment, storage, best_id)
+
+
+def multi_objective_columns(objectives: list[tuple[str, str]]) -> str:
+    """Default columns with several metrics: the front mark and each objective's last value."""
+    last = ",".join(f"last/{name}" for name, _ in objectives)
+    return f"trial_id,status,pareto,{last},iterations,time_total_s,config/*,error"
 
 
 def _best_trial_id(trials: pa.Table, mode: str | None) -> str | None:
@@ -125,6 +147,8 @@ def trials_table(rows: pa.Table, title: str, width: int = 60) -> Table:
             text = "-" if value is None else format_value(value)
             if name == "status" and value == "error":
                 text = "[red]error[/red]"
+            if name == "pareto":
+                text = "★" if value else ""
             cells.append(text if len(text) <= width else text[: width - 1] + "…")
         table.add_row(*cells)
     return table

@@ -50,7 +50,8 @@ def validate(
     console.print(f"[green]valid[/green]: {spec} ({s.name})")
     console.print(
         f"  {s.search.algorithm.value} search, {s.scheduler.type.value} scheduler, "
-        f"{s.metric} ({s.mode.value}), {s.resources.cpu:g} CPU / {s.resources.gpu:g} GPU per trial"
+        f"{', '.join(f'{o.metric} ({o.mode.value})' for o in s.objectives)}, "
+        f"{s.resources.cpu:g} CPU / {s.resources.gpu:g} GPU per trial"
     )
     line = f"  budget: {plan.trials} trials"
     if plan.max_iterations_per_trial is not None:

@@ -23,6 +23,8 @@ from raytuner.results.store import ResultsStore
 
 PROGRESS_EVERY_S = 0.5
 PROCESS_DIED = "The actor is dead because its worker process has died."
+# Ray's logger integrations its usage tag counts by name (ray.air._internal.usage._count_callbacks)
+RAY_LOGGER_INTEGRATIONS = frozenset({"WandbLoggerCallback", "MLflowLoggerCallback", "CometLoggerCallback", "AimLoggerCallback"})
 
 
 class Bookkeeper(Callback):
@@ -52,6 +54,7 @@ class Bookkeeper(Callback):
         self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
         self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
+        _count_callbacks_by_name()
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (tuner.pkl) for Tuner.restore; a listener may hold a
@@ -95,10 +98,13 @@ class Bookkeeper(Callback):
         record = self._record(trial)
         self._last_seen[trial.trial_id] = time.monotonic()
         metrics = metrics_of(result)
-        if record.iterations == 0 and self.book.metric not in metrics and self.book.abort is None:
+        wanted = [name for name, _ in self.book.objectives] or [self.book.metric]
+        missing = [name for name in wanted if name not in metrics]
+        if record.iterations == 0 and missing and self.book.abort is None:
             shown = ", ".join(sorted(metrics)) or "no metrics"
+            what = f"the spec's metric '{missing[0]}' is" if len(missing) == 1 else f"the spec's metrics {missing} are"
             self.book.abort = MetricNotReportedError(
-                f"trial {trial.trial_id} reported {shown}; the spec's metric '{self.book.metric}' is not among them",
+                f"trial {trial.trial_id} reported {shown}; {what} not among them",
                 Location(self.source, None, "metric"),
             )
         record.iterations = int(result.get("training_iteration", record.iterations + 1) or 0)
@@ -230,6 +236,46 @@ class Bookkeeper(Callback):
                 self.store.forget(trial_id)
 
 
+def _count_callbacks_by_name() -> None:
+    """Make Ray's callback usage tag count by class name instead of importing every integration.
+
+    When a run has callbacks, Ray Tune's telemetry (``ray.air._internal.usage.tag_callbacks``)
+    imports its MLflow, W&B, Comet and Aim integrations to ``isinstance``-check them: with mlflow
+    and wandb installed that costs several seconds per run (the largest share of a short
+    experiment's driver time in benchmarks/overhead.py). The tag recorded is the same: Ray's own
+    callbacks by class name, others as CustomLoggerCallback or CustomCallback.
+    """
+    import json
+
+    from ray._common.usage.usage_lib import TagKey, record_extra_usage_tag
+    from ray.air._internal import usage
+
+    if getattr(usage.tag_callbacks, "raytuner", False):
+        return
+
+    def tag_callbacks(callbacks: list[Any] | None) -> bool:
+        from ray.tune.logger import LoggerCallback
+        from ray.tune.utils.callback import DEFAULT_CALLBACK_CLASSES
+
+        if not callbacks:
+            return False
+        builtin = {cls.__name__ for cls in DEFAULT_CALLBACK_CLASSES} | RAY_LOGGER_INTEGRATIONS
+        counts: dict[str, int] = {}
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                continue
+            name = type(callback).__name__
+            if name not in builtin or not type(callback).__module__.startswith("ray."):
+                name = "CustomLoggerCallback" if isinstance(callback, LoggerCallback) else "CustomCallback"
+            counts[name] = counts.get(name, 0) + 1
+        if counts:
+            record_extra_usage_tag(TagKey.AIR_CALLBACKS, json.dumps(counts))
+        return True
+
+    tag_callbacks.raytuner = True  # type: ignore[attr-defined]
+    usage.tag_callbacks = tag_callbacks
+
+
 def _error_message(trial: Any) -> str:
     """The last line of the trial's error (its exception), or a generic note."""
     path = getattr(trial, "error_file", None)
@@ -240,5 +286,7 @@ def _error_message(trial: Any) -> str:
                 detail = line[len(PROCESS_DIED) :].split(" Some common causes", 1)[0].strip(" .")
                 return f"the trial's process died ({detail})"[:2000]
             if not line.startswith(("File ", "^", "~")):
-                return line[:2000]
+                from raytuner.execution.gpus import out_of_memory_message
+
+                return (out_of_memory_message(line) or line)[:2000]
     return "trial failed (no error message was recorded)"

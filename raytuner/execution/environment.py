@@ -1,4 +1,7 @@
-"""Facts about where an experiment ran, written to ``environment.json`` next to its results."""
+"""Facts about where an experiment ran, written to ``environment.json`` next to its results.
+
+``experiment.parquet`` (raytuner.results.experiment_table) is built from the same facts.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,31 @@ def git_revision(folder: Path) -> dict[str, Any] | None:
     return {"commit": rev, "dirty": bool(dirty)}
 
 
+def memory_bytes() -> int | None:
+    """Physical memory of this host, where the OS tells it."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def visible_gpus() -> list[dict[str, Any]]:
+    """Name and memory of each GPU the driver may use (:func:`raytuner.execution.gpus.detect_gpus`).
+
+    torch is asked only when it is already imported: importing it would add seconds to
+    every run's start.
+    """
+    from raytuner.execution.gpus import detect_gpus
+
+    inventory = detect_gpus(use_torch="torch" in sys.modules)
+    return [
+        {"name": device.name, "memory_bytes": None if device.memory_mib is None else device.memory_mib * 2**20}
+        for device in inventory.devices
+    ]
+
+
 def environment_facts(experiment: Experiment) -> dict[str, Any]:
+    """Everything recorded about the run's driver: versions, host, hardware, git, command."""
     return {
         "created_at": time.time(),
         "spec_file": experiment.source,
@@ -48,6 +75,8 @@ def environment_facts(experiment: Experiment) -> dict[str, Any]:
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "cpu_count": os.cpu_count(),
+        "memory_bytes": memory_bytes(),
+        "gpus": visible_gpus(),
         "packages": {name: _version(name) for name in PACKAGES},
         "git": git_revision(Path.cwd()),
         "seed": experiment.spec.search.seed,

@@ -33,7 +33,8 @@ def rebuild_book(folder: Path, experiment: Experiment) -> ExperimentBook:
     import pyarrow.parquet as pq
 
     spec = experiment.spec
-    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0)
+    several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
+    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
     path = folder / layout.TRIALS
     if not path.is_file():
         return book
@@ -51,6 +52,7 @@ def rebuild_book(folder: Path, experiment: Experiment) -> ExperimentBook:
             error=row["error"],
             num_failures=int(row["num_failures"] or 0),
             node_ip=row["node_ip"],
+            gpu_ids=row.get("gpu_ids"),
             trial_dir=row["trial_dir"],
             last={name[len("last/") :]: row[name] for name in last_columns if row[name] is not None},
         )

@@ -20,8 +20,9 @@ import yaml
 from raytuner.errors import ExperimentError, Location, RaytunerError
 from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
-from raytuner.results import layout
+from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
+from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialStatus
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore, write_json_atomic
@@ -61,6 +62,11 @@ class RunSummary:
     total_trials: int
     error: str | None = None
 
+    @property
+    def location(self) -> str:
+        """Where the experiment is: its folder, or its URI on object storage."""
+        return _display(self.folder)
+
 
 def run_experiment(experiment: Experiment, options: RunOptions, listener: Listener) -> RunSummary:
     """Run ``experiment`` to its end and return what happened.
@@ -70,12 +76,19 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     the folder (nothing useful was recorded) and raises MetricNotReportedError.
     """
     spec = experiment.spec
-    root = layout.storage_root(spec.storage)
-    layout.check_writable(root, Location(experiment.source, None, "storage"))
-    folder = layout.new_experiment_dir(root, spec.name)
-    folder.mkdir(parents=True)
+    where = Location(experiment.source, None, "storage")
+    if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
+        bucket = remote.Remote.parse(spec.storage)
+        bucket.check_writable(where)
+        folder = remote.fresh_working_copy(bucket.child(bucket.new_name(spec.name)))
+    else:
+        root = layout.storage_root(spec.storage)
+        layout.check_writable(root, where)
+        folder = layout.new_experiment_dir(root, spec.name)
+        folder.mkdir(parents=True)
     started = time.time()
-    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0)
+    several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
+    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
     (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
     write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
@@ -145,6 +158,11 @@ def _run(
     fresh: bool,
 ) -> RunSummary:
     status.write(RunState.RUNNING)
+    bucket = remote.remote_of(folder)
+    mirror = remote.Mirror(folder, bucket) if bucket is not None else None
+    if mirror is not None:
+        mirror.sync()  # the bucket has the spec and status before Ray starts
+        mirror.start()
     state, error, total = RunState.FAILED, None, 0
     refused: RaytunerError | None = None
     try:
@@ -162,11 +180,16 @@ def _run(
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
         if fresh and (book.abort is not None or refused is not None):
+            if mirror is not None and bucket is not None:
+                mirror.stop()
+                remote.remove(bucket)
             shutil.rmtree(folder, ignore_errors=True)
         else:
             with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
                 store.finalize()
                 status.write(state, error)
+                if mirror is not None:
+                    mirror.close()
     if book.abort is not None:
         raise book.abort
     summary = RunSummary(experiment.spec.name, folder, state, book, time.time() - status.started, total, error)
@@ -221,18 +244,33 @@ def _fit(
         num_gpus=options.num_gpus,
     ) as session:
         import ray
+
+        from raytuner.execution.session import leave_job_working_dir
+
+        leave_job_working_dir(folder.parent)
         from ray import tune
 
         from raytuner.execution.callbacks import Bookkeeper
-        from raytuner.execution.preflight import check_placeable, trial_resources
+        from raytuner.execution.devices import DeviceSetup, local_gpu_ids
+        from raytuner.execution.preflight import check_placeable, local_single_node, preflight, trial_resources
         from raytuner.execution.stopper import SpecStopper
         from raytuner.schedulers import create_scheduler
         from raytuner.search import create_search
         from raytuner.workloads import build_trainable
 
         wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
-        check_placeable(wanted, ray.nodes(), experiment.source)
+        nodes = ray.nodes()
+        check_placeable(wanted, nodes, experiment.source, local=session.private)
         plan = create_search(experiment)
+        spread = local_single_node(nodes, joined=not (session.private or session.reused))
+        placement = preflight(
+            wanted,
+            nodes,
+            max_concurrent=spec.search.max_concurrent,
+            total_trials=plan.total_trials,
+            spread=spread,
+            requested_gpus=options.num_gpus if session.private else None,
+        )
         scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
         build = build_trainable(experiment)
         stopper = SpecStopper(spec.stop, book)
@@ -255,7 +293,7 @@ def _fit(
                 EventKind.EXPERIMENT_STARTED,
                 {
                     "name": spec.name,
-                    "folder": str(folder),
+                    "folder": _display(folder),
                     "total_trials": plan.total_trials,
                     "metric": spec.metric,
                     "mode": spec.mode.value,
@@ -264,18 +302,21 @@ def _fit(
                     "ray": session.address,
                     "cluster_cpus": ray.cluster_resources().get("CPU", 0),
                     "cluster_gpus": ray.cluster_resources().get("GPU", 0),
+                    "placement": placement.to_json(),
                 },
             ),
             book,
         )
         resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
-        trainable = tune.with_resources(build.trainable, resources)
+        devices = DeviceSetup.start(spec.resources.gpu, local_gpu_ids(int(placement.cluster_gpus)), spread)
+        trainable = tune.with_resources(devices.wrap(build.trainable), resources)
+        bucket = remote.remote_of(folder)
         run_config = tune.RunConfig(
             name=folder.name,
-            storage_path=str(folder.parent),
+            storage_path=bucket.uri.rsplit("/", 1)[0] if bucket is not None else str(folder.parent),
             verbose=1 if options.verbose else 0,
             stop=stopper,
-            callbacks=[bookkeeper, *_logger_callbacks(spec, folder)],
+            callbacks=[bookkeeper, *devices.callbacks(book), *_logger_callbacks(spec, folder)],
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         )
@@ -293,7 +334,10 @@ def _fit(
             )
         else:
             tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper, plan)
-        tuner.fit()
+        try:
+            tuner.fit()
+        finally:
+            devices.close()
         return plan.total_trials
 
 
@@ -309,13 +353,15 @@ def _restore(
     """
     from raytuner.execution.extension import WidenedSearch
 
-    if not tune.Tuner.can_restore(str(folder)):
+    bucket = remote.remote_of(folder)
+    path = bucket.uri if bucket is not None else str(folder)
+    if not tune.Tuner.can_restore(path):
         raise ExperimentError(
             f"{folder.name}: Ray saved no experiment state to resume from (the run stopped before its first "
             "save); start it again with raytuner run"
         )
     tuner = tune.Tuner.restore(
-        str(folder), trainable=trainable, resume_unfinished=True, restart_errored=resume.retry_errored
+        path, trainable=trainable, resume_unfinished=True, restart_errored=resume.retry_errored
     )
     internal = tuner._local_tuner
     internal._run_config = run_config
@@ -376,7 +422,7 @@ def _wandb_callback(spec: Spec, folder: Path) -> Any:
 
 
 class _Status:
-    """``status.json``: what ``raytuner ls`` reads without opening Parquet."""
+    """``status.json`` (what ``raytuner ls`` reads without opening Parquet) and ``experiment.parquet``."""
 
     def __init__(self, folder: Path, experiment: Experiment, book: ExperimentBook, started: float) -> None:
         self.folder = folder
@@ -403,12 +449,30 @@ class _Status:
                 "duration_s": None if ended is None else ended - self.started,
                 "trials": {status.value: n for status, n in self.book.counts().items()},
                 "best": None
-                if best is None
+                if best is None or self.book.multi_objective  # several metrics: no one best, a front
                 else {"trial_id": best.trial_id, "value": best.value, "iteration": best.iteration, "config": best.config},
+                **_front_data(self.book),
                 "error": error,
                 "driver": {"pid": os.getpid(), "hostname": socket.gethostname()},
             },
         )
+        write_experiment_table(self.folder, self.experiment, state.value, self.started, ended, error)
+
+
+def _front_data(book: ExperimentBook) -> dict[str, Any]:
+    """Multi-objective runs: the objectives and the Pareto front's size and trials (nothing otherwise)."""
+    if not book.multi_objective:
+        return {}
+    front = book.front()
+    return {
+        "objectives": [{"metric": metric, "mode": mode} for metric, mode in book.objectives],
+        "front": {"size": len(front), "trial_ids": [record.trial_id for record in front]},
+    }
+
+
+def _display(folder: Path) -> str:
+    bucket = remote.remote_of(folder)
+    return bucket.uri if bucket is not None else str(folder)
 
 
 def _finish_data(summary: RunSummary) -> dict[str, Any]:
@@ -416,9 +480,12 @@ def _finish_data(summary: RunSummary) -> dict[str, Any]:
     counts = summary.book.counts()
     return {
         "name": summary.name,
-        "folder": str(summary.folder),
+        "folder": summary.location,
         "state": summary.state.value,
         "duration_s": round(summary.duration_s, 3),
         "trials": {status.value: counts[status] for status in TrialStatus},
-        "best": None if best is None else {"trial_id": best.trial_id, "value": best.value, "config": best.config},
+        "best": None
+        if best is None or summary.book.multi_objective
+        else {"trial_id": best.trial_id, "value": best.value, "config": best.config},
+        **_front_data(summary.book),
     }

@@ -7,12 +7,14 @@ initialised in this process (tests, notebooks) is used as it is and left running
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Ray reads these when it builds the run; raytuner keeps its own records and display.
@@ -83,7 +85,41 @@ def cluster_runtime_env(python_path: Sequence[str]) -> dict[str, object]:
         real = os.path.realpath(entry)
         inside = real == cwd or real.startswith(cwd + os.sep)
         paths.append(os.path.relpath(real, cwd) if inside else entry)
-    return {"working_dir": cwd, "env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+    env: dict[str, object] = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+    if not _job_working_dir():
+        env["working_dir"] = cwd
+    return env
+
+
+def leave_job_working_dir(to: Path) -> None:
+    """Move a Ray job's driver out of the job's copy of the working directory, into ``to``.
+
+    Seen with Ray 2.60 on a two-node cluster: the node's runtime-env agent can delete that copy
+    while the job's driver still runs in it (its reference to the package is dropped once the
+    first worker that used it exits). Everything the driver needs from there is loaded by now;
+    Ray Tune itself needs a current directory that exists (it resolves relative paths on object
+    storage with os.path.relpath). Workers keep their own copy.
+    """
+    if _job_working_dir():
+        os.chdir(to)
+
+
+def _job_working_dir() -> str | None:
+    """The working directory a Ray job (``raytuner submit``) runs in, when this driver is one.
+
+    Its workers already start in a copy of it. Uploading it again from here would replace the
+    job's own copy in the job's runtime env, and Ray would then delete that copy, which is
+    this driver's current directory, while the run goes on.
+    """
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job supervisor for the job's driver
+    if not raw:
+        return None
+    try:
+        runtime_env = json.loads(raw).get("runtime_env") or {}
+    except (ValueError, AttributeError):
+        return None
+    working_dir = runtime_env.get("working_dir") if isinstance(runtime_env, dict) else None
+    return working_dir if isinstance(working_dir, str) else None
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from raytuner.results import layout
 @dataclass(frozen=True)
 class ExperimentInfo:
     name: str
-    folder: Path
+    folder: str  # a local path, or a URI on object storage
     state: str
     metric: str | None
     mode: str | None
@@ -24,21 +24,52 @@ class ExperimentInfo:
     best: float | None
     started_at: float | None
     duration_s: float | None
+    front: int | None = None  # several objectives: trials on the Pareto front (best is then None)
 
 
-def list_experiments(root: Path) -> list[ExperimentInfo]:
-    """Every experiment folder directly under ``root``, oldest first."""
-    if not root.is_dir():
-        return []
-    found = [_info(folder) for folder in root.iterdir() if folder.is_dir() and layout.is_experiment(folder)]
+def list_experiments(storage: str) -> list[ExperimentInfo]:
+    """Every experiment folder directly under the storage root ``storage`` (a folder or a URI), oldest first."""
+    from raytuner.results import remote
+
+    if remote.is_uri(storage):
+        found = _remote_infos(remote.Remote.parse(storage))
+    else:
+        root = layout.storage_root(storage)
+        folders = [f for f in root.iterdir() if f.is_dir() and layout.is_experiment(f)] if root.is_dir() else []
+        found = [_info(folder.name, str(folder), read_status(folder)) for folder in folders]
     return sorted(found, key=lambda info: (info.started_at or 0.0, info.name))
 
 
-def _info(folder: Path) -> ExperimentInfo:
-    status = read_status(folder)
+def _remote_infos(root: Any) -> list[ExperimentInfo]:
+    """Experiments on object storage, from each folder's status.json (nothing else is fetched)."""
+    import posixpath
+
+    import pyarrow.fs as pafs
+
+    from raytuner.errors import UsageError
+
+    try:
+        infos = root.fs.get_file_info(pafs.FileSelector(root.path, allow_not_found=True))
+        found = []
+        for info in infos:
+            if info.type != pafs.FileType.Directory:
+                continue
+            status_path = posixpath.join(info.path, layout.STATUS)
+            if root.fs.get_file_info(status_path).type != pafs.FileType.File:
+                continue
+            with root.fs.open_input_stream(status_path) as stream:
+                status = _parse_status(stream.read())
+            name = posixpath.basename(info.path)
+            found.append(_info(name, f"{root.uri}/{name}", status))
+        return found
+    except OSError as exc:
+        raise UsageError(f"cannot list {root.uri}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def _info(name: str, folder: str, status: dict[str, Any]) -> ExperimentInfo:
     best = status.get("best") or {}
     return ExperimentInfo(
-        name=folder.name,
+        name=name,
         folder=folder,
         state=_state(status),
         metric=status.get("metric"),
@@ -47,6 +78,7 @@ def _info(folder: Path) -> ExperimentInfo:
         best=best.get("value"),
         started_at=status.get("started_at"),
         duration_s=status.get("duration_s"),
+        front=(status.get("front") or {}).get("size") if isinstance(status.get("front"), dict) else None,
     )
 
 
@@ -81,8 +113,15 @@ def read_status(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return _parse_status(path.read_bytes())
+    except OSError:
+        return {"state": "unreadable"}
+
+
+def _parse_status(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
         return {"state": "unreadable"}
     return data if isinstance(data, dict) else {}
 

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import IO, TYPE_CHECKING, Any
 
 from raytuner.errors import UsageError
+from raytuner.results.cell_text import csv_ready, csv_schema, json_cells
 from raytuner.results.query import TableName, result_rows, trial_rows
 from raytuner.results.reader import ExperimentTables
 
@@ -103,13 +104,15 @@ class _ParquetWriter:
 
 
 class _CsvWriter:
+    """Arrow's CSV writer, given timestamps already as text (Arrow's own formatting is slow)."""
+
     def __init__(self, out: Any, schema: pa.Schema) -> None:
         import pyarrow.csv as pcsv
 
-        self.writer = pcsv.CSVWriter(out, schema)
+        self.writer = pcsv.CSVWriter(out, csv_schema(schema))
 
     def write(self, batch: pa.RecordBatch) -> None:
-        self.writer.write_batch(batch)
+        self.writer.write_batch(csv_ready(batch))
 
     def close(self) -> None:
         self.writer.close()
@@ -118,12 +121,13 @@ class _CsvWriter:
 class _JsonLinesWriter:
     """One JSON object per row; timestamps as ISO 8601 text, NaN and infinities as null.
 
-    Rows are assembled a column at a time by Arrow kernels, not value by value in Python.
+    Rows are assembled a column at a time by Arrow kernels, not value by value in Python,
+    and the joined text goes out as Arrow's buffer, without a detour through Python strings.
     """
 
     def __init__(self, out: Any, schema: pa.Schema) -> None:
         self.out = out
-        self.keys = [json.dumps(name) + ": " for name in schema.names]
+        self.keys = [json.dumps(name, ensure_ascii=False) + ": " for name in schema.names]
 
     def write(self, batch: pa.RecordBatch) -> None:
         import pyarrow.compute as pc
@@ -132,37 +136,21 @@ class _JsonLinesWriter:
             return
         parts: list[Any] = ["{"]
         for i, key in enumerate(self.keys):
-            parts += [(", " if i else "") + key, _json_cells(batch.column(i))]
+            parts += [(", " if i else "") + key, json_cells(batch.column(i))]
         parts += ["}\n", ""]  # the last argument is the separator
         lines = pc.binary_join_element_wise(*parts)
-        self.out.write("".join(lines.to_pylist()).encode())
+        self.out.write(_text_bytes(lines))
 
     def close(self) -> None:
         pass
 
 
-_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+def _text_bytes(lines: pa.Array) -> memoryview:
+    """The concatenated text of a string array without nulls, as a view of Arrow's buffer."""
+    import numpy as np
 
-
-def _json_cells(column: pa.Array) -> pa.Array:
-    """Each value of ``column`` as JSON text (``null`` for nulls), as a string array."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    kind = column.type
-    if pa.types.is_timestamp(kind):
-        column, kind = pc.strftime(column, "%Y-%m-%dT%H:%M:%S%z"), pa.string()
-    if pa.types.is_floating(kind):
-        column = pc.cast(pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind)), pa.string())
-    elif pa.types.is_integer(kind):
-        column = pc.cast(column, pa.string())
-    elif pa.types.is_boolean(kind):
-        column = pc.if_else(column, "true", "false")
-    elif pa.types.is_string(kind) and not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
-        column = pc.binary_join_element_wise('"', column, '"', "")
-    else:
-        column = pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()], pa.string())
-    return pc.fill_null(column, "null")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
 
 
 _WRITERS: dict[ExportFormat, Any] = {

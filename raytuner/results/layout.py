@@ -20,6 +20,7 @@ TRIALS = "trials.parquet"
 RESULTS = "results.parquet"
 RESULTS_PARTS = "results.parts"
 PBT_DECISIONS = "pbt_decisions.parquet"
+EXPERIMENT = "experiment.parquet"
 
 _SUFFIXED = re.compile(r"^(?P<stem>.*)-(?P<n>\d+)$")
 
@@ -92,12 +93,21 @@ def is_experiment(folder: Path) -> bool:
 def find_experiment(ref: str, storage: str) -> Path:
     """An experiment folder by path, or by name under the storage root.
 
+    On object storage (a URI, or a name under a URI storage root) the answer is a working copy
+    of raytuner's files, fetched now (see :mod:`raytuner.results.remote`).
+
     Raises:
         UsageError: nothing by that name or path is an experiment folder.
     """
+    from raytuner.results import remote
+
+    if remote.is_uri(ref):  # a working copy of raytuner's files, fetched now
+        return remote.download(remote.Remote.parse(ref))
     direct = Path(ref).expanduser()
     if direct.is_dir() and is_experiment(direct):
         return direct.resolve()
+    if remote.is_uri(storage) and "/" not in ref and ref not in ("", ".", ".."):
+        return remote.download(remote.Remote.parse(storage).child(ref))
     root = storage_root(storage)
     if "/" not in ref and ref not in ("", ".", ".."):
         by_name = root / ref

@@ -12,7 +12,7 @@ import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import UsageError
 from raytuner.results.reader import ExperimentTables
@@ -142,3 +142,51 @@ def _batches(
             table = _apply(table, condition)
         if table.num_rows:
             yield from table.select(schema.names).cast(schema).to_batches()
+
+
+@dataclass(frozen=True)
+class FrontTrial:
+    """One trial on the Pareto front: its last value of each objective, and its configuration."""
+
+    trial_id: str
+    status: str
+    iterations: int
+    values: dict[str, float | None]
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Front:
+    """A multi-objective experiment's Pareto front, sorted by the first objective (best first)."""
+
+    objectives: list[tuple[str, str]]
+    trials: list[FrontTrial]
+    size: int
+    completed: int
+
+
+def pareto_front(tables: ExperimentTables, limit: int | None = None) -> Front | None:
+    """The Pareto front of completed trials (see :mod:`raytuner.results.pareto`), cut to ``limit``;
+    None for a single-metric experiment."""
+    import json
+
+    from raytuner.results.pareto import CANDIDATE_STATUS, PARETO_COLUMN, as_number, objectives_of, sort_front
+
+    objectives = objectives_of(tables.trials.schema.metadata)
+    if not objectives:
+        return None
+    rows = tables.trials.to_pylist()
+    on = sort_front([row for row in rows if row.get(PARETO_COLUMN)], objectives)
+    chosen = on if limit is None else on[:limit]
+    trials = [
+        FrontTrial(
+            trial_id=str(row["trial_id"]),
+            status=str(row["status"]),
+            iterations=int(row.get("iterations") or 0),
+            values={metric: as_number(row.get(f"last/{metric}")) for metric, _ in objectives},
+            config=json.loads(row["config_json"]) if row.get("config_json") else {},
+        )
+        for row in chosen
+    ]
+    completed = sum(1 for row in rows if row.get("status") == CANDIDATE_STATUS)
+    return Front(objectives, trials, len(on), completed)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError, UsageError
 from raytuner.results import layout
+from raytuner.results.pareto import with_pareto
 from raytuner.results.schema import RESULT_COLUMNS, fixed_schema
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def location_of(ref: str, storage: str = "runs") -> Location:
     import pyarrow.fs as pafs
 
     if "://" in ref:
-        fs, path = _filesystem_for(ref)
+        fs, path = filesystem_for(ref)
         location = Location(fs, path.rstrip("/"), ref.rstrip("/"))
         if fs.get_file_info(location.path).type != pafs.FileType.Directory:
             raise UsageError(f"no experiment folder at {ref}")
@@ -101,7 +102,7 @@ def location_of(ref: str, storage: str = "runs") -> Location:
     raise UsageError(f"no experiment folder '{ref}'")
 
 
-def _filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
     import pyarrow.fs as pafs
 
     try:
@@ -225,7 +226,7 @@ def read_raytuner_folder(location: Location) -> ExperimentTables:
         raise ExperimentError(f"{location.display}: no {layout.TRIALS} (did the experiment start any trial?)")
     try:
         with location.fs.open_input_file(location.join(layout.TRIALS)) as handle:
-            trials = pq.read_table(handle)
+            trials = with_pareto(pq.read_table(handle))  # the front as of now (a running experiment's too)
         files = [layout.RESULTS] if location.kind_of(layout.RESULTS) == "file" else []
         files += [
             posixpath.join(layout.RESULTS_PARTS, name)

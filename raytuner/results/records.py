@@ -97,6 +97,7 @@ class TrialRecord:
     node_ip: str | None = None
     trial_dir: str | None = None
     resources: dict[str, float] = field(default_factory=dict)
+    gpu_ids: str | None = None  # the GPUs the trial used, as CUDA_VISIBLE_DEVICES names them ("0", "0,1")
     early_stopped: bool = False
 
     def observe(self, metric: str, sign: float, metrics: Mapping[str, Any], iteration: int) -> bool:
@@ -122,7 +123,7 @@ class Best:
 
 @dataclass
 class ExperimentBook:
-    """All trial records of one run, and the best so far."""
+    """All trial records of one run, and the best so far (of ``metric``, the primary objective)."""
 
     metric: str
     sign: float
@@ -131,6 +132,23 @@ class ExperimentBook:
     reports: int = 0
     pending: int = 0
     abort: Exception | None = None
+    # (metric, mode) of every objective when the spec has several metrics; empty otherwise
+    objectives: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def front(self) -> list[TrialRecord]:
+        """The completed trials on the Pareto front (see :mod:`raytuner.results.pareto`), best first by the first objective."""
+        from raytuner.results.pareto import front_of_rows
+
+        records = list(self.trials.values())
+        rows = [{"status": r.status.value, **{f"last/{m}": r.last.get(m) for m, _ in self.objectives}} for r in records]
+        flags = front_of_rows(rows, self.objectives)
+        chosen = [r for r, on in zip(records, flags, strict=True) if on]
+        first, mode = self.objectives[0]
+        return sorted(chosen, key=lambda r: (-1.0 if mode == "max" else 1.0) * float(r.last[first]))
 
     def counts(self) -> dict[TrialStatus, int]:
         out = dict.fromkeys(TrialStatus, 0)

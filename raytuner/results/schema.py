@@ -3,7 +3,8 @@
 ``trials.parquet`` has fixed columns, then one typed column per parameter of the space
 (``config/<path>``, typed from the space, not from whichever trial came first), then
 ``last/<metric>`` for every metric reported. ``results.parquet`` has fixed columns and one
-column per metric. A metric is float64 while every value reported for it is a number (ints
+column per metric. ``experiment.parquet`` has one row of fixed columns (the spec, its state,
+the driver's environment). A metric is float64 while every value reported for it is a number (ints
 and floats alike); once any value is not a number, the whole column is a string column
 (numbers written as JSON) in every file. Nothing reported is dropped.
 """
@@ -139,6 +140,7 @@ TRIAL_COLUMNS: dict[str, str] = {
     "num_failures": "int64",
     "resources_cpu": "float64",
     "resources_gpu": "float64",
+    "gpu_ids": "string",
     "node_ip": "string",
     "trial_dir": "string",
     "config_json": "string",
@@ -165,6 +167,42 @@ DECISION_COLUMNS: dict[str, str] = {
 }
 
 
+EXPERIMENT_COLUMNS: dict[str, str] = {
+    "name": "string",
+    "folder": "string",
+    "status": "string",
+    "started_at": "timestamp[ms, UTC]",
+    "ended_at": "timestamp[ms, UTC]",
+    "error": "string",
+    "metric": "string",
+    "mode": "string",
+    "algorithm": "string",
+    "scheduler": "string",
+    "seed": "int64",
+    "num_samples": "int64",
+    "spec_file": "string",
+    "spec_yaml": "string",
+    "spec_json": "string",
+    "raytuner_version": "string",
+    "ray_version": "string",
+    "torch_version": "string",
+    "numpy_version": "string",
+    "pyarrow_version": "string",
+    "python_version": "string",
+    "platform": "string",
+    "hostname": "string",
+    "cpu_count": "int64",
+    "memory_bytes": "int64",
+    "gpu_count": "int64",
+    "gpu_names": "list<string>",
+    "gpu_memory_bytes": "list<int64>",
+    "git_commit": "string",
+    "git_dirty": "bool",
+    "working_dir": "string",
+    "command": "string",
+}
+
+
 def fixed_schema(columns: Mapping[str, str]) -> pa.Schema:
     import pyarrow as pa
 
@@ -172,6 +210,10 @@ def fixed_schema(columns: Mapping[str, str]) -> pa.Schema:
         "string": pa.string(),
         "int64": pa.int64(),
         "float64": pa.float64(),
+        "bool": pa.bool_(),
         "timestamp[ms, UTC]": pa.timestamp("ms", tz="UTC"),
+        # Parquet names a list's items "element": the schema read back is the schema written
+        "list<string>": pa.list_(pa.field("element", pa.string())),
+        "list<int64>": pa.list_(pa.field("element", pa.int64())),
     }
     return pa.schema([pa.field(name, types[kind]) for name, kind in columns.items()])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from raytuner.results import layout
+from raytuner.results.pareto import OBJECTIVES_KEY, encode_objectives, with_pareto
 from raytuner.results.records import ExperimentBook, TrialRecord, is_number
 from raytuner.results.schema import (
     DECISION_COLUMNS,
@@ -196,7 +197,7 @@ class ResultsStore:
         rows = [self._trial_row(record) for record in records]
         columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
         table = pa.Table.from_pydict(columns, schema=schema)
-        _write_table_atomic(table, self.folder / layout.TRIALS)
+        _write_table_atomic(with_pareto(table), self.folder / layout.TRIALS)  # unchanged for a single metric
 
     def _write_decisions(self) -> None:
         import pyarrow as pa
@@ -224,6 +225,7 @@ class ResultsStore:
             "num_failures": record.num_failures,
             "resources_cpu": record.resources.get("CPU", 0.0),
             "resources_gpu": record.resources.get("GPU", 0.0),
+            "gpu_ids": record.gpu_ids,
             "node_ip": record.node_ip,
             "trial_dir": record.trial_dir,
             "config_json": json.dumps(record.config, sort_keys=True, default=str),
@@ -247,11 +249,14 @@ def _cell(value: Any, name: str, metric_types: Mapping[str, ColumnType]) -> Any:
 
 
 def _metadata(book: ExperimentBook) -> dict[bytes, bytes]:
-    return {
+    meta = {
         b"raytuner.schema_version": str(SCHEMA_VERSION).encode(),
         b"raytuner.metric": book.metric.encode(),
         b"raytuner.mode": (b"max" if book.sign > 0 else b"min"),
     }
+    if book.multi_objective:
+        meta[OBJECTIVES_KEY] = encode_objectives(book.objectives)
+    return meta
 
 
 def compact(

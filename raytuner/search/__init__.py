@@ -59,6 +59,18 @@ def _optuna(experiment: Experiment) -> Any:
     return OptunaSearcher.for_experiment(experiment)
 
 
+def _nevergrad(experiment: Experiment) -> Any:
+    from raytuner.search.nevergrad import NevergradSearcher
+
+    return NevergradSearcher.for_experiment(experiment)
+
+
+def _bohb(experiment: Experiment) -> Any:
+    from raytuner.search.bohb import BohbSearcher
+
+    return BohbSearcher.for_experiment(experiment)
+
+
 SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
     Algorithm.RANDOM: _random,
     Algorithm.GRID: _grid,
@@ -67,14 +79,23 @@ SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
     Algorithm.CMAES: _optuna,
     Algorithm.GP: _optuna,
     Algorithm.NSGA2: _optuna,
+    Algorithm.NEVERGRAD_DE: _nevergrad,
+    Algorithm.BOHB: _bohb,
 }
 
-# Optional libraries each algorithm imports, with the extra that installs them.
+# Searchers that learn from results, and so can be warm-started (``add_evaluated``).
+WARM_STARTABLE: frozenset[Algorithm] = frozenset(Algorithm) - {Algorithm.RANDOM, Algorithm.GRID}
+
+# Algorithms that accept several metrics (a list ``metric``): Optuna's NSGA-II and
+# multi-objective TPE model all of them; random and grid do not look at metrics at all.
+MULTI_OBJECTIVE: frozenset[Algorithm] = frozenset({Algorithm.RANDOM, Algorithm.GRID, Algorithm.OPTUNA_TPE, Algorithm.NSGA2})
+
+# Optional libraries each algorithm imports, with the extra that installs them (optuna itself
+# is a core dependency: optuna_tpe is the default, and nsga2 and bohb need nothing more).
 REQUIREMENTS: dict[Algorithm, tuple[tuple[str, ...], str]] = {
-    Algorithm.OPTUNA_TPE: (("optuna",), "optuna"),
-    Algorithm.CMAES: (("optuna", "cmaes"), "optuna"),
-    Algorithm.GP: (("optuna", "scipy", "torch"), "optuna,torch"),
-    Algorithm.NSGA2: (("optuna",), "optuna"),
+    Algorithm.CMAES: (("cmaes",), "optuna"),
+    Algorithm.GP: (("scipy", "torch"), "optuna,torch"),
+    Algorithm.NEVERGRAD_DE: (("nevergrad",), "nevergrad"),
 }
 
 
@@ -95,6 +116,10 @@ def create_search(experiment: Experiment) -> SearchPlan:
 
     search = experiment.spec.search
     searcher = SEARCHERS[search.algorithm](experiment)
+    if search.warm_start is not None:
+        from raytuner.search.warm_start import warm
+
+        warm(searcher, experiment)
     if search.max_concurrent is not None:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
     if experiment.spec.scheduler.type in (SchedulerType.PBT, SchedulerType.PB2):

@@ -64,17 +64,30 @@ class TpeSearcher(PickledState, Searcher):
             seed=search.seed,
         )
 
+    def _insert(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A trial document fixed to ``config``'s values, inserted (running) into the trials."""
+        tid = self._trials.new_trial_ids(1)[0]
+        doc = generate_trial(tid, to_vals(self._space, config))
+        for name in all_labels(self._space):  # inactive branches: present, with no value
+            doc["misc"]["idxs"].setdefault(name, [])
+            doc["misc"]["vals"].setdefault(name, [])
+        self._trials.insert_trial_docs([doc])
+        self._trials.refresh()
+        return doc  # type: ignore[no-any-return]
+
+    def add_evaluated(self, config: dict[str, Any], value: float) -> None:
+        """Tell TPE about a configuration evaluated elsewhere (an earlier experiment)."""
+        tid = self._insert(config)["tid"]
+        doc = next(t for t in self._trials._dynamic_trials if t["tid"] == tid)
+        doc["state"] = hpo.JOB_STATE_DONE
+        doc["result"] = {"loss": self._sign * float(value), "status": "ok"}
+        doc["refresh_time"] = hpo.utils.coarse_utcnow()
+        self._trials.refresh()
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self._points:
             config = complete_point(self._space, self._points.pop(0), self._rng)
-            tid = self._trials.new_trial_ids(1)[0]
-            doc = generate_trial(tid, to_vals(self._space, config))
-            for name in all_labels(self._space):  # inactive branches: present, with no value
-                doc["misc"]["idxs"].setdefault(name, [])
-                doc["misc"]["vals"].setdefault(name, [])
-            self._trials.insert_trial_docs([doc])
-            self._trials.refresh()
-            self._live[trial_id] = tid
+            self._live[trial_id] = self._insert(config)["tid"]
             return config
         ids = self._trials.new_trial_ids(1)
         self._trials.refresh()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 import optuna
@@ -43,14 +43,22 @@ class OptunaSearcher(PickledState, Searcher):
         sampler: optuna.samplers.BaseSampler,
         *,
         points: list[dict[str, Any]] | None = None,
-        evaluated: Sequence[tuple[dict[str, Any], float]] = (),
+        evaluated: Sequence[tuple[dict[str, Any], float | Sequence[float]]] = (),
         seed: int | None = None,
+        objectives: Sequence[tuple[str, str]] = (),
     ) -> None:
+        # Ray Tune sees one metric (the first objective); with several ``objectives``
+        # ((metric, mode) pairs, the first being ``metric``) Optuna is told every value.
         super().__init__(metric=metric, mode=mode)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial on tell
         self._space = space
         self._rng = np.random.default_rng(seed)
-        self._study = optuna.create_study(sampler=sampler, direction="maximize" if mode == "max" else "minimize")
+        self._metrics = [name for name, _ in objectives] or [metric]
+        directions = [
+            optuna.study.StudyDirection.MAXIMIZE if m == "max" else optuna.study.StudyDirection.MINIMIZE
+            for _, m in objectives or [(metric, mode)]
+        ]
+        self._study = optuna.create_study(sampler=sampler, directions=directions)
         self._points = list(points or [])
         self._live: dict[str, Any] = {}
         for config, value in evaluated:
@@ -68,20 +76,24 @@ class OptunaSearcher(PickledState, Searcher):
             sampler,
             points=search.points_to_evaluate,
             seed=search.seed,
+            objectives=[(o.metric, o.mode.value) for o in spec.objectives] if spec.multi_objective else (),
         )
 
     @property
     def study(self) -> optuna.Study:
         return self._study
 
-    def add_evaluated(self, config: dict[str, Any], value: float) -> None:
-        """Tell the sampler about a configuration evaluated elsewhere (an earlier experiment)."""
+    def add_evaluated(self, config: dict[str, Any], value: float | Sequence[float]) -> None:
+        """Tell the sampler about a configuration evaluated elsewhere (an earlier experiment).
+
+        ``value`` is the metric's value, or one value per objective when there are several.
+        """
         # a trial fixed to the config's parameters, walked like any other so Optuna records
         # each parameter's distribution with its value
         self._study.enqueue_trial(to_params(self._space, config))
         fixed = self._study.ask()
         suggest(self._space, fixed)
-        self._study.tell(fixed, float(value))
+        self._study.tell(fixed, float(value) if isinstance(value, (int, float)) else [float(v) for v in value])
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         point = None
@@ -97,11 +109,12 @@ class OptunaSearcher(PickledState, Searcher):
         trial = self._live.pop(trial_id, None)
         if trial is None:
             return
-        value = None if result is None or self._metric is None else result.get(self._metric)
-        if error or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        values = [None if result is None else result.get(name) for name in self._metrics]
+        numbers = [float(value) for value in values if _finite(value)]
+        if error or len(numbers) != len(values):
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            self._study.tell(trial, float(value))
+            self._study.tell(trial, numbers if len(numbers) > 1 else numbers[0])
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -116,6 +129,10 @@ class OptunaSearcher(PickledState, Searcher):
         self._rng.bit_generator.state = state["rng"]
         self._points = state["points"]
         self._live = state["live"]
+
+
+def _finite(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _quiet(build: Callable[[], optuna.samplers.BaseSampler]) -> optuna.samplers.BaseSampler:

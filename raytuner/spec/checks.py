@@ -30,7 +30,9 @@ def check_experiment(experiment: Experiment, locate: Locate) -> None:
     """Raise the first :class:`SpecError` found in ``experiment``'s combination of parts."""
     _check_storage(experiment, locate)
     _check_points(experiment, locate)
+    _check_objectives(experiment, locate)
     _check_search(experiment, locate)
+    _check_warm_start(experiment, locate)
     _check_population(experiment, locate)
     from raytuner.workloads import check_trainable
 
@@ -38,14 +40,41 @@ def check_experiment(experiment: Experiment, locate: Locate) -> None:
 
 
 def _check_storage(experiment: Experiment, locate: Locate) -> None:
-    """Runs write to a folder; a URL (``s3://``, ``gs://``...) would become a local folder named after it."""
+    """A folder, or object storage raytuner can mirror to; any other URL would become a local folder named after it."""
+    from raytuner.results.remote import check_scheme, is_uri
+
     storage = experiment.spec.storage
-    scheme, sep, _ = storage.partition("://")
-    if sep and scheme:
+    if is_uri(storage) and (problem := check_scheme(storage)) is not None:
+        raise SpecError(problem, locate(("storage",)))
+
+
+def _check_objectives(experiment: Experiment, locate: Locate) -> None:
+    """Several metrics need a searcher that models them all (or none) and a scheduler that stops nothing.
+
+    A scheduler compares trials on one metric: ASHA or the median rule on the first objective
+    would stop the trials that are good on the others, and the front would quietly lose them.
+    """
+    from raytuner.search import MULTI_OBJECTIVE
+    from raytuner.spec.models import SchedulerType
+
+    spec = experiment.spec
+    if not spec.multi_objective:
+        return
+    names = ", ".join(o.metric for o in spec.objectives)
+    algorithm = spec.search.algorithm
+    if algorithm not in MULTI_OBJECTIVE:
+        usable = ", ".join(a.value for a in Algorithm if a in MULTI_OBJECTIVE)
         raise SpecError(
-            f"{storage!r}: object storage ({scheme}://) is not supported for runs yet; use a shared folder "
-            "(a local path, or a network file system every Ray node mounts at the same path)",
-            locate(("storage",)),
+            f"algorithm {algorithm.value} optimizes one metric, found {len(spec.objectives)} ({names}); "
+            f"for several metrics use one of {usable}",
+            locate(("search", "algorithm")),
+        )
+    scheduler = spec.scheduler.type
+    if scheduler is not SchedulerType.FIFO:
+        raise SpecError(
+            f"scheduler {scheduler.value} compares trials on one metric and would stop trials that are good on "
+            f"the others ({names}); several metrics need scheduler: fifo (stop: still ends trials)",
+            locate(("scheduler", "type")),
         )
 
 
@@ -69,6 +98,8 @@ def _check_search(experiment: Experiment, locate: Locate) -> None:
         )
     if search.algorithm in MODEL_BASED and search.algorithm is not Algorithm.HYPEROPT:
         _check_optuna_search(experiment, locate)
+    if search.algorithm is Algorithm.BOHB:
+        _check_bohb(experiment, locate)
     if search.algorithm in (Algorithm.GRID, Algorithm.RANDOM):
         size = grid_size(space, enumerate_choices=search.algorithm is Algorithm.GRID)
         total = size * search.num_samples
@@ -78,6 +109,42 @@ def _check_search(experiment: Experiment, locate: Locate) -> None:
                 f"the limit is {MAX_GRID:,}",
                 locate(("search",)),
             )
+
+
+def _check_warm_start(experiment: Experiment, locate: Locate) -> None:
+    """A warm start needs a searcher that learns, one metric, and an earlier run this space covers."""
+    from raytuner.search import WARM_STARTABLE
+    from raytuner.search.warm_start import WarmStartError, priors_for
+
+    spec = experiment.spec
+    if spec.search.warm_start is None:
+        return
+    algorithm = spec.search.algorithm
+    if algorithm not in WARM_STARTABLE:
+        raise SpecError(
+            f"{algorithm.value} search does not learn from results, so a warm start would change nothing; "
+            "use a model-based algorithm (optuna_tpe, hyperopt, ...) or drop warm_start",
+            locate(("search", "warm_start")),
+        )
+    if spec.multi_objective:
+        raise SpecError("warm_start takes one metric; this spec optimizes several", locate(("search", "warm_start")))
+    try:
+        priors_for(experiment)
+    except WarmStartError as exc:
+        raise SpecError(f"warm start: {exc}", locate(("search", "warm_start", exc.key))) from exc
+
+
+def _check_bohb(experiment: Experiment, locate: Locate) -> None:
+    """BOHB's model picks configurations; HyperBand's brackets give them their budgets: one needs the other."""
+    from raytuner.spec.models import SchedulerType
+
+    scheduler = experiment.spec.scheduler.type
+    if scheduler is not SchedulerType.HYPERBAND:
+        raise SpecError(
+            f"bohb runs its model with HyperBand's brackets, found scheduler {scheduler.value}; set scheduler: "
+            "{type: hyperband} (or use algorithm: optuna_tpe with this scheduler)",
+            locate(("scheduler", "type")),
+        )
 
 
 def _check_optuna_search(experiment: Experiment, locate: Locate) -> None:

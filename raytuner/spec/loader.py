@@ -210,7 +210,9 @@ def _allowed_keys(loc: Sequence[Any], data: Mapping[str, Any]) -> list[str]:
         candidates = _models_in(fields[0].annotation) if fields else [m for m in candidates if _tag_matches(m, part)]
         if not candidates:
             return []
-    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
+    if len(candidates) != 1:
+        return []
+    return sorted(field.alias or name for name, field in candidates[0].model_fields.items())  # YAML keys
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

@@ -7,20 +7,35 @@ stays raw here and is parsed by :mod:`raytuner.space` (its own language, its own
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from raytuner.spec.base import Model
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
+MetricName = Annotated[str, Field(min_length=1)]
 
 
 class Mode(str, Enum):
     MIN = "min"
     MAX = "max"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One metric to optimize and its direction (a spec has one, or several: multi-objective)."""
+
+    metric: str
+    mode: Mode
+
+    @property
+    def sign(self) -> float:
+        """+1 when larger is better."""
+        return 1.0 if self.mode is Mode.MAX else -1.0
 
 
 class Algorithm(str, Enum):
@@ -33,6 +48,8 @@ class Algorithm(str, Enum):
     CMAES = "cmaes"
     GP = "gp"
     NSGA2 = "nsga2"
+    NEVERGRAD_DE = "nevergrad_de"
+    BOHB = "bohb"
 
 
 class SchedulerType(str, Enum):
@@ -66,6 +83,8 @@ class AnalyticObjective(str, Enum):
     HARTMANN3 = "hartmann3"
     HARTMANN6 = "hartmann6"
     ROSENBROCK = "rosenbrock"
+    ZDT1 = "zdt1"
+    BINH_KORN = "binh_korn"
 
 
 # ---------------------------------------------------------------------------- trainables
@@ -82,7 +101,8 @@ class AnalyticTrainable(Model):
     objective: AnalyticObjective = Field(
         AnalyticObjective.SPHERE,
         description="sphere: sum of squares of every numeric parameter; branin: x1, x2; "
-        "hartmann3: x1..x3 in [0, 1]; hartmann6: x1..x6 in [0, 1]; rosenbrock: every numeric parameter in order",
+        "hartmann3: x1..x3 in [0, 1]; hartmann6: x1..x6 in [0, 1]; rosenbrock: every numeric parameter in order; "
+        "two objectives, reported as f1 and f2 (both min): zdt1: x1, x2, ... in [0, 1]; binh_korn: x1 in [0, 5], x2 in [0, 3]",
     )
     iterations: int = Field(20, ge=1, description="reports per trial")
     decay: float = Field(1.0, ge=0, description="how far above its final value the curve starts")
@@ -148,6 +168,26 @@ Trainable = Annotated[
 # ---------------------------------------------------------------------------- search
 
 
+class WarmStartValue(str, Enum):
+    """Which value of an earlier trial a warm-started searcher learns."""
+
+    LAST = "last"
+    BEST = "best"
+
+
+class WarmStart(Model):
+    """An earlier experiment whose finished trials a searcher learns from before it suggests."""
+
+    experiment: str = Field(
+        min_length=1, description="the earlier experiment: its name under storage, or its folder (a path)"
+    )
+    value: WarmStartValue = Field(
+        WarmStartValue.LAST,
+        description="each earlier trial's last value of the metric (what a searcher is told when a trial ends) "
+        "or its best",
+    )
+
+
 class SearchBase(Model):
     num_samples: int = Field(16, ge=1, le=1_000_000, description="trials to run (grid: repeats of the grid)")
     max_concurrent: int | None = Field(None, ge=1, description="trials running at once (default: as resources allow)")
@@ -156,10 +196,13 @@ class SearchBase(Model):
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="configurations to try first (full or partial: the rest is sampled)"
     )
+    warm_start: WarmStart | None = Field(
+        None, description="learn from an earlier experiment's finished trials before the first suggestion"
+    )
 
 
 class RandomSearch(SearchBase):
-    algorithm: Literal[Algorithm.RANDOM] = Algorithm.RANDOM
+    algorithm: Literal[Algorithm.RANDOM]
 
 
 class GridSearch(SearchBase):
@@ -173,16 +216,46 @@ class HyperOptSearch(SearchBase):
     gamma: float = Field(0.25, gt=0, lt=1, description="TPE's quantile of good trials")
 
 
+# The algorithm when ``search.algorithm`` is not given: the best general searcher of
+# docs/search-benchmark.md (README, "Search algorithms", says why); random search instead for a
+# PBT/PB2 population (they refuse model-based searchers), for a space with ``grid`` nodes
+# (random search enumerates them; a model would treat them as plain choices) and for a space
+# of constants only (nothing for a model to search).
+DEFAULT_ALGORITHM = Algorithm.OPTUNA_TPE
+
+
+def default_algorithm(scheduler: Any, space: Any) -> Algorithm:
+    """The algorithm a spec without ``search.algorithm`` gets (raw YAML values of its keys)."""
+    from raytuner.space.model import Op
+
+    kind = scheduler.get("type") if isinstance(scheduler, dict) else getattr(scheduler, "type", None)
+    ops = _operators(space, {op.value for op in Op} - {Op.CONSTANT.value})
+    population = getattr(kind, "value", kind) in (SchedulerType.PBT.value, SchedulerType.PB2.value)
+    return Algorithm.RANDOM if population or not ops or Op.GRID.value in ops else DEFAULT_ALGORITHM
+
+
+def _operators(value: Any, known: set[str]) -> set[str]:
+    """The space-language operators (other than ``constant``) used in a raw space."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "constant" in value:
+            return set()
+        here = {key for key in value if key in known} if len(value) == 1 else set()
+        return here.union(*(_operators(inner, known) for inner in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_operators(inner, known) for inner in value))
+    return set()
+
+
 def _search_tag(value: Any) -> str:
     if isinstance(value, dict):
-        return str(value.get("algorithm", Algorithm.RANDOM.value))
-    return str(getattr(value, "algorithm", Algorithm.RANDOM).value)
+        return str(value.get("algorithm", DEFAULT_ALGORITHM.value))
+    return str(getattr(value, "algorithm", DEFAULT_ALGORITHM).value)
 
 
 class OptunaTpeSearch(SearchBase):
     """Optuna's TPE: multivariate, grouped by branch in conditional spaces, constant liar in parallel."""
 
-    algorithm: Literal[Algorithm.OPTUNA_TPE]
+    algorithm: Literal[Algorithm.OPTUNA_TPE] = Algorithm.OPTUNA_TPE
     n_startup_trials: int = Field(10, ge=0, description="random trials before TPE takes over")
     n_ei_candidates: int = Field(24, ge=1, description="candidates drawn per suggestion to pick the best from")
     multivariate: bool = Field(True, description="model parameters jointly (grouped by branch) rather than one by one")
@@ -219,6 +292,26 @@ class Nsga2Search(SearchBase):
     swapping_prob: float = Field(0.5, ge=0, le=1, description="chance to take each parameter from the other parent")
 
 
+class NevergradDeSearch(SearchBase):
+    """Nevergrad's differential evolution."""
+
+    algorithm: Literal[Algorithm.NEVERGRAD_DE]
+    popsize: int | None = Field(
+        None, ge=4, description="population size (default: Nevergrad's, the largest of 30, workers and dimensions)"
+    )
+
+
+class BohbSearch(SearchBase):
+    """BOHB: a TPE model of the largest budget with enough results, run with scheduler: hyperband."""
+
+    algorithm: Literal[Algorithm.BOHB]
+    min_points_in_model: int | None = Field(
+        None, ge=1, description="results a budget needs before its model is used (default: parameters + 1)"
+    )
+    random_fraction: float = Field(1 / 3, ge=0, le=1, description="share of configurations drawn at random")
+    n_ei_candidates: int = Field(24, ge=1, description="candidates drawn per suggestion to pick the best from")
+
+
 SearchSpec = Annotated[
     Annotated[RandomSearch, Tag(Algorithm.RANDOM.value)]
     | Annotated[GridSearch, Tag(Algorithm.GRID.value)]
@@ -226,7 +319,9 @@ SearchSpec = Annotated[
     | Annotated[OptunaTpeSearch, Tag(Algorithm.OPTUNA_TPE.value)]
     | Annotated[CmaEsSearch, Tag(Algorithm.CMAES.value)]
     | Annotated[GpSearch, Tag(Algorithm.GP.value)]
-    | Annotated[Nsga2Search, Tag(Algorithm.NSGA2.value)],
+    | Annotated[Nsga2Search, Tag(Algorithm.NSGA2.value)]
+    | Annotated[NevergradDeSearch, Tag(Algorithm.NEVERGRAD_DE.value)]
+    | Annotated[BohbSearch, Tag(Algorithm.BOHB.value)],
     Discriminator(_search_tag),
 ]
 
@@ -439,19 +534,115 @@ class Spec(Model):
     name: str = Field(pattern=NAME_PATTERN, description="experiment name (its folder under storage)")
     description: str | None = None
     trainable: Trainable
-    metric: str = Field(min_length=1, description="the reported metric to optimize")
-    mode: Mode
+    # Stored under other names so that ``metric`` and ``mode`` stay the primary objective's
+    # str and Mode for all code; the YAML keys (aliases) take one metric or a list of them.
+    model_config = ConfigDict(serialize_by_alias=True)
+    metric_names: MetricName | list[MetricName] = Field(
+        alias="metric",
+        description="the reported metric to optimize, or a list of 2 or more distinct metrics to tune for "
+        "all at once (multi-objective: the result is a Pareto front; the first is the primary one)",
+    )
+    modes: Mode | list[Mode] = Field(
+        alias="mode",
+        description="min or max; with several metrics, one mode for all of them or a list with one mode per metric",
+    )
     space: dict[str, Any] = Field(default_factory=dict, description="the search space")
     space_preset: OptimizerName | None = Field(
         None,
         description="built-in torch workloads: start from the recommended space for this optimizer "
         "(lr, optimizer parameters, weight_decay, dropout, batch_size); keys in space replace its keys",
     )
-    search: SearchSpec = Field(default_factory=RandomSearch)
+    search: SearchSpec = Field(
+        default_factory=lambda: OptunaTpeSearch(),
+        description="how to search (default algorithm: optuna_tpe; random with pbt/pb2, grid nodes or only constants)",
+    )
     scheduler: SchedulerSpec = Field(default_factory=FifoScheduler)
     resources: Resources = Field(default_factory=Resources)
     stop: StopSpec = Field(default_factory=StopSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     failure: FailureSpec = Field(default_factory=FailureSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
-    storage: str = Field("runs", min_length=1, description="local folder for experiment folders")
+    storage: str = Field(
+        "runs",
+        min_length=1,
+        description="where experiment folders go: a local or shared folder, or object storage (s3://bucket/prefix, gs://...)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_algorithm(cls, data: Any) -> Any:
+        """A ``search`` without ``algorithm`` gets :func:`default_algorithm` for this spec."""
+        if not isinstance(data, dict):
+            return data
+        search = data.get("search", {})
+        if not isinstance(search, dict) or "algorithm" in search:
+            return data
+        chosen = default_algorithm(data.get("scheduler"), data.get("space"))
+        return {**data, "search": {**search, "algorithm": chosen.value}}
+
+    @field_validator("metric_names", mode="before")
+    @classmethod
+    def _metric_shape(cls, value: Any) -> Any:
+        names = value if isinstance(value, list) else [value]
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(
+                f"expected a metric name (a string of at least 1 character) or a list of them, found {value!r}"
+            )
+        return value
+
+    @field_validator("modes", mode="before")
+    @classmethod
+    def _mode_shape(cls, value: Any) -> Any:
+        modes = value if isinstance(value, list) else [value]
+        if not all(getattr(mode, "value", mode) in ("min", "max") for mode in modes):
+            raise ValueError(f"expected 'min' or 'max' (or a list of them, one per metric), found {value!r}")
+        return value
+
+    @field_validator("metric_names")
+    @classmethod
+    def _distinct_metrics(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if len(value) < 2:
+                raise ValueError(
+                    f"a list of metrics needs at least 2 names (a single metric is a string), found a list of "
+                    f"{len(value)}: {value}"
+                )
+            repeated = sorted({name for name in value if value.count(name) > 1})
+            if repeated:
+                raise ValueError(f"each metric can appear once, found {', '.join(repeated)} more than once")
+        return value
+
+    @field_validator("modes")
+    @classmethod
+    def _one_mode_per_metric(cls, value: Mode | list[Mode], info: ValidationInfo) -> Mode | list[Mode]:
+        names = info.data.get("metric_names")
+        if not isinstance(value, list) or names is None:
+            return value
+        count = len(names) if isinstance(names, list) else 1
+        if len(value) != count:
+            raise ValueError(
+                f"metric names {count} metric{'s' if count > 1 else ''} but mode lists {len(value)} "
+                f"mode{'s' if len(value) > 1 else ''}; give one mode per metric (or a single mode for all)"
+            )
+        return value
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """Every metric to optimize with its mode, the primary one first."""
+        names = [self.metric_names] if isinstance(self.metric_names, str) else self.metric_names
+        modes = self.modes if isinstance(self.modes, list) else [self.modes] * len(names)
+        return tuple(Objective(name, mode) for name, mode in zip(names, modes, strict=True))
+
+    @property
+    def multi_objective(self) -> bool:
+        return isinstance(self.metric_names, list)
+
+    @property
+    def metric(self) -> str:
+        """The primary (first) metric: the one Ray Tune, schedulers and single-metric tools see."""
+        return self.objectives[0].metric
+
+    @property
+    def mode(self) -> Mode:
+        """The primary (first) metric's mode."""
+        return self.objectives[0].mode

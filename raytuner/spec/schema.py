@@ -78,4 +78,9 @@ def spec_json_schema() -> dict[str, Any]:
     schema["title"] = "raytuner experiment spec"
     schema.setdefault("$defs", {}).update(space_schema())
     schema["properties"]["space"] = {"$ref": "#/$defs/Space", "description": "The search space."}
+    # several metrics (multi-objective): at least two, each once; a list of modes has one per metric
+    for key, extra in (("metric", {"minItems": 2, "uniqueItems": True}), ("mode", {"minItems": 2})):
+        for option in schema["properties"][key]["anyOf"]:
+            if option.get("type") == "array":
+                option.update(extra)
     return schema

@@ -2,7 +2,9 @@
 
 At iteration ``t`` a trial reports ``loss = f(config) + decay / t`` (plus optional noise):
 the curve falls towards the function's value, so early stopping has something to compare,
-and nothing but NumPy is needed. Used by the quick start and the fast tests.
+and nothing but NumPy is needed. Used by the quick start and the fast tests. The
+two-objective functions (ZDT1, Binh and Korn) report ``f1`` and ``f2`` the same way, for
+multi-objective tuning with a known Pareto front.
 """
 
 from __future__ import annotations
@@ -82,6 +84,45 @@ def hartmann6(config: Mapping[str, Any]) -> float:
     return float(-np.sum(_HARTMANN6_ALPHA * np.exp(-inner)))
 
 
+def zdt1(config: Mapping[str, Any]) -> tuple[float, float]:
+    """ZDT1 (Zitzler, Deb, Thiele 2000) over x1, x2, ... in [0, 1], both minimized.
+
+    f1 = x1, g = 1 + 9 * mean(x2..xn), f2 = g * (1 - sqrt(f1 / g)). The Pareto front is
+    x2..xn = 0 (g = 1): f2 = 1 - sqrt(f1) for f1 in [0, 1].
+    """
+    x1 = float(config["x1"])
+    rest = [float(config[name]) for name in _x_names(config)[1:]]
+    g = 1.0 + 9.0 * (sum(rest) / len(rest) if rest else 0.0)
+    return x1, g * (1.0 - math.sqrt(max(x1, 0.0) / g))
+
+
+def zdt1_front(f1: float) -> float:
+    """ZDT1's Pareto-optimal f2 for a given f1 in [0, 1]."""
+    return 1.0 - math.sqrt(min(max(f1, 0.0), 1.0))
+
+
+def binh_korn(config: Mapping[str, Any]) -> tuple[float, float]:
+    """Binh and Korn (1997), x1 in [0, 5], x2 in [0, 3], both minimized (unconstrained form).
+
+    f1 = 4 x1^2 + 4 x2^2, f2 = (x1 - 5)^2 + (x2 - 5)^2. The Pareto set is x1 = x2 in [0, 3],
+    then x2 = 3 with x1 in [3, 5].
+    """
+    x1, x2 = float(config["x1"]), float(config["x2"])
+    return 4 * x1**2 + 4 * x2**2, (x1 - 5) ** 2 + (x2 - 5) ** 2
+
+
+def _x_names(config: Mapping[str, Any]) -> list[str]:
+    """x1, x2, ... in numeric order (x10 after x9)."""
+    names = [k for k in config if k.startswith("x") and k[1:].isdigit()]
+    return sorted(names, key=lambda k: int(k[1:]))
+
+
+# Two-objective functions: they report f1 and f2 (use metric: [f1, f2], mode: min).
+MULTI_OBJECTIVES: dict[AnalyticObjective, Callable[[Mapping[str, Any]], tuple[float, float]]] = {
+    AnalyticObjective.ZDT1: zdt1,
+    AnalyticObjective.BINH_KORN: binh_korn,
+}
+
 OBJECTIVES: dict[AnalyticObjective, Objective] = {
     AnalyticObjective.SPHERE: sphere,
     AnalyticObjective.BRANIN: branin,
@@ -94,6 +135,8 @@ REQUIRED: dict[AnalyticObjective, tuple[str, ...]] = {
     AnalyticObjective.BRANIN: ("x1", "x2"),
     AnalyticObjective.HARTMANN3: tuple(f"x{i}" for i in range(1, 4)),
     AnalyticObjective.HARTMANN6: tuple(f"x{i}" for i in range(1, 7)),
+    AnalyticObjective.ZDT1: ("x1", "x2"),
+    AnalyticObjective.BINH_KORN: ("x1", "x2"),
 }
 
 
@@ -114,8 +157,10 @@ def check_space(options: AnalyticTrainable, space: Space, locate: Callable[[Path
 
 
 def make_trainable(options: AnalyticTrainable, checkpoint_every: int) -> Callable[[dict[str, Any]], None]:
-    """A Ray Tune function trainable reporting ``loss`` for ``options.iterations`` iterations."""
-    objective = OBJECTIVES[options.objective]
+    """A Ray Tune function trainable reporting ``loss`` (``f1`` and ``f2`` for a two-objective
+    function) for ``options.iterations`` iterations."""
+    double = MULTI_OBJECTIVES.get(options.objective)
+    single = OBJECTIVES[options.objective] if double is None else None
     iterations, decay, noise, sleep_s, fail_at = (
         options.iterations,
         options.decay,
@@ -127,7 +172,7 @@ def make_trainable(options: AnalyticTrainable, checkpoint_every: int) -> Callabl
     def analytic(config: dict[str, Any]) -> None:
         from ray import tune
 
-        value = objective(config)
+        values: tuple[float, ...] = double(config) if double is not None else (single(config),) if single is not None else ()
         seed = zlib.crc32(json.dumps(config, sort_keys=True, default=str).encode())
         rng = np.random.default_rng(seed)
         start = 0
@@ -140,8 +185,10 @@ def make_trainable(options: AnalyticTrainable, checkpoint_every: int) -> Callabl
                 time.sleep(sleep_s)
             if fail_at is not None and t == fail_at:
                 raise RuntimeError(f"analytic objective failed at iteration {t} (fail_at={fail_at})")
-            loss = value + decay / t + (float(rng.normal(0.0, noise)) if noise else 0.0)
-            metrics = {"loss": loss, "objective": value}
+            curve = [value + decay / t + (float(rng.normal(0.0, noise)) if noise else 0.0) for value in values]
+            metrics = (
+                {"f1": curve[0], "f2": curve[1]} if double is not None else {"loss": curve[0], "objective": values[0]}
+            )
             if checkpoint_every and (t % checkpoint_every == 0 or t == iterations):
                 with tempfile.TemporaryDirectory() as folder:
                     with open(os.path.join(folder, "state.json"), "w") as fh:

@@ -7,7 +7,8 @@ metrics on stdout (one JSON object per line, or ``key=value`` pairs behind
 ``metrics_prefix``); every other line goes to the trial's ``output.log``. It may write a
 checkpoint into ``$RAYTUNER_CHECKPOINT_DIR`` before printing a report, and finds the one it
 resumes from in ``$RAYTUNER_RESTORE_DIR``. A trial stopped early (ASHA, PBT, stop
-conditions, the end of the run) gets SIGTERM, then SIGKILL after ``stop_grace_s``.
+conditions, the end of the run) gets SIGTERM, then SIGKILL after ``stop_grace_s``; so does
+the program of a trial whose actor dies without stopping it (see :mod:`.reaper`).
 
 The Ray Tune class (:class:`CommandRunner`) is built on first use, so validating a spec
 does not import Ray Tune.
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import Location, SpecError
 from raytuner.space.model import Choice, Constant, Nested, Node, Space
+from raytuner.workloads import reaper
 from raytuner.workloads.command_options import PLACEHOLDER, CommandTrainable, placeholders
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ LOG_FILE = "output.log"
 CONFIG_FILE = "config.json"
 TAIL_LINES = 6
 TAIL_CHARS = 600
+EXIT_DRAIN_S = 1.0  # after the program exits, how long its output may take to close
 _INT = re.compile(r"^[+-]?\d+$")
 
 
@@ -346,12 +349,15 @@ class Program:
         except OSError as exc:
             self._log.close()
             raise CommandFailed(f"cannot start {self.display()} in {cwd}: {exc.strerror or exc}") from exc
+        # if the actor dies without close() (killed, its node lost), this ends the group
+        self._guard = reaper.guard(self.process.pid, launch.stop_grace_s)
         self._threads = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
         ]
         for thread in self._threads:
             thread.start()
+        threading.Thread(target=self._end_leftovers, daemon=True).start()
 
     def display(self) -> str:
         text = shlex.join(self.argv)
@@ -388,6 +394,17 @@ class Program:
         for line in self.process.stderr:
             self.stderr_tail.append(line)
             self._write_log("err", line)
+
+    def _end_leftovers(self) -> None:
+        """Once the program exits, stop what it left running in its group.
+
+        A child it started in the background keeps its stdout open, so the trial would wait
+        for the end of that output forever; the program's exit ends the trial instead.
+        """
+        self.process.wait()
+        self._threads[0].join(timeout=EXIT_DRAIN_S)
+        if self._threads[0].is_alive():  # the output is still open: someone in the group holds it
+            reaper.end_group(self.process.pid, self.launch.stop_grace_s)
 
     def _snapshot(self) -> Path | None:
         """Copy the checkpoint folder if the program changed it since the last report."""
@@ -475,6 +492,8 @@ class Program:
                 stream.close()
         with self._log_lock:
             self._log.close()
+        if self._guard is not None:
+            self._guard.release()
 
 
 class _CommandMixin:
@@ -559,8 +578,6 @@ class _CommandMixin:
         return folder
 
     def _start(self) -> Program:
-        import ray
-
         launch = self.launch
         config = self.config
         try:
@@ -579,7 +596,9 @@ class _CommandMixin:
 
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"  # reports arrive as they are printed, not at exit
-        gpus = [str(i) for i in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
+        from raytuner.execution.devices import trial_gpu_ids
+
+        gpus = trial_gpu_ids()  # the GPUs raytuner spread this trial to, else those Ray gave it
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         env.update(user_env)

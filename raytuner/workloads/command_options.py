@@ -67,7 +67,8 @@ class CommandTrainable(Model):
     stop_grace_s: float = Field(
         10.0,
         ge=0,
-        description="seconds between SIGTERM and SIGKILL when a trial is stopped early or the run ends",
+        description="seconds between SIGTERM and SIGKILL to the program's process group when a trial is "
+        "stopped early, the run ends, the program exits leaving children running, or the trial's actor dies",
     )
     checkpoint: bool = Field(
         True,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import S3Server
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -34,6 +35,7 @@ class Cluster:
     jobs: str  # http://127.0.0.1:PORT, the Jobs API
     env: dict[str, str]  # a client shell: the cluster's token, raytuner on PATH, no RAY_AUTH_MODE
     workdir: Path  # what submit uploads: a project folder with the spec
+    bucket: str  # s3://BUCKET on an S3 server on loopback that every node reaches (through AWS_ENDPOINT_URL_S3)
 
 
 def _free_port() -> int:
@@ -70,10 +72,13 @@ def _wait_for_jobs_api(url: str, env: dict[str, str], nodes: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[Cluster]:
     temp = tmp_path_factory.mktemp("raymulti")
     token = secrets.token_hex(32)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "AWS_"))}
+    base.update(s3_server.env)  # every node, as on cloud VMs with a role: they all reach the bucket
+    base["RAYTUNER_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    s3_server.client().create_dir("shared")
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"  # the job's shell finds raytuner
     server_env = {**base, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     port, dashboard = _free_port(), _free_port()
@@ -94,7 +99,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         _wait_for_jobs_api(jobs, server_env, nodes=2)
         workdir = tmp_path_factory.mktemp("project")
         shutil.copy(ROOT / "experiments" / "quickstart.yaml", workdir / "quickstart.yaml")
-        yield Cluster(f"127.0.0.1:{port}", jobs, {**base, "RAY_AUTH_TOKEN": token}, workdir)
+        yield Cluster(f"127.0.0.1:{port}", jobs, {**base, "RAY_AUTH_TOKEN": token}, workdir, "s3://shared")
     finally:
         _stop(temp)
 
@@ -190,3 +195,30 @@ def test_a_gpu_request_is_refused_before_anything_runs(cluster: Cluster, tmp_pat
     after = json.loads(_raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, "--json").stdout)
     assert len(after) == len(before)  # nothing was submitted
     assert not any(tmp_path.iterdir())  # and no experiment folder was left
+
+
+def test_object_storage_holds_the_checkpoints_of_trials_on_every_node(cluster: Cluster, s3_server: S3Server) -> None:
+    """A batch job: workers on both nodes write checkpoints to the bucket, the job's driver its tables."""
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    storage = f"{cluster.bucket}/multinode"
+    (cluster.workdir / "checkpointed.yaml").write_text(
+        "name: checkpointed\ntrainable: {builtin: analytic, objective: branin, iterations: 20}\nmetric: loss\nmode: min\n"
+        "space: {x1: {uniform: [-5, 10]}, x2: {uniform: [0, 15]}}\nsearch: {algorithm: random, num_samples: 4}\n"
+        "checkpoint: {every: 5}\n"
+    )
+    done = _raytuner(cluster, "submit", "checkpointed.yaml", "--address", cluster.jobs, "--follow", "--storage", storage)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _events(done.stdout)[-1]["folder"] == f"{storage}/checkpointed"  # the job, run on the head, wrote there
+
+    s3, path = s3_server.client(), "shared/multinode/checkpointed"
+    entries = {info.base_name: info for info in s3.get_file_info(pafs.FileSelector(path))}
+    trial_dirs = [name for name in entries if name.startswith("analytic_")]
+    assert len(trial_dirs) == 4
+    for name in trial_dirs:  # 20 iterations, a checkpoint every 5: each trial's last ones, whichever node ran it
+        inside = {info.base_name for info in s3.get_file_info(pafs.FileSelector(f"{path}/{name}"))}
+        assert any(n.startswith("checkpoint_") for n in inside), (name, inside)
+    trials = pq.read_table(f"{path}/trials.parquet", filesystem=s3)
+    assert trials.num_rows == 4 and set(trials.column("status").to_pylist()) == {"completed"}
+    assert pq.read_table(f"{path}/results.parquet", filesystem=s3).num_rows == 4 * 20

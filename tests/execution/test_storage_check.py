@@ -107,14 +107,19 @@ def test_cli_run_says_it_in_one_line_with_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("url", ["s3://bucket/runs", "gs://bucket/runs"])
-def test_object_storage_is_refused_at_validation(url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("url", ["ftp://host/runs", "http://host/runs"])
+def test_a_url_raytuner_cannot_run_on_is_refused_at_validation(url: str, tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_experiment_text(SPEC + f"storage: {url}\n", source="probe.yaml")
     message = str(caught.value)
     assert message.startswith("probe.yaml:") and ": storage: " in message
-    assert "object storage" in message and "not supported for runs yet" in message and "shared folder" in message
+    assert "is not a storage raytuner can run on" in message and "s3://" in message
     spec = tmp_path / "probe.yaml"
     spec.write_text(SPEC + f"storage: {url}\n")
     result = CliRunner().invoke(app, ["validate", str(spec)])
-    assert result.exit_code == 2 and "not supported for runs yet" in result.stderr
+    assert result.exit_code == 2 and "is not a storage raytuner can run on" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/runs", "gs://bucket/runs"])
+def test_object_storage_passes_validation(url: str) -> None:
+    assert load_experiment_text(SPEC + f"storage: {url}\n").spec.storage == url

@@ -37,7 +37,9 @@ def test_the_spec_must_travel_with_the_working_directory(tmp_path: Path) -> None
         spec_in_working_dir(QUICKSTART, tmp_path)
 
 
-@pytest.mark.parametrize(("storage", "refused"), [(None, True), ("runs", True), ("/mnt/shared", False)])
+@pytest.mark.parametrize(
+    ("storage", "refused"), [(None, True), ("runs", True), ("/mnt/shared", False), ("s3://b/p", False), ("gs://b", False)]
+)
 def test_relative_storage_is_refused(storage: str | None, refused: bool) -> None:
     experiment = load_experiment(QUICKSTART, storage=storage)
     if refused:
@@ -47,9 +49,9 @@ def test_relative_storage_is_refused(storage: str | None, refused: bool) -> None
         check_storage(experiment)
 
 
-def test_object_storage_is_refused_for_runs_until_supported() -> None:
-    with pytest.raises(SpecError, match="object storage"):
-        load_experiment(QUICKSTART, storage="s3://b/p")
+def test_a_url_that_is_not_object_storage_is_refused() -> None:
+    with pytest.raises(SpecError, match="ftp:// is not a storage raytuner can run on"):
+        load_experiment(QUICKSTART, storage="ftp://host/p")
 
 
 def test_a_bad_spec_is_refused_before_any_connection(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from conftest import S3Server
 from typer.testing import CliRunner
 
 from raytuner.cli import app
@@ -32,42 +32,24 @@ search: {algorithm: grid}
 execution: {loggers: [json]}
 """
 RAYTUNER_FILES = {"spec.yaml", "environment.json", "status.json", "trials.parquet", "results.parquet"}
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1; readers find it through AWS_ENDPOINT_URL_S3, as users' tools do."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+def s3_endpoint(s3_server: S3Server) -> Iterator[str]:
+    """The session's S3 server; readers find it through AWS_ENDPOINT_URL_S3, as users' tools do."""
     with pytest.MonkeyPatch.context() as env:
-        for name, value in {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint, "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        for name, value in s3_server.env.items():
             env.setenv(name, value)
-        try:
-            yield endpoint
-        finally:
-            server.stop()
+        yield s3_server.endpoint
 
 
 @pytest.fixture(scope="module")
-def uploaded(ray_session: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def uploaded(ray_session: None, s3_server: S3Server, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished raytuner experiment, copied to s3://bucket/prefix/quad, and without raytuner's files
     (what Ray Tune alone writes, its JSON logger on) to s3://bucket/prefix/plain; returns the local original."""
     storage = tmp_path_factory.mktemp("runs")
     summary = run_experiment(load_experiment_text(QUADRATIC + f"\nstorage: {storage}\n"), RunOptions(), Recorder())
-    s3 = pafs.S3FileSystem(
-        endpoint_override=s3_endpoint.removeprefix("http://"),
-        scheme="http",
-        access_key="testing",
-        secret_key="testing",
-        region="us-east-1",
-        allow_bucket_creation=True,
-    )
+    s3 = s3_server.client()
     s3.create_dir("bucket")
     pafs.copy_files(
         str(summary.folder), "bucket/prefix/quad", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3

@@ -38,6 +38,9 @@ class Trial:
     error: str | None
     config: dict[str, Any]
     started_at: float | None
+    # several metrics: each objective's last value, and whether the trial is on the Pareto front
+    values: dict[str, float | None] = field(default_factory=dict)
+    pareto: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class ExperimentData:
     params: tuple[Param, ...]
     pbt: tuple[PbtDecision, ...] | None
     notes: tuple[str, ...] = field(default=())
+    # (metric, mode) of every objective when the experiment has several metrics; empty otherwise
+    objectives: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def sign(self) -> float:
@@ -121,7 +126,7 @@ def load(folder: Path) -> ExperimentData:
         raise ExperimentError(f"{folder}: no {layout.TRIALS}, nothing to report (did the experiment start any trial?)")
     status = read_status(folder)
     spec = _read_spec(folder)
-    trials, params, metric, mode = _read_trials(trials_path, status, spec)
+    trials, params, metric, mode, objectives = _read_trials(trials_path, status, spec)
     if not trials:
         raise ExperimentError(f"{folder}: the trials table is empty, nothing to report")
     started = {t.trial_id: t.started_at for t in trials}
@@ -142,6 +147,7 @@ def load(folder: Path) -> ExperimentData:
         params=tuple(params),
         pbt=_read_pbt(folder),
         notes=tuple(notes),
+        objectives=tuple(objectives),
     )
 
 
@@ -158,15 +164,20 @@ def _read_spec(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _read_trials(path: Path, status: dict[str, Any], spec: dict[str, Any]) -> tuple[list[Trial], list[Param], str, str]:
+def _read_trials(
+    path: Path, status: dict[str, Any], spec: dict[str, Any]
+) -> tuple[list[Trial], list[Param], str, str, list[tuple[str, str]]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from raytuner.results.pareto import PARETO_COLUMN, as_number, objectives_of, with_pareto
+
     try:
-        table = pq.read_table(path)
+        table = with_pareto(pq.read_table(path))  # the front as of now, for a running experiment too
     except Exception as exc:  # noqa: BLE001 - any read failure is the same problem to the user
         raise ExperimentError(f"{path}: cannot read the trials table: {exc}") from exc
     meta = table.schema.metadata or {}
+    objectives = objectives_of(meta)
     metric = meta.get(b"raytuner.metric", b"").decode() or str(status.get("metric") or spec.get("metric") or "")
     mode = meta.get(b"raytuner.mode", b"").decode() or str(status.get("mode") or spec.get("mode") or "min")
     if not metric:
@@ -190,9 +201,11 @@ def _read_trials(path: Path, status: dict[str, Any], spec: dict[str, Any]) -> tu
                 error=row.get("error"),
                 config=config,
                 started_at=_seconds(row.get("started_at")),
+                values={name: as_number(row.get(f"last/{name}")) for name, _ in objectives},
+                pareto=bool(row.get(PARETO_COLUMN)),
             )
         )
-    return trials, params, metric, mode
+    return trials, params, metric, mode, objectives
 
 
 def _seconds(value: Any) -> float | None:

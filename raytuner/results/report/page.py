@@ -15,13 +15,14 @@ from html import escape
 from pathlib import Path
 
 from raytuner import __version__
-from raytuner.results.report import best_so_far, curves, early_stopping, importance, parallel, pbt
+from raytuner.results.report import best_so_far, curves, early_stopping, front, importance, parallel, pbt
 from raytuner.results.report.data import ExperimentData
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 from raytuner.results.report.svg import fmt, status_color
 
 # One drawing function per chart, in page order.
 CHARTS: dict[ChartKind, Callable[[ExperimentData], Section]] = {
+    ChartKind.PARETO_FRONT: front.chart,
     ChartKind.BEST_SO_FAR: best_so_far.chart,
     ChartKind.LEARNING_CURVES: curves.chart,
     ChartKind.PARALLEL_COORDINATES: parallel.chart,
@@ -55,8 +56,11 @@ code { font-size: 12px; }
 
 
 def sections(data: ExperimentData) -> list[Section]:
-    """Every chart of the report, drawn or omitted with its reason."""
-    return [draw(data) for draw in CHARTS.values()]
+    """Every chart of the report, drawn or omitted with its reason.
+
+    The Pareto front is left out altogether for a single metric: it never applies there.
+    """
+    return [draw(data) for kind, draw in CHARTS.items() if kind is not ChartKind.PARETO_FRONT or data.objectives]
 
 
 def render(data: ExperimentData, drawn: list[Section]) -> str:
@@ -94,10 +98,11 @@ def _header(data: ExperimentData) -> str:
         for s, n in sorted(counts.items())
     )
     search = data.spec.get("search") if isinstance(data.spec.get("search"), dict) else {}
-    best = data.best_trial
+    best = data.best_trial if not data.objectives else None  # several metrics: a front, not one best
+    objectives = data.objectives or ((data.metric, data.mode),)
     rows = [
         ("state", escape(data.state)),
-        ("metric", f"{escape(data.metric)} ({escape(data.mode)})"),
+        ("metrics" if data.objectives else "metric", ", ".join(f"{escape(m)} ({escape(d)})" for m, d in objectives)),
         ("search", escape(str((search or {}).get("algorithm", "?")))),
         ("scheduler", escape(str(data.scheduler.get("type", "?")))),
         ("trials", f"{len(data.trials)} {pills}"),
@@ -112,6 +117,10 @@ def _header(data: ExperimentData) -> str:
                 f"{best.best_iteration}<br><code>{escape(config)}</code>",
             )
         )
+    if data.objectives:
+        size = sum(1 for t in data.trials if t.pareto)
+        completed = sum(1 for t in data.trials if t.status == "completed")
+        rows.append(("Pareto front", f"{size} of {completed} completed trials (<a href='#pareto-front'>below</a>)"))
     items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     notes = "".join(f"<p class='note'>{escape(n)}</p>" for n in data.notes)
     description = data.spec.get("description")

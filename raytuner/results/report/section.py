@@ -9,6 +9,7 @@ from enum import Enum
 class ChartKind(str, Enum):
     """The report's charts, in page order (also the PNG file names)."""
 
+    PARETO_FRONT = "pareto-front"
     BEST_SO_FAR = "best-so-far"
     LEARNING_CURVES = "learning-curves"
     PARALLEL_COORDINATES = "parallel-coordinates"

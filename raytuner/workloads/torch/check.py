@@ -29,7 +29,7 @@ SAMPLES_CHECKED = 32
 
 def reported_metrics(options: TorchTrainableBase) -> tuple[str, ...]:
     """Every key the workload reports each epoch."""
-    common = ("train_loss", "val_loss", "epoch", "lr")
+    common = ("train_loss", "val_loss", "epoch", "lr", "num_params")
     if options.is_classifier:
         return (*common, "train_accuracy", "val_accuracy")
     return (*common, "val_rmse", "val_mae")
@@ -38,12 +38,13 @@ def reported_metrics(options: TorchTrainableBase) -> tuple[str, ...]:
 def check_torch(options: TorchTrainableBase, experiment: Experiment, locate: Callable[[Path], Location]) -> None:
     """Raise a SpecError (with the spec's file and line) for anything this workload cannot run."""
     metrics = reported_metrics(options)
-    if experiment.spec.metric not in metrics:
-        raise SpecError(
-            f"{getattr(options, 'builtin', 'this workload')} reports {', '.join(metrics)}; "
-            f"found metric '{experiment.spec.metric}'",
-            locate(("metric",)),
-        )
+    for i, objective in enumerate(experiment.spec.objectives):
+        if objective.metric not in metrics:
+            raise SpecError(
+                f"{getattr(options, 'builtin', 'this workload')} reports {', '.join(metrics)}; "
+                f"found metric '{objective.metric}'",
+                locate(("metric", i) if experiment.spec.multi_objective else ("metric",)),
+            )
     try:
         check_dataset(options, experiment.base_dir)  # type: ignore[arg-type]
     except SpecError as exc:

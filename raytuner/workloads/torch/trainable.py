@@ -7,8 +7,11 @@ worker; torch and Ray are imported inside the trial only.
 
 from __future__ import annotations
 
+import gc
 import tempfile
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,14 +61,23 @@ def run_trial(
 ) -> None:
     """The body of one trial (inside a Ray worker)."""
     import torch
+
+    options = OPTIONS_BY_BUILTIN[str(options_data["builtin"])].model_validate(options_data)
+    cpus, gpus = _assigned_resources()
+    # the trial's CPUs and no more: CPU-only trials beside GPU trials do not oversubscribe cores
+    torch.set_num_threads(max(1, int(cpus)))
+    device = trial_device(gpus)
+    with device_scope(device):
+        _train(options, config, device, checkpoint_every=checkpoint_every, base_dir=base_dir)
+
+
+def _train(
+    options: TorchTrainable, config: Mapping[str, Any], device: torch.device, *, checkpoint_every: int, base_dir: str
+) -> None:
     from ray import tune
 
     from raytuner.workloads.torch.training import TrainingRun
 
-    options = OPTIONS_BY_BUILTIN[str(options_data["builtin"])].model_validate(options_data)
-    cpus, gpus = _assigned_resources()
-    torch.set_num_threads(max(1, int(cpus)))
-    device = torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
     run = TrainingRun(options, config, device=device, base_dir=base_dir)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -80,6 +92,40 @@ def run_trial(
         with tempfile.TemporaryDirectory() as folder:
             save_state(run, Path(folder))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def trial_device(gpus: float) -> torch.device:
+    """``cuda`` (the first of the GPUs this process may see: the trial's own) when the trial
+    has a GPU and CUDA works, else the CPU."""
+    import torch
+
+    return torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def device_scope(device: torch.device) -> Iterator[None]:
+    """Give the trial's GPU memory back when it ends, so the next trial of a reused actor
+    (or another process sharing the GPU) can have it; an out-of-memory error is raised as
+    :class:`GpuOutOfMemoryError`. Does nothing on the CPU."""
+    import torch
+
+    if device.type != "cuda":
+        yield
+        return
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "CUDA out of memory"
+        traceback.clear_frames(exc.__traceback__)  # the finished frames' tensors, freed below
+        raise GpuOutOfMemoryError(f"out of GPU memory: {first}") from None
+    finally:
+        gc.collect()  # tensors held by the finished run's objects
+        torch.cuda.empty_cache()
+
+
+class GpuOutOfMemoryError(RuntimeError):
+    """A trial ran out of GPU memory (from torch.cuda.OutOfMemoryError, whose frames are
+    cleared so the trial's tensors can be freed)."""
 
 
 def save_state(run: TrainingRun, folder: Path) -> Path:

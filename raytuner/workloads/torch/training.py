@@ -156,7 +156,8 @@ class TrainingRun:
 
         Returns:
             train_loss, val_loss and train/val_accuracy (classifiers) or val_rmse/val_mae
-            (regression), averaged over folds, plus ``epoch`` (epochs done) and ``lr``.
+            (regression), averaged over folds, plus ``epoch`` (epochs done), ``lr`` and
+            ``num_params`` (the network's parameters: a model-size objective to trade against).
 
         Raises:
             RuntimeError: The run has already finished.
@@ -181,7 +182,12 @@ class TrainingRun:
             self.stop_reason = StopReason.LR_EXHAUSTED
         elif self.epoch >= self.options.max_epochs:
             self.stop_reason = StopReason.MAX_EPOCHS
-        return {**metrics, "epoch": float(self.epoch), "lr": lr}
+        return {**metrics, "epoch": float(self.epoch), "lr": lr, "num_params": float(self.num_params)}
+
+    @property
+    def num_params(self) -> int:
+        """Parameters of one fold's network (every fold builds the same architecture)."""
+        return sum(p.numel() for p in self.folds[0].network.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: weights, optimizer, schedule, RNG, epoch."""

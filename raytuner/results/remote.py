@@ -1,0 +1,291 @@
+"""Experiments on object storage (``s3://``, ``gs://``...): a working copy mirrored to the bucket.
+
+Ray Tune writes its own files (experiment state, trial folders, checkpoints) straight to the
+bucket, from the driver and from every worker. raytuner's files (spec, status, Parquet) are
+written where they always are, in a local folder, the *working copy*, and a :class:`Mirror`
+uploads what changed every few seconds and once more at the end. The bucket's experiment
+folder then looks exactly like a local one, so every reader (``show``, ``best``, ``report``,
+``export``, ``resume`` on another machine) works on it, and a driver VM that goes away costs
+at most the last few seconds of reports.
+
+A working copy lives under ``$RAYTUNER_CACHE`` (default ``~/.cache/raytuner``)
+``/remote/<scheme>/<bucket>/<prefix>/<name>`` and carries a marker file naming its URI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from raytuner.errors import ExperimentError, Location, SpecError, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
+MARKER = ".raytuner-remote"
+PARTS = "results.parts"
+MIRROR_INTERVAL_S = 5.0
+
+
+def is_uri(storage: str) -> bool:
+    scheme, sep, _ = storage.partition("://")
+    return bool(sep and scheme)
+
+
+def check_scheme(storage: str) -> str | None:
+    """Why ``storage`` cannot be used for runs (an unknown scheme), or None."""
+    scheme = storage.partition("://")[0].lower()
+    if scheme in SCHEMES:
+        return None
+    return (
+        f"{storage!r}: {scheme}:// is not a storage raytuner can run on; use a local or shared folder, "
+        f"or object storage ({', '.join(s + '://' for s in SCHEMES)})"
+    )
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A folder on object storage: its URI, the filesystem that reaches it and the path on it."""
+
+    uri: str
+    fs: pafs.FileSystem
+    path: str
+
+    @classmethod
+    def parse(cls, uri: str) -> Remote:
+        from raytuner.results.reader import filesystem_for
+
+        uri = uri.rstrip("/")
+        fs, path = filesystem_for(uri)
+        return cls(uri, fs, path.rstrip("/"))
+
+    def child(self, name: str) -> Remote:
+        return Remote(f"{self.uri}/{name}", self.fs, posixpath.join(self.path, name))
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+    def exists(self) -> bool:
+        import pyarrow.fs as pafs
+
+        return bool(self.fs.get_file_info(self.path).type == pafs.FileType.Directory)
+
+    def check_writable(self, location: Location | None = None) -> None:
+        """Write and remove a probe object, so that missing credentials, a wrong endpoint or a
+        missing bucket are reported before Ray starts, not halfway through a run.
+
+        Raises:
+            SpecError: naming the URI, the storage's own reason and what to check.
+        """
+        probe = posixpath.join(self.path, f".raytuner-write-probe-{os.getpid()}")
+        try:
+            self.fs.create_dir(self.path, recursive=True)
+            with self.fs.open_output_stream(probe) as out:
+                out.write(b"raytuner")
+            self.fs.delete_file(probe)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError or ArrowException subclasses
+            raise SpecError(
+                f"cannot write experiment folders under {self.uri}: {_first_line(exc)}; check the bucket exists, "
+                "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
+                "and, for an S3-compatible server, AWS_ENDPOINT_URL_S3",
+                location,
+            ) from exc
+
+    def new_name(self, name: str) -> str:
+        """``name``, else ``name-2``, ``name-3``... whichever has no folder here yet."""
+        candidate, n = name, 1
+        while self.child(candidate).exists():
+            n += 1
+            candidate = f"{name}-{n}"
+        return candidate
+
+    def subfolders(self) -> list[str]:
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(self.path, allow_not_found=True)
+        return sorted(
+            posixpath.basename(info.path)
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.Directory
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RAYTUNER_CACHE") or Path.home() / ".cache" / "raytuner").expanduser()
+
+
+def working_copy(remote: Remote) -> Path:
+    """The local folder that holds raytuner's files of the experiment at ``remote``."""
+    scheme = remote.uri.partition("://")[0].lower()
+    return cache_root() / "remote" / scheme / Path(*remote.path.split("/"))
+
+
+def remote_of(folder: Path) -> Remote | None:
+    """The experiment on object storage that ``folder`` is a working copy of, if it is one."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return None
+    return Remote.parse(marker.read_text().strip())
+
+
+def fresh_working_copy(remote: Remote) -> Path:
+    folder = working_copy(remote)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text(remote.uri + "\n")
+    return folder
+
+
+def _ours(name: str) -> bool:
+    """raytuner's files at the top of an experiment folder (Ray's trial folders are not copied)."""
+    return not name.endswith(".tmp") and (name.endswith((".parquet", ".json", ".yaml")) or name == PARTS)
+
+
+def download(remote: Remote) -> Path:
+    """A working copy of raytuner's files of the experiment at ``remote``, fetched now.
+
+    Raises:
+        UsageError: there is no experiment folder at ``remote``.
+    """
+    import pyarrow.fs as pafs
+
+    try:
+        entries = remote.fs.get_file_info(pafs.FileSelector(remote.path, allow_not_found=True))
+    except Exception as exc:  # noqa: BLE001 - credentials, endpoint, permissions: all the same to the user
+        raise UsageError(f"cannot read {remote.uri}: {_first_line(exc)}") from exc
+    names = {posixpath.basename(info.path): info for info in entries}
+    if "spec.yaml" not in names and "status.json" not in names:
+        raise UsageError(f"no raytuner experiment at {remote.uri} (no spec.yaml or status.json there)")
+    folder = fresh_working_copy(remote)
+    for name, info in names.items():
+        if not _ours(name):
+            continue
+        if info.type == pafs.FileType.Directory:
+            pafs.copy_files(
+                info.path, str(folder / name), source_filesystem=remote.fs, destination_filesystem=pafs.LocalFileSystem()
+            )
+        else:
+            with remote.fs.open_input_stream(info.path) as stream:
+                (folder / name).write_bytes(stream.read())
+    return folder
+
+
+class Mirror:
+    """Uploads a working copy's changed files to its remote folder, in the background and at the end.
+
+    Only raytuner's files are uploaded (Ray writes its own to the bucket); parts of the results
+    table removed locally when they were compacted into ``results.parquet`` are removed there too.
+    """
+
+    def __init__(self, folder: Path, remote: Remote, interval_s: float = MIRROR_INTERVAL_S) -> None:
+        self.folder = folder
+        self.remote = remote
+        self.interval_s = interval_s
+        self._sent: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="raytuner-mirror", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background uploads (a round in progress finishes first)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def close(self) -> None:
+        """Stop the background uploads and upload everything once more.
+
+        Raises:
+            ExperimentError: the last upload failed; the results are still in the working copy.
+        """
+        self.stop()
+        try:
+            self.sync()
+        except Exception as exc:  # noqa: BLE001
+            raise ExperimentError(
+                f"could not upload the results to {self.remote.uri}: {_first_line(exc)}; they are complete in "
+                f"{self.folder} (run raytuner resume {self.folder} once the storage is reachable again)"
+            ) from exc
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sync()
+                self.error = None
+            except Exception as exc:  # noqa: BLE001 - a failed upload is retried on the next round
+                self.error = _first_line(exc)
+
+    def sync(self) -> None:
+        with self._lock:
+            local = dict(self._local_files())
+            for relative, stamp in local.items():
+                if self._sent.get(relative) == stamp:
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # compacted or replaced meanwhile: next round
+                    data = (self.folder / relative).read_bytes()
+                    self._put(relative, data)
+                    self._sent[relative] = stamp
+            for relative in [r for r in self._sent if r not in local]:
+                if relative.startswith(PARTS + "/"):
+                    self._delete(relative)
+                del self._sent[relative]
+            if not (self.folder / PARTS).exists():
+                self._delete_dir(PARTS)
+
+    def _local_files(self) -> Iterator[tuple[str, tuple[int, int]]]:
+        for entry in os.scandir(self.folder):
+            if not _ours(entry.name):
+                continue
+            if entry.is_dir():
+                for part in os.scandir(entry.path):
+                    if part.is_file() and not part.name.endswith(".tmp"):
+                        stat = part.stat()
+                        yield f"{entry.name}/{part.name}", (stat.st_size, stat.st_mtime_ns)
+            elif entry.is_file():
+                stat = entry.stat()
+                yield entry.name, (stat.st_size, stat.st_mtime_ns)
+
+    def _put(self, relative: str, data: bytes) -> None:
+        target = posixpath.join(self.remote.path, relative)
+        if "/" in relative:
+            self.remote.fs.create_dir(posixpath.dirname(target), recursive=True)
+        with self.remote.fs.open_output_stream(target) as out:
+            out.write(data)
+
+    def _delete(self, relative: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.remote.fs.delete_file(posixpath.join(self.remote.path, relative))
+
+    def _delete_dir(self, relative: str) -> None:
+        import pyarrow.fs as pafs
+
+        target = posixpath.join(self.remote.path, relative)
+        if self.remote.fs.get_file_info(target).type == pafs.FileType.Directory:
+            self.remote.fs.delete_dir(target)
+
+
+def remove(remote: Remote) -> None:
+    """Delete the experiment folder at ``remote`` (a run refused before any trial)."""
+    with contextlib.suppress(Exception):
+        if remote.exists():
+            remote.fs.delete_dir(remote.path)
+
