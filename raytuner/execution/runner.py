@@ -335,10 +335,31 @@ def _fit(
         else:
             tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper, plan)
         try:
-            tuner.fit()
+            with _pending_trials(placement.trials_at_once):
+                tuner.fit()
         finally:
             devices.close()
         return plan.total_trials
+
+
+@contextlib.contextmanager
+def _pending_trials(at_once: int) -> Iterator[None]:
+    """Let Ray Tune start as many trials as can run at once.
+
+    Ray Tune keeps one trial pending at a time for any searcher other than its own
+    BasicVariantGenerator unless the searcher is wrapped in a ConcurrencyLimiter; with trials
+    that each wait for an actor, that ran raytuner's trials one after another on a machine
+    with room for several. TUNE_MAX_PENDING_TRIALS_PG (read when the Tuner starts) raises it
+    to the number of trials the cluster can hold at once; a value the user set is kept.
+    """
+    if "TUNE_MAX_PENDING_TRIALS_PG" in os.environ:
+        yield
+        return
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, at_once))
+    try:
+        yield
+    finally:
+        os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
 
 
 def _restore(
