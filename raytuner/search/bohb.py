@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna  # noqa: TID253 - imported only by the registry's factory
 from ray.tune.search import Searcher  # noqa: TID253 - imported only by the registry's factory
 
 from raytuner.search.state import PickledState
+from raytuner.search.values import finite_number
 from raytuner.space.model import Choice, Float, Integer, Normal, walk
 from raytuner.space.optuna import conditional_paths, suggest, to_params
 from raytuner.space.points import complete_point
@@ -152,7 +153,7 @@ class BohbSearcher(PickledState, Searcher):
             return
         value = result.get(self._metric) if self._metric is not None else None
         budget = result.get(self._time_attr)
-        if not _finite(value) or not _finite(budget):
+        if not finite_number(value) or not finite_number(budget):
             return
         self._results.setdefault(float(budget), {})[trial_id] = self._sign * float(value)
 
@@ -179,6 +180,3 @@ class BohbSearcher(PickledState, Searcher):
         self._configs = state["configs"]
         self._priors = state["priors"]
 
-
-def _finite(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -13,7 +13,6 @@ Seeds: the parametrization's random state is seeded, which drives every draw the
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ import numpy as np
 from ray.tune.search import Searcher  # noqa: TID253 - imported only by the registry's factory
 
 from raytuner.search.state import PickledState
+from raytuner.search.values import finite_number
 from raytuner.space.nevergrad import set_config, to_config, to_nevergrad
 from raytuner.space.points import complete_point
 from raytuner.spec.models import Algorithm
@@ -122,7 +122,7 @@ class NevergradSearcher(PickledState, Searcher):
         if candidate is None:
             return
         value = None if result is None or self._metric is None else result.get(self._metric)
-        if error or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if error or not finite_number(value):
             return
         with _quiet():
             self._optimizer.tell(candidate, self._sign * float(value))

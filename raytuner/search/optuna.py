@@ -13,16 +13,16 @@ algorithm, from the spec's options; nothing is silently dropped.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 from ray.tune.search import Searcher  # noqa: TID253 - imported only by the registry's factory
 
 from raytuner.search.state import PickledState
+from raytuner.search.values import finite_number
 from raytuner.space.optuna import conditional_paths, suggest, to_params
 from raytuner.space.points import complete_point
 from raytuner.spec.models import Algorithm
@@ -110,7 +110,7 @@ class OptunaSearcher(PickledState, Searcher):
         if trial is None:
             return
         values = [None if result is None else result.get(name) for name in self._metrics]
-        numbers = [float(value) for value in values if _finite(value)]
+        numbers = [float(value) for value in values if finite_number(value)]
         if error or len(numbers) != len(values):
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
@@ -130,9 +130,6 @@ class OptunaSearcher(PickledState, Searcher):
         self._points = state["points"]
         self._live = state["live"]
 
-
-def _finite(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _quiet(build: Callable[[], optuna.samplers.BaseSampler]) -> optuna.samplers.BaseSampler:
