@@ -175,13 +175,24 @@ def download(remote: Remote) -> Path:
         if not _ours(name):
             continue
         if info.type == pafs.FileType.Directory:
-            pafs.copy_files(
-                info.path, str(folder / name), source_filesystem=remote.fs, destination_filesystem=pafs.LocalFileSystem()
-            )
+            (folder / name).mkdir()
+            for part in remote.fs.get_file_info(pafs.FileSelector(info.path, allow_not_found=True)):
+                if part.type == pafs.FileType.File:
+                    _fetch(remote, part.path, folder / name / posixpath.basename(part.path))
         else:
-            with remote.fs.open_input_stream(info.path) as stream:
-                (folder / name).write_bytes(stream.read())
+            _fetch(remote, info.path, folder / name)
     return folder
+
+
+def _fetch(remote: Remote, path: str, destination: Path) -> None:
+    """Copy one object; one that went away since the listing (a running experiment compacted its
+    result parts into results.parquet) is skipped, the newer table holds its rows."""
+    try:
+        with remote.fs.open_input_stream(path) as stream:
+            data = stream.read()
+    except FileNotFoundError:
+        return
+    destination.write_bytes(data)
 
 
 class Mirror:

@@ -119,3 +119,21 @@ def test_an_endpoint_in_the_uri_and_a_missing_folder(uploaded: Path, s3_endpoint
 
     missing = runner.invoke(app, ["show", "s3://bucket/prefix/nothing"])
     assert missing.exit_code == 2 and "no experiment folder at s3://bucket/prefix/nothing" in missing.stderr
+
+
+def test_a_working_copy_holds_the_result_parts_of_a_run_that_never_compacted(
+    s3_server: S3Server, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver killed mid-run leaves results.parts/ in the bucket: the download keeps every part."""
+    from raytuner.results import remote
+
+    monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
+    s3 = s3_server.client()
+    s3.create_dir("parts-bucket")
+    for key, data in {"spec.yaml": b"name: killed\n", "status.json": b"{}", "results.parts/part-000001.parquet": b"1",
+                      "results.parts/part-000002.parquet": b"2"}.items():  # fmt: skip
+        with s3.open_output_stream(f"parts-bucket/runs/killed/{key}") as out:
+            out.write(data)
+    folder = remote.download(remote.Remote.parse("s3://parts-bucket/runs/killed"))
+    assert sorted(p.name for p in (folder / "results.parts").iterdir()) == ["part-000001.parquet", "part-000002.parquet"]
+    assert (folder / "results.parts" / "part-000002.parquet").read_bytes() == b"2"
