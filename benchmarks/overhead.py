@@ -46,17 +46,19 @@ PEERS = ("ray-defaults", "ray-tuned", "optuna")
 # ---------------------------------------------------------------------------- peers (child side)
 
 
-def _trivial_trainable(reports: int) -> Any:
+def _trivial_trainable(reports: int, sleep_s: float = 0.0) -> Any:
     def trivial(config: dict[str, float]) -> None:
         from ray import tune
 
         for step in range(1, reports + 1):
+            if sleep_s:
+                time.sleep(sleep_s)
             tune.report({"loss": config["x"] * config["x"] + 1.0 / step})
 
     return trivial
 
 
-def _ray_peer(variant: str, trials: int, reports: int, storage: str) -> dict[str, Any]:
+def _ray_peer(variant: str, trials: int, reports: int, storage: str, sleep_s: float = 0.0) -> dict[str, Any]:
     t0 = time.perf_counter()
     import ray
     from ray import tune
@@ -67,7 +69,7 @@ def _ray_peer(variant: str, trials: int, reports: int, storage: str) -> dict[str
     started_at = time.time()  # the moment raytuner's experiment_started corresponds to
     tuned = variant == "ray-tuned"
     tuner = tune.Tuner(
-        _trivial_trainable(reports),
+        _trivial_trainable(reports, sleep_s),
         param_space={"x": tune.uniform(-1, 1)},
         tune_config=tune.TuneConfig(
             num_samples=trials, metric="loss", mode="min", **({"reuse_actors": True} if tuned else {})
@@ -123,9 +125,10 @@ def _optuna_peer(trials: int, reports: int) -> dict[str, Any]:
     }
 
 
-def peer_main(variant: str, trials: int, reports: int, storage: str) -> None:
+def peer_main(variant: str, trials: int, reports: int, storage: str, sleep_s: float = 0.0) -> None:
     """One peer, inside a fresh process; prints one result line."""
-    result = _optuna_peer(trials, reports) if variant == "optuna" else _ray_peer(variant, trials, reports, storage)
+    optuna = variant == "optuna"
+    result = _optuna_peer(trials, reports) if optuna else _ray_peer(variant, trials, reports, storage, sleep_s)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
@@ -161,11 +164,12 @@ def run_raytuner(trials: int, reports: int, tmp: Path, timeout: float, overrides
     }
 
 
-def run_peer(variant: str, trials: int, reports: int, tmp: Path, timeout: float) -> dict[str, Any]:
-    """One peer in a fresh Python process; the same spans as :func:`run_raytuner`."""
+def run_peer(variant: str, trials: int, reports: int, tmp: Path, timeout: float, sleep_s: float = 0.0) -> dict[str, Any]:
+    """One peer in a fresh Python process; the same spans as :func:`run_raytuner` (a Ray peer's
+    trials sleep ``sleep_s`` before each report, as raytuner's ``trainable.sleep_s``)."""
     env = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"} if variant == "ray-tuned" else {}
     argv = [sys.executable, str(Path(__file__).resolve()), "--peer", variant, "--trials", str(trials),
-            "--reports", str(reports), "--storage", str(tmp / variant)]  # fmt: skip
+            "--reports", str(reports), "--storage", str(tmp / variant), "--sleep", str(sleep_s)]  # fmt: skip
     done = launch(Command(argv, env=env, timeout_s=timeout), tmp / f"{variant}.stderr")
     inner: dict[str, Any] = {}
     for _, line in done.lines:
@@ -208,6 +212,7 @@ def summarise(runs: list[dict[str, Any]], trials: int, reports: int) -> dict[str
             "startup_s": _median([run["startup_s"] for run in mine]),
             "exit_s": _median([run["exit_s"] for run in mine]),
             "run_s": run_s,
+            "run_s_all": [run["run_s"] for run in mine],
             "per_trial_wall_ms": None if wall is None else 1000 * wall / trials,
             "per_trial_run_ms": None if run_s is None else 1000 * run_s / trials,
             "per_report_run_ms": None if run_s is None else 1000 * run_s / (trials * reports),
@@ -233,11 +238,12 @@ def speedups(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | 
 
 
 def measure(trials: int, reports: int, variants: list[str], tmp: Path, *, repeats: int = 1,
-            timeout: float = 1200) -> dict[str, Any]:  # fmt: skip
-    """Run every variant ``repeats`` times; the summary (medians), the speed-ups and every run."""
+            timeout: float = 1200, once: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """Run every variant ``repeats`` times, interleaved (those in ``once`` in the first round
+    only); the summary (medians), the speed-ups and every run."""
     runs: list[dict[str, Any]] = []
     for repeat in range(repeats):
-        for variant in variants:
+        for variant in [v for v in variants if repeat == 0 or v not in once]:
             work = tmp / f"{trials}x{reports}-{repeat}"
             work.mkdir(parents=True, exist_ok=True)
             print(f"[{repeat + 1}/{repeats}] {variant}: {trials} trials x {reports} reports ...", file=sys.stderr, flush=True)
@@ -282,19 +288,31 @@ def table_rows(result: dict[str, Any]) -> list[str]:
         up = ups.get(variant, {})
         own = variant == "raytuner"
         rows.append(
-            f"| {trials} x {result['reports']} | {variant} | {fmt(row['wall_s'])} | {fmt(row['startup_s'])} "
-            f"| {fmt(row['run_s'])} | {fmt(row['per_trial_run_ms'], '.1f')} | {fmt(row['per_report_run_ms'], '.2f')} "
+            f"| {trials} x {result['reports']} | {variant}{_runs(row)} | {fmt(row['wall_s'])} | {fmt(row['startup_s'])} "
+            f"| {fmt(row['run_s'])}{_spread(row)} | {fmt(row['per_trial_run_ms'], '.1f')} "
+            f"| {fmt(row['per_report_run_ms'], '.2f')} "
             f"| {row['trials_ok']}/{trials}{'' if row['all_rc_zero'] else ' (rc!=0)'} "
             f"| {'1' if own else fmt(up.get('run_s'), '.3g')} | {'1' if own else fmt(up.get('wall_s'), '.3g')} |"
         )
     return rows
 
 
+def _runs(row: dict[str, Any]) -> str:
+    return f" ({row['repeats']} runs)" if row["repeats"] > 1 else ""
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """The range of the run spans behind a median, when there were several."""
+    present = [value for value in row.get("run_s_all", []) if value is not None]
+    return f" ({min(present):.1f}-{max(present):.1f})" if len(present) > 1 else ""
+
+
 LEGEND = (
     "wall: the whole subprocess. start-up: launch -> the run starts (Python, imports, ray.init). "
     "run: raytuner's experiment_started -> experiment_finished events; for the Ray peers Tuner built + fit + "
     "ray.shutdown(); for Optuna study.optimize. Per trial / per report: run divided by N / by N x R. "
-    "Speed-up: the peer's time divided by raytuner's; above 1, raytuner is that many times faster."
+    "Speed-up: the peer's time divided by raytuner's; above 1, raytuner is that many times faster. "
+    "With several runs a variant's figures are medians, the run span's range in brackets."
 )
 
 
@@ -325,10 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary storage and logs")
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)  # child process entry
     parser.add_argument("--storage", help=argparse.SUPPRESS)
+    parser.add_argument("--sleep", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.peer:
-        peer_main(args.peer, args.trials, args.reports, args.storage)
+        peer_main(args.peer, args.trials, args.reports, args.storage, args.sleep)
         return 0
 
     variants = [v for v in VARIANTS if not args.only or v in args.only]

@@ -47,22 +47,24 @@ SECTIONS = ("overhead", "search", "scale", "throughput", "cli")
 DEFAULTS_MAX_TRIALS = 100
 
 
-FULL: dict[str, Any] = {"overhead": [(100, 10), (1000, 10)], "search": {"seeds": [0, 1, 2], "trials": 48},
+FULL: dict[str, Any] = {"overhead": [(100, 10), (1000, 10)], "overhead_repeats": 3, "search": {"seeds": [0, 1, 2], "trials": 48},
                         "scale": {"trials": 10_000, "export_trials": 10_000}, "throughput": {"scale": 1.0}}  # fmt: skip
-QUICK: dict[str, Any] = {"overhead": [(20, 10)], "search": {"seeds": [0], "trials": 12},
+QUICK: dict[str, Any] = {"overhead": [(20, 10)], "overhead_repeats": 1, "search": {"seeds": [0], "trials": 12},
                          "scale": {"trials": 1000, "export_trials": 1000}, "throughput": {"scale": 0.1}}  # fmt: skip
 
 
 def plan(quick: set[str]) -> dict[str, Any]:
     """The sizes of every section: full, or quick for the sections named in ``quick``."""
-    return {name: (QUICK if name in quick else FULL)[name] for name in FULL}
+    return {name: (QUICK if name.split("_")[0] in quick else FULL)[name] for name in FULL}  # overhead_repeats: overhead
 
 
-def run_overhead(tmp: Path, sizes: list[tuple[int, int]]) -> dict[str, Any]:
+def run_overhead(tmp: Path, sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
+    """Every size; each variant ``repeats`` times, interleaved (Ray's defaults once: minutes a run)."""
     results = []
     for trials, reports in sizes:
         variants = [v for v in overhead.VARIANTS if v != "ray-defaults" or trials <= DEFAULTS_MAX_TRIALS]
-        results.append(overhead.measure(trials, reports, variants, tmp / "overhead"))
+        results.append(overhead.measure(trials, reports, variants, tmp / "overhead", repeats=repeats,
+                                        once=("ray-defaults",)))  # fmt: skip
     return {"sizes": results}
 
 
@@ -87,7 +89,7 @@ SECTION_TITLES = {
 
 def runners(sizes: dict[str, Any]) -> dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]]:
     return {
-        "overhead": (lambda tmp: run_overhead(tmp, sizes["overhead"]), overhead_table),
+        "overhead": (lambda tmp: run_overhead(tmp, sizes["overhead"], sizes["overhead_repeats"]), overhead_table),
         "search": (lambda tmp: search_efficiency.measure(sizes["search"]["seeds"], sizes["search"]["trials"], tmp),
                    lambda r: [*search_efficiency.table(r), "", search_efficiency.LEGEND]),
         "scale": (lambda tmp: scale.measure(tmp, **sizes["scale"]), scale.table),

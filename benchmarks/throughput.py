@@ -10,7 +10,9 @@ report at a fixed rate, and compare the time with the theoretical minimum (Ray's
 
 The ratio uses the run (raytuner's experiment_started -> experiment_finished events: Tuner,
 trials, Ray shut down, Parquet written), as Ray's test times ``tune.run``; the whole command's
-ratio (Python and Ray start-up included) is shown next to it.
+ratio (Python and Ray start-up included) is shown next to it. Each shape also runs through plain
+Ray Tune hand-tuned (overhead.py's ``ray-tuned`` peer: Tuner + fit + shutdown, the same span),
+so the ratio can be read against Ray itself on the same machine in the same run.
 
     .venv/bin/python benchmarks/throughput.py [--scale 1.0]
 """
@@ -27,6 +29,7 @@ import overhead
 from procs import fmt
 
 CPUS = overhead.CPUS
+VARIANTS = ("raytuner", "ray-tuned")
 
 
 def shapes(scale: float = 1.0) -> list[dict[str, Any]]:
@@ -42,35 +45,44 @@ def shapes(scale: float = 1.0) -> list[dict[str, Any]]:
 
 
 def measure(tmp: Path, *, scale: float = 1.0, timeout: float = 1800) -> dict[str, Any]:
+    """Each shape through ``raytuner run`` and through plain Ray Tune hand-tuned (overhead.py's
+    ``ray-tuned`` peer, its trials sleeping the same before each report)."""
     rows = []
     for shape in shapes(scale):
-        print(f"throughput: {shape['name']} ({shape['trials']} trials x {shape['reports']} reports) ...",
-              file=sys.stderr, flush=True)  # fmt: skip
-        work = tmp / shape["name"]
-        work.mkdir(parents=True, exist_ok=True)
-        run = overhead.run_raytuner(shape["trials"], shape["reports"], work, timeout, (f"trainable.sleep_s={shape['sleep_s']}",))
-        run.pop("events")
-        run_s = run["run_s"]
-        row = {
-            **shape,
-            **run,
-            "ratio_run": run_s / shape["minimum_s"] if run_s else None,
-            "ratio_wall": run["wall_s"] / shape["minimum_s"],
-        }
-        rows.append(row)
-        print(f"    run {fmt(run_s)}s, ratio {fmt(row['ratio_run'], '.3f')}, rc {run['rc']}", file=sys.stderr, flush=True)
+        for variant in VARIANTS:
+            print(f"throughput: {shape['name']} ({shape['trials']} trials x {shape['reports']} reports), {variant} ...",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            work = tmp / shape["name"] / variant
+            work.mkdir(parents=True, exist_ok=True)
+            if variant == "raytuner":
+                run = overhead.run_raytuner(
+                    shape["trials"], shape["reports"], work, timeout, (f"trainable.sleep_s={shape['sleep_s']}",)
+                )
+                run.pop("events")
+            else:
+                run = overhead.run_peer(variant, shape["trials"], shape["reports"], work, timeout, shape["sleep_s"])
+            run_s = run["run_s"]
+            row = {
+                **shape,
+                **run,
+                "ratio_run": run_s / shape["minimum_s"] if run_s else None,
+                "ratio_wall": run["wall_s"] / shape["minimum_s"],
+            }
+            rows.append(row)
+            print(f"    run {fmt(run_s)}s, ratio {fmt(row['ratio_run'], '.3f')}, rc {run['rc']}", file=sys.stderr, flush=True)
     return {"scale": scale, "rows": rows}
 
 
 def table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "| shape | trials x reports | minimum s | run s | run / minimum | wall s | wall / minimum | Ray's threshold "
-        "| trials ok |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| shape | variant | trials x reports | minimum s | run s | run / minimum | wall s | wall / minimum "
+        "| Ray's threshold | trials ok |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         lines.append(
-            f"| {row['name']} | {row['trials']} x {row['reports']} ({row['sleep_s']:g} s each) | {row['minimum_s']:.0f} "
+            f"| {row['name']} | {row.get('variant', 'raytuner')} | {row['trials']} x {row['reports']} "
+            f"({row['sleep_s']:g} s each) | {row['minimum_s']:.0f} "
             f"| {fmt(row['run_s'])} | **{fmt(row['ratio_run'], '.3f')}** | {fmt(row['wall_s'])} "
             f"| {fmt(row['ratio_wall'], '.3f')} | {row['ray_threshold']} | {row['trials_ok']}/{row['trials']} |"
         )

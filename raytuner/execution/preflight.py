@@ -42,6 +42,19 @@ def check_placeable(wanted: dict[str, float], nodes: list[dict[str, Any]], sourc
     )
 
 
+def check_before_start(wanted: dict[str, float], num_cpus: int | None, num_gpus: int | None, source: str) -> None:
+    """:func:`check_placeable` against the private Ray about to start, before it starts: a
+    request it can never meet is refused at once instead of after Ray's start-up. Only the sizes
+    given (``--cpus``, ``--gpus``) are known here; custom resources a private Ray never has.
+
+    Raises:
+        SpecError: as :func:`check_placeable`.
+    """
+    known: dict[str, float] = {"CPU": float("inf") if num_cpus is None else num_cpus}
+    known["GPU"] = float("inf") if num_gpus is None else num_gpus
+    check_placeable(wanted, [{"Resources": known, "Alive": True}], source, local=True)
+
+
 def local_single_node(nodes: Sequence[Mapping[str, Any]], joined: bool) -> bool:
     """Whether every trial runs on this machine: a Ray this run did not join by address,
     with one node. Fractional GPUs are spread by raytuner only then."""

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -236,6 +237,11 @@ def _fit(
     from raytuner.workloads.function import search_path
 
     spec = experiment.spec
+    if _starts_private_ray(options.address):
+        from raytuner.execution.preflight import check_before_start, trial_resources
+
+        wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
+        check_before_start(wanted, options.num_cpus, options.num_gpus, experiment.source)
     with tune_environment(options.verbose), ray_session(
         options.address,
         verbose=options.verbose,
@@ -340,6 +346,15 @@ def _fit(
         finally:
             devices.close()
         return plan.total_trials
+
+
+def _starts_private_ray(address: str | None) -> bool:
+    """Whether :func:`ray_session` will start a Ray of this run's own (not join one, nor reuse
+    the Ray already running in this process)."""
+    if address or os.environ.get("RAY_ADDRESS"):
+        return False
+    ray = sys.modules.get("ray")
+    return ray is None or not ray.is_initialized()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import pytest
 from raytuner.errors import SpecError
 from raytuner.execution.devices import DeviceBook, local_gpu_ids
 from raytuner.execution.gpus import GpuDevice, GpuInventory, _visible, out_of_memory_message, per_device, plan_placement
-from raytuner.execution.preflight import check_placeable, local_single_node, trial_resources
+from raytuner.execution.preflight import check_before_start, check_placeable, local_single_node, trial_resources
 
 NONE = GpuInventory((), "none")
 H200 = GpuInventory(tuple(GpuDevice(str(i), "NVIDIA H200", 143771) for i in range(2)), "nvidia-smi")
@@ -90,6 +90,18 @@ def test_unplaceable_requests_are_refused_in_one_line() -> None:
     with pytest.raises(SpecError, match=r"asks for 2 GPU, but no node of the Ray cluster has more than 1$"):
         check_placeable(trial_resources(1, 2, {}), [node(8, 1), node(8, 1)], "spec.yaml")
     check_placeable(trial_resources(1, 2, {}), [node(8, 1), node(8, 2)], "spec.yaml")  # one node is enough
+
+
+def test_a_private_ray_too_small_is_refused_before_it_starts() -> None:
+    """Only what --cpus/--gpus fix is known before the private Ray starts; the rest is checked after."""
+    with pytest.raises(SpecError, match=r"resources.gpu: each trial asks for 3 GPU, but .* more than 2$"):
+        check_before_start(trial_resources(1, 3, {}), None, 2, "spec.yaml")
+    with pytest.raises(SpecError, match=r"resources.cpu: each trial asks for 4 CPU, but .* more than 2$"):
+        check_before_start(trial_resources(4, 0, {}), 2, None, "spec.yaml")
+    with pytest.raises(SpecError, match=r"resources.custom.tpu: each trial asks for 1 tpu"):
+        check_before_start(trial_resources(1, 0, {"tpu": 1}), None, None, "spec.yaml")
+    check_before_start(trial_resources(64, 8, {}), None, None, "spec.yaml")  # sizes Ray detects: not known yet
+    check_before_start(trial_resources(2, 0.5, {}), 2, 1, "spec.yaml")
 
 
 def test_spreading_is_for_one_local_node_only() -> None:
