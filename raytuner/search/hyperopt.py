@@ -17,6 +17,7 @@ from hyperopt.fmin import generate_trial
 from ray.tune.search import Searcher
 
 from raytuner.search.state import PickledState
+from raytuner.search.values import finite_number
 from raytuner.space.hyperopt import all_labels, normalize, to_hyperopt, to_vals
 from raytuner.space.points import complete_point
 
@@ -106,7 +107,7 @@ class TpeSearcher(PickledState, Searcher):
         doc = next(t for t in self._trials._dynamic_trials if t["tid"] == tid)
         doc["refresh_time"] = hpo.utils.coarse_utcnow()
         value = None if result is None or self._metric is None else result.get(self._metric)
-        if error or not isinstance(value, (int, float)) or isinstance(value, bool) or np.isnan(value):
+        if error or not finite_number(value):  # NaN, an infinity (a diverged run), no metric
             doc["state"] = hpo.JOB_STATE_ERROR
             doc["result"] = {"status": "fail"}
         else:

@@ -93,9 +93,23 @@ def test_failed_trials_are_not_learned_from() -> None:
     for i in range(6):
         searcher.suggest(f"t{i}")
         searcher.on_trial_complete(f"t{i}", None, error=True)
-    assert all(t["result"]["status"] == "fail" for t in searcher._trials.trials)
+    documents = searcher._trials._dynamic_trials
+    assert len(documents) == 6 and all(t["result"]["status"] == "fail" for t in documents)
+    assert searcher._trials.trials == []  # none of them is a point TPE learns from
     searcher.suggest("after")  # still suggests after only failures
     searcher.on_trial_complete("unknown")  # unknown ids are ignored
+
+
+def test_diverged_values_are_failures_not_the_best_points() -> None:
+    """An infinite or NaN loss (a diverged run) must not become TPE's best (below-gamma) group."""
+    searcher = TpeSearcher(space(), "score", "max", n_initial_points=2, seed=0)
+    reports = [float("inf"), float("nan"), float("-inf"), True, 3.0]
+    for i, value in enumerate(reports):
+        searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"score": value})
+    documents = searcher._trials._dynamic_trials
+    assert [t["result"]["status"] for t in documents] == ["fail"] * 4 + ["ok"]
+    assert [t["result"]["loss"] for t in searcher._trials.trials] == [-3.0]  # the only point TPE learns from
 
 
 def test_save_restore_continues_identically(tmp_path: Path) -> None:
