@@ -28,7 +28,7 @@ chromium:
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: browser test will skip"
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check raytuner tests benchmarks

@@ -164,13 +164,14 @@ def run_raytuner(trials: int, reports: int, tmp: Path, timeout: float, overrides
     }
 
 
-def run_peer(variant: str, trials: int, reports: int, tmp: Path, timeout: float, sleep_s: float = 0.0) -> dict[str, Any]:
+def run_peer(variant: str, trials: int, reports: int, tmp: Path, timeout: float, sleep_s: float = 0.0,
+             on_start: Callable[[int], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """One peer in a fresh Python process; the same spans as :func:`run_raytuner` (a Ray peer's
     trials sleep ``sleep_s`` before each report, as raytuner's ``trainable.sleep_s``)."""
     env = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"} if variant == "ray-tuned" else {}
     argv = [sys.executable, str(Path(__file__).resolve()), "--peer", variant, "--trials", str(trials),
             "--reports", str(reports), "--storage", str(tmp / variant), "--sleep", str(sleep_s)]  # fmt: skip
-    done = launch(Command(argv, env=env, timeout_s=timeout), tmp / f"{variant}.stderr")
+    done = launch(Command(argv, env=env, timeout_s=timeout, on_start=on_start), tmp / f"{variant}.stderr")
     inner: dict[str, Any] = {}
     for _, line in done.lines:
         if line.startswith(RESULT_PREFIX):
@@ -187,6 +188,8 @@ def run_peer(variant: str, trials: int, reports: int, tmp: Path, timeout: float,
         "exit_s": done.wall_s - (inner["finished_at"] - done.launched) if inner else None,
         **{key: inner.get(key) for key in ("import_s", "init_s", "fit_s", "shutdown_s")},
         "trials_ok": inner.get("trials_ok"),
+        "started_at": inner.get("started_at"),  # epoch seconds: the run span, for samplers of the peer
+        "finished_at": inner.get("finished_at"),
         "stdout_lines": len(done.lines),
         "leftover_processes": done.leftovers,
         "stderr_tail": done.stderr_tail,

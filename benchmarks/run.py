@@ -47,10 +47,20 @@ SECTIONS = ("overhead", "search", "scale", "throughput", "cli")
 DEFAULTS_MAX_TRIALS = 100
 
 
-FULL: dict[str, Any] = {"overhead": [(100, 10), (1000, 10)], "overhead_repeats": 3, "search": {"seeds": [0, 1, 2], "trials": 48},
-                        "scale": {"trials": 10_000, "export_trials": 10_000}, "throughput": {"scale": 1.0}}  # fmt: skip
-QUICK: dict[str, Any] = {"overhead": [(20, 10)], "overhead_repeats": 1, "search": {"seeds": [0], "trials": 12},
-                         "scale": {"trials": 1000, "export_trials": 1000}, "throughput": {"scale": 0.1}}  # fmt: skip
+FULL: dict[str, Any] = {
+    "overhead": [(100, 10), (1000, 10)],
+    "overhead_repeats": 3,
+    "search": {"seeds": [0, 1, 2], "trials": 48},
+    "scale": {"trials": 10_000, "export_trials": 10_000, "peer_trials": 3000},
+    "throughput": {"scale": 1.0},
+}
+QUICK: dict[str, Any] = {
+    "overhead": [(20, 10)],
+    "overhead_repeats": 1,
+    "search": {"seeds": [0], "trials": 12},
+    "scale": {"trials": 1000, "export_trials": 1000, "peer_trials": 300},
+    "throughput": {"scale": 0.1},
+}
 
 
 def plan(quick: set[str]) -> dict[str, Any]:

@@ -4,6 +4,8 @@ The driver (the ``raytuner run`` process) is sampled every second with psutil wh
 experiment runs: its resident memory against the number of trials finished by then (from the
 ``--json`` events). Memory that grows per trial (ray-project/ray issue 64231) shows as a
 slope in MB per 1000 trials, fitted over the trials after the first 10% (start-up excluded).
+Plain Ray Tune hand-tuned (overhead.py's ``ray-tuned`` peer) runs the same trivial trials
+(3,000 by default), sampled the same way, for the same slope of Ray's own driver.
 The export part calls benchmarks/export_scale.py (10,000 trials x 100 reports = 1,000,000
 result rows, exported to Parquet, CSV and JSON lines, each in a fresh process) and keeps its
 JSON.
@@ -109,6 +111,26 @@ def measure_trials(trials: int, tmp: Path, timeout: float = 7200) -> dict[str, A
     return {"trials": trials, **run, **memory}
 
 
+def measure_peer(trials: int, tmp: Path, timeout: float = 7200) -> dict[str, Any]:
+    """The same experiment through plain Ray Tune hand-tuned (overhead.py's ``ray-tuned`` peer),
+    its process sampled the same way. It prints no event per trial, so trials are taken to end
+    at an even rate over its run span (a steady stream of identical trials)."""
+    print(f"scale: {trials} trials, plain Ray Tune (ray-tuned) ...", file=sys.stderr, flush=True)
+    sampler = RssSampler()
+    work = tmp / f"ray-tuned-{trials}"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        run = overhead.run_peer("ray-tuned", trials, 1, work, timeout, on_start=sampler.start)
+    finally:
+        sampler.stop()
+    start, end = run.get("started_at"), run.get("finished_at")
+    ended = [] if start is None or end is None else [start + (i + 1) * (end - start) / trials for i in range(trials)]
+    memory = memory_profile(sampler.samples, ended, trials)
+    print(f"    run {fmt(run['run_s'])}s, rss {fmt(memory['rss_start_mb'], '.0f')} -> {fmt(memory['rss_end_mb'], '.0f')} MB, "
+          f"slope {fmt(memory['slope_mb_per_1000_trials'])} MB/1000 trials", file=sys.stderr, flush=True)  # fmt: skip
+    return {"trials": trials, **run, **memory}
+
+
 def measure_export(trials: int, reports: int, tmp: Path) -> dict[str, Any]:
     """benchmarks/export_scale.py as it is run by hand; its JSON record."""
     print(f"scale: export of {trials} x {reports} rows ...", file=sys.stderr, flush=True)
@@ -122,21 +144,31 @@ def measure_export(trials: int, reports: int, tmp: Path) -> dict[str, Any]:
             "rows": trials * reports, "stderr_tail": done.stderr[-2000:] if done.returncode else "", **record}  # fmt: skip
 
 
-def measure(tmp: Path, *, trials: int = 10_000, export_trials: int = 10_000, reports: int = 100) -> dict[str, Any]:
-    return {"experiment": measure_trials(trials, tmp), "export": measure_export(export_trials, reports, tmp)}
+def measure(tmp: Path, *, trials: int = 10_000, export_trials: int = 10_000, reports: int = 100,
+            peer_trials: int = 3000) -> dict[str, Any]:  # fmt: skip
+    """raytuner at ``trials``; plain Ray Tune at ``peer_trials`` (0: not run); the export."""
+    return {
+        "experiment": measure_trials(trials, tmp),
+        "peer": measure_peer(peer_trials, tmp) if peer_trials else None,
+        "export": measure_export(export_trials, reports, tmp),
+    }
 
 
 def table(result: dict[str, Any]) -> list[str]:
-    e = result["experiment"]
     lines = [
-        "| trials | run s | wall s | per trial (run) ms | driver RSS start / middle / end MB | peak MB "
+        "| driver | trials | run s | wall s | per trial (run) ms | driver RSS start / middle / end MB | peak MB "
         "| slope MB per 1000 trials | trials ok |",
-        "|---:|---:|---:|---:|---|---:|---:|---:|",
-        f"| {e['trials']} | {fmt(e['run_s'])} | {fmt(e['wall_s'])} "
-        f"| {fmt(None if e['run_s'] is None else 1000 * e['run_s'] / e['trials'], '.1f')} "
-        f"| {fmt(e['rss_start_mb'], '.0f')} / {fmt(e['rss_middle_mb'], '.0f')} / {fmt(e['rss_end_mb'], '.0f')} "
-        f"| {fmt(e['rss_peak_mb'], '.0f')} | {fmt(e['slope_mb_per_1000_trials'])} | {e['trials_ok']}/{e['trials']} |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
+    for name, e in (("raytuner", result["experiment"]), ("plain Ray Tune (ray-tuned)", result.get("peer"))):
+        if e is None:
+            continue
+        lines.append(
+            f"| {name} | {e['trials']} | {fmt(e['run_s'])} | {fmt(e['wall_s'])} "
+            f"| {fmt(None if e['run_s'] is None else 1000 * e['run_s'] / e['trials'], '.1f')} "
+            f"| {fmt(e['rss_start_mb'], '.0f')} / {fmt(e['rss_middle_mb'], '.0f')} / {fmt(e['rss_end_mb'], '.0f')} "
+            f"| {fmt(e['rss_peak_mb'], '.0f')} | {fmt(e['slope_mb_per_1000_trials'])} | {e['trials_ok']}/{e['trials']} |"
+        )
     x = result["export"]
     lines += ["", f"Export of {x['rows']:,} result rows (benchmarks/export_scale.py, rc {x['rc']}):", ""]
     lines += ["| source | format | trials | rows | seconds | peak RSS MB | output MB |", "|---|---|---:|---:|---:|---:|---:|"]
@@ -152,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--export-trials", type=int, default=10_000)
+    parser.add_argument("--peer-trials", type=int, default=3000, help="plain Ray Tune's trials (0: not run)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="raytuner-scale-") as tmp:
-        result = measure(Path(tmp), trials=args.trials, export_trials=args.export_trials)
+        result = measure(Path(tmp), trials=args.trials, export_trials=args.export_trials, peer_trials=args.peer_trials)
     print("\n".join(table(result)))
     return 0
 
