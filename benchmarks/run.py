@@ -42,8 +42,9 @@ import throughput
 from procs import HERE, load_average, machine, warm_up
 
 SECTIONS = ("overhead", "search", "scale", "throughput", "cli")
-# Ray Tune's defaults start an actor per trial: ~5 s a trial on 2 busy cores, so 1000 trials
-# would take well over an hour; that variant runs at the smaller N only (said in the table).
+# Ray Tune's defaults start an actor per trial: ~1.5 s a trial here, so 1000 trials would take
+# about half an hour (three times that for medians); that variant runs once, at the smaller N
+# only (said in the table).
 DEFAULTS_MAX_TRIALS = 100
 
 
@@ -84,7 +85,7 @@ def overhead_table(result: dict[str, Any]) -> list[str]:
         lines += overhead.table_rows(size)
         if "ray-defaults" not in size["summary"]:
             lines.append(f"| {size['trials']} x {size['reports']} | ray-defaults | not run: an actor per trial, "
-                         f"over an hour at this N here (see {DEFAULTS_MAX_TRIALS} trials) | | | | | | | |")  # fmt: skip
+                         f"about half an hour a run here (see {DEFAULTS_MAX_TRIALS} trials) | | | | | | | |")  # fmt: skip
     return [*lines, "", overhead.LEGEND]
 
 
