@@ -111,7 +111,7 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
 
 def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path: Path) -> None:
     spec = tmp_path / "crash.yaml"
-    spec.write_text(SPEC.replace("sleep_s: 0.25", "sleep_s: 1.0"))  # trials still running at the 2nd SIGINT
+    spec.write_text(SPEC.replace("sleep_s: 0.25", "sleep_s: 0.5"))  # trials still running at the 2nd SIGINT
     proc = subprocess.Popen(
         [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
