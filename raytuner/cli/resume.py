@@ -38,7 +38,7 @@ def resume(
         from raytuner.execution.session import enable_token_auth
 
         enable_token_auth()
-    folder = find_experiment(experiment, storage)
+    folder = find_experiment(experiment, storage, to_continue=True)
     run_with_display(
         json_,
         verbose,

@@ -90,11 +90,12 @@ def is_experiment(folder: Path) -> bool:
     return (folder / STATUS).is_file() or (folder / SPEC).is_file()
 
 
-def find_experiment(ref: str, storage: str) -> Path:
+def find_experiment(ref: str, storage: str, *, to_continue: bool = False) -> Path:
     """An experiment folder by path, or by name under the storage root.
 
     On object storage (a URI, or a name under a URI storage root) the answer is a working copy
-    of raytuner's files, fetched now (see :mod:`raytuner.results.remote`).
+    of raytuner's files, fetched now (see :mod:`raytuner.results.remote`); ``to_continue``
+    (resume, extend) fetches the tracking loggers' stores too.
 
     Raises:
         UsageError: nothing by that name or path is an experiment folder.
@@ -102,12 +103,12 @@ def find_experiment(ref: str, storage: str) -> Path:
     from raytuner.results import remote
 
     if remote.is_uri(ref):  # a working copy of raytuner's files, fetched now
-        return remote.download(remote.Remote.parse(ref))
+        return remote.download(remote.Remote.parse(ref), trackers=to_continue)
     direct = Path(ref).expanduser()
     if direct.is_dir() and is_experiment(direct):
         return direct.resolve()
     if remote.is_uri(storage) and "/" not in ref and ref not in ("", ".", ".."):
-        return remote.download(remote.Remote.parse(storage).child(ref))
+        return remote.download(remote.Remote.parse(storage).child(ref), trackers=to_continue)
     root = storage_root(storage)
     if "/" not in ref and ref not in ("", ".", ".."):
         by_name = root / ref

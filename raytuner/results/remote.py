@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 MARKER = ".raytuner-remote"
 PARTS = "results.parts"
+# The tracking loggers' local stores in the experiment folder (execution.loggers: mlflow's
+# default file store, wandb's offline runs): mirrored with the tables, fetched for a resume.
+TRACKERS = ("mlruns", "wandb")
 MIRROR_INTERVAL_S = 5.0
 
 
@@ -155,8 +158,9 @@ def _ours(name: str) -> bool:
     return not name.endswith(".tmp") and (name.endswith((".parquet", ".json", ".yaml")) or name == PARTS)
 
 
-def download(remote: Remote) -> Path:
-    """A working copy of raytuner's files of the experiment at ``remote``, fetched now.
+def download(remote: Remote, *, trackers: bool = False) -> Path:
+    """A working copy of raytuner's files of the experiment at ``remote``, fetched now; with
+    ``trackers``, the tracking loggers' stores too (a run that goes on writes into them).
 
     Raises:
         UsageError: there is no experiment folder at ``remote``.
@@ -181,6 +185,15 @@ def download(remote: Remote) -> Path:
                     _fetch(remote, part.path, folder / name / posixpath.basename(part.path))
         else:
             _fetch(remote, info.path, folder / name)
+    for name in TRACKERS if trackers else ():
+        tree = names.get(name)
+        if tree is None or tree.type != pafs.FileType.Directory:
+            continue
+        for item in remote.fs.get_file_info(pafs.FileSelector(tree.path, recursive=True)):
+            if item.type == pafs.FileType.File:
+                target = folder / name / posixpath.relpath(item.path, tree.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _fetch(remote, item.path, target)
     return folder
 
 
@@ -264,6 +277,9 @@ class Mirror:
 
     def _local_files(self) -> Iterator[tuple[str, tuple[int, int]]]:
         for entry in os.scandir(self.folder):
+            if entry.name in TRACKERS and entry.is_dir(follow_symlinks=False):
+                yield from self._tree_files(entry.name)
+                continue
             if not _ours(entry.name):
                 continue
             if entry.is_dir():
@@ -274,6 +290,17 @@ class Mirror:
             elif entry.is_file():
                 stat = entry.stat()
                 yield entry.name, (stat.st_size, stat.st_mtime_ns)
+
+    def _tree_files(self, name: str) -> Iterator[tuple[str, tuple[int, int]]]:
+        """Every plain file under a tracker's store (links, such as wandb's latest-run, are skipped)."""
+        for root, _, files in os.walk(self.folder / name):
+            for file in files:
+                path = Path(root, file)
+                if path.is_symlink():
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # a tracker's temporary file, gone already
+                    stat = path.stat()
+                    yield path.relative_to(self.folder).as_posix(), (stat.st_size, stat.st_mtime_ns)
 
     def _put(self, relative: str, data: bytes) -> None:
         target = posixpath.join(self.remote.path, relative)

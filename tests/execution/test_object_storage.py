@@ -61,7 +61,7 @@ def test_a_run_writes_everything_to_the_bucket_and_every_reader_finds_it(
     bucket: tuple[pafs.S3FileSystem, str], endpoint: str, tmp_path: Path
 ) -> None:
     s3, name = bucket
-    (tmp_path / "spec.yaml").write_text(SPEC)
+    (tmp_path / "spec.yaml").write_text(SPEC + "execution: {loggers: [mlflow]}\n")  # its default store: in the folder
     env = _env(endpoint, tmp_path / "cache")
     storage = f"s3://{name}/team"
     run = subprocess.run(
@@ -87,6 +87,11 @@ def test_a_run_writes_everything_to_the_bucket_and_every_reader_finds_it(
     assert results.num_rows == 4 * 6
     with s3.open_input_stream(f"{folder}/status.json") as stream:
         assert json.loads(stream.read())["state"] == "completed"
+    tracked = s3.get_file_info(pafs.FileSelector(f"{folder}/mlruns", recursive=True))
+    losses = [info.path for info in tracked if info.path.endswith("/metrics/loss")]
+    assert len(losses) == 4  # MLflow's file store, one run per trial, uploaded with the tables
+    with s3.open_input_stream(losses[0]) as stream:
+        assert len(stream.read().decode().splitlines()) == 6  # every report
 
     listed = subprocess.run(
         [RAYTUNER, "ls", "--storage", storage, "--json"], capture_output=True, text=True, env=env, timeout=60
@@ -127,7 +132,8 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
                 done.add(event["trial_id"])
             if len(done) == 2:
                 break
-        time.sleep(7)  # past one mirror round (5 s) and Ray's state save (1 s): both trials are in the bucket
+        _until_in_bucket(s3, f"{name}/runs/remote/trials.parquet", done)
+        time.sleep(2)  # Ray saves its state every second (TUNE_GLOBAL_CHECKPOINT_S=1)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -151,6 +157,20 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
     per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
     assert len(per_trial) == 4 and all(list(its) == list(range(1, 7)) for its in per_trial), per_trial.to_dict()
     assert "results.parts" not in _names(s3, folder)
+
+
+def _until_in_bucket(s3: pafs.S3FileSystem, table: str, completed: set[str], timeout_s: float = 90) -> None:
+    """Wait for the mirror to upload a trials table in which ``completed`` have completed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            rows = pq.read_table(table, filesystem=s3).to_pylist()
+        except (OSError, ValueError):  # not there yet, or replaced while being read
+            rows = []
+        if completed <= {row["trial_id"] for row in rows if row["status"] == "completed"}:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{table} did not show {sorted(completed)} completed within {timeout_s:g} s")
 
 
 def test_an_unreachable_bucket_is_refused_before_ray_starts(endpoint: str, tmp_path: Path) -> None:

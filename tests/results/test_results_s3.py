@@ -137,3 +137,23 @@ def test_a_working_copy_holds_the_result_parts_of_a_run_that_never_compacted(
     folder = remote.download(remote.Remote.parse("s3://parts-bucket/runs/killed"))
     assert sorted(p.name for p in (folder / "results.parts").iterdir()) == ["part-000001.parquet", "part-000002.parquet"]
     assert (folder / "results.parts" / "part-000002.parquet").read_bytes() == b"2"
+
+
+def test_resume_and_extend_fetch_the_trackers_stores_and_readers_do_not(
+    s3_server: S3Server, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from raytuner.results import remote
+    from raytuner.results.layout import find_experiment
+
+    monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
+    s3 = s3_server.client()
+    s3.create_dir("tracked-bucket")
+    for key in ("spec.yaml", "status.json", "mlruns/1/meta.yaml", "mlruns/1/abc/metrics/loss", "wandb/offline-run-1/x.wandb"):
+        with s3.open_output_stream(f"tracked-bucket/runs/tracked/{key}") as out:
+            out.write(key.encode())
+    folder = find_experiment("tracked", "s3://tracked-bucket/runs")
+    assert not (folder / "mlruns").exists() and not (folder / "wandb").exists()  # show, best, report: tables only
+    folder = find_experiment("tracked", "s3://tracked-bucket/runs", to_continue=True)
+    assert (folder / "mlruns" / "1" / "abc" / "metrics" / "loss").read_text() == "mlruns/1/abc/metrics/loss"
+    assert (folder / "wandb" / "offline-run-1" / "x.wandb").is_file()
+    assert remote.remote_of(folder) == remote.Remote.parse("s3://tracked-bucket/runs/tracked")
