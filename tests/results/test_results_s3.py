@@ -121,6 +121,15 @@ def test_an_endpoint_in_the_uri_and_a_missing_folder(uploaded: Path, s3_endpoint
     assert missing.exit_code == 2 and "no experiment folder at s3://bucket/prefix/nothing" in missing.stderr
 
 
+def _objects(s3_server: S3Server, bucket: str, prefix: str, objects: dict[str, bytes]) -> None:
+    """A new bucket holding ``objects`` (relative key -> content) under ``prefix``."""
+    s3 = s3_server.client()
+    s3.create_dir(bucket)
+    for key, data in objects.items():
+        with s3.open_output_stream(f"{bucket}/{prefix}/{key}") as out:
+            out.write(data)
+
+
 def test_a_working_copy_holds_the_result_parts_of_a_run_that_never_compacted(
     s3_server: S3Server, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,12 +137,8 @@ def test_a_working_copy_holds_the_result_parts_of_a_run_that_never_compacted(
     from raytuner.results import remote
 
     monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
-    s3 = s3_server.client()
-    s3.create_dir("parts-bucket")
-    for key, data in {"spec.yaml": b"name: killed\n", "status.json": b"{}", "results.parts/part-000001.parquet": b"1",
-                      "results.parts/part-000002.parquet": b"2"}.items():  # fmt: skip
-        with s3.open_output_stream(f"parts-bucket/runs/killed/{key}") as out:
-            out.write(data)
+    _objects(s3_server, "parts-bucket", "runs/killed", {"spec.yaml": b"name: killed\n", "status.json": b"{}",
+             "results.parts/part-000001.parquet": b"1", "results.parts/part-000002.parquet": b"2"})  # fmt: skip
     folder = remote.download(remote.Remote.parse("s3://parts-bucket/runs/killed"))
     assert sorted(p.name for p in (folder / "results.parts").iterdir()) == ["part-000001.parquet", "part-000002.parquet"]
     assert (folder / "results.parts" / "part-000002.parquet").read_bytes() == b"2"
@@ -146,11 +151,8 @@ def test_resume_and_extend_fetch_the_trackers_stores_and_readers_do_not(
     from raytuner.results.layout import find_experiment
 
     monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
-    s3 = s3_server.client()
-    s3.create_dir("tracked-bucket")
-    for key in ("spec.yaml", "status.json", "mlruns/1/meta.yaml", "mlruns/1/abc/metrics/loss", "wandb/offline-run-1/x.wandb"):
-        with s3.open_output_stream(f"tracked-bucket/runs/tracked/{key}") as out:
-            out.write(key.encode())
+    keys = ("spec.yaml", "status.json", "mlruns/1/meta.yaml", "mlruns/1/abc/metrics/loss", "wandb/offline-run-1/x.wandb")
+    _objects(s3_server, "tracked-bucket", "runs/tracked", {key: key.encode() for key in keys})
     folder = find_experiment("tracked", "s3://tracked-bucket/runs")
     assert not (folder / "mlruns").exists() and not (folder / "wandb").exists()  # show, best, report: tables only
     folder = find_experiment("tracked", "s3://tracked-bucket/runs", to_continue=True)
