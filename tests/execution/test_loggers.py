@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -46,6 +47,8 @@ def test_tensorboard_mlflow_and_wandb_offline_record_every_report(
     )
     summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
     assert summary.state is RunState.COMPLETED
+    # MLflow's setup points MLFLOW_TRACKING_URI at this run's store; a next run in this process must not inherit it
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     reports = pq.read_table(summary.folder / "results.parquet").to_pylist()
     trials = pq.read_table(summary.folder / "trials.parquet").to_pylist()
     assert len(reports) == 10

@@ -132,8 +132,7 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
                 done.add(event["trial_id"])
             if len(done) == 2:
                 break
-        _until_in_bucket(s3, f"{name}/runs/remote/trials.parquet", done)
-        time.sleep(2)  # Ray saves its state every second (TUNE_GLOBAL_CHECKPOINT_S=1)
+        time.sleep(7)  # past one mirror round (5 s) and Ray's state save (1 s): both trials are in the bucket
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -157,20 +156,6 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
     per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
     assert len(per_trial) == 4 and all(list(its) == list(range(1, 7)) for its in per_trial), per_trial.to_dict()
     assert "results.parts" not in _names(s3, folder)
-
-
-def _until_in_bucket(s3: pafs.S3FileSystem, table: str, completed: set[str], timeout_s: float = 90) -> None:
-    """Wait for the mirror to upload a trials table in which ``completed`` have completed."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            rows = pq.read_table(table, filesystem=s3).to_pylist()
-        except (OSError, ValueError):  # not there yet, or replaced while being read
-            rows = []
-        if completed <= {row["trial_id"] for row in rows if row["status"] == "completed"}:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{table} did not show {sorted(completed)} completed within {timeout_s:g} s")
 
 
 def test_an_unreachable_bucket_is_refused_before_ray_starts(endpoint: str, tmp_path: Path) -> None:
