@@ -341,7 +341,7 @@ def _fit(
         else:
             tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper, plan)
         try:
-            with _pending_trials(placement.trials_at_once), _environment_kept(TRACKER_VARIABLES):
+            with _pending_trials(placement.trials_at_once):
                 tuner.fit()
         finally:
             devices.close()
@@ -355,26 +355,6 @@ def _starts_private_ray(address: str | None) -> bool:
         return False
     ray = sys.modules.get("ray")
     return ray is None or not ray.is_initialized()
-
-
-# Set in this process by the trackers' own setup (MLflow's set_tracking_uri writes
-# MLFLOW_TRACKING_URI): left behind, the next run in the same process would log into this
-# run's store, as if the user had chosen it.
-TRACKER_VARIABLES = ("MLFLOW_TRACKING_URI",)
-
-
-@contextlib.contextmanager
-def _environment_kept(names: tuple[str, ...]) -> Iterator[None]:
-    """Put ``names`` back in the environment as they were before, whatever the body set."""
-    before = {name: os.environ.get(name) for name in names}
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextlib.contextmanager

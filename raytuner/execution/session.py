@@ -34,10 +34,17 @@ class Session:
     reused: bool
 
 
+# Set in this process during a run by the trackers' own setup (MLflow's set_tracking_uri writes
+# MLFLOW_TRACKING_URI): left behind, the next run in the same process would log into this run's
+# store as if the user had chosen it. Restored with the switches below.
+TRACKER_ENV = ("MLFLOW_TRACKING_URI",)
+
+
 @contextmanager
 def tune_environment(verbose: bool) -> Iterator[None]:
-    """Set Ray Tune's environment switches for the run, and restore them after."""
-    saved = {key: os.environ.get(key) for key in QUIET_ENV}
+    """Set Ray Tune's environment switches for the run, and restore them (and what the
+    trackers set, :data:`TRACKER_ENV`) after."""
+    saved = {key: os.environ.get(key) for key in (*QUIET_ENV, *TRACKER_ENV)}
     os.environ.update(QUIET_ENV)
     loggers = [logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")]
     levels = [logger.level for logger in loggers]
