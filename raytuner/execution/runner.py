@@ -233,14 +233,13 @@ def _fit(
     folder: Path,
     resume: ResumeOptions | None = None,
 ) -> int:
+    from raytuner.execution.preflight import check_before_start, trial_resources
     from raytuner.execution.session import ray_session, tune_environment
     from raytuner.workloads.function import search_path
 
     spec = experiment.spec
+    wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
     if _starts_private_ray(options.address):
-        from raytuner.execution.preflight import check_before_start, trial_resources
-
-        wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
         check_before_start(wanted, options.num_cpus, options.num_gpus, experiment.source)
     with tune_environment(options.verbose), ray_session(
         options.address,
@@ -258,13 +257,12 @@ def _fit(
 
         from raytuner.execution.callbacks import Bookkeeper
         from raytuner.execution.devices import DeviceSetup, local_gpu_ids
-        from raytuner.execution.preflight import check_placeable, local_single_node, preflight, trial_resources
+        from raytuner.execution.preflight import check_placeable, local_single_node, preflight
         from raytuner.execution.stopper import SpecStopper
         from raytuner.schedulers import create_scheduler
         from raytuner.search import create_search
         from raytuner.workloads import build_trainable
 
-        wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
         nodes = ray.nodes()
         check_placeable(wanted, nodes, experiment.source, local=session.private)
         plan = create_search(experiment)

@@ -179,22 +179,26 @@ def download(remote: Remote, *, trackers: bool = False) -> Path:
         if not _ours(name):
             continue
         if info.type == pafs.FileType.Directory:
-            (folder / name).mkdir()
-            for part in remote.fs.get_file_info(pafs.FileSelector(info.path, allow_not_found=True)):
-                if part.type == pafs.FileType.File:
-                    _fetch(remote, part.path, folder / name / posixpath.basename(part.path))
+            _fetch_tree(remote, info.path, folder / name)
         else:
             _fetch(remote, info.path, folder / name)
     for name in TRACKERS if trackers else ():
         tree = names.get(name)
-        if tree is None or tree.type != pafs.FileType.Directory:
-            continue
-        for item in remote.fs.get_file_info(pafs.FileSelector(tree.path, recursive=True)):
-            if item.type == pafs.FileType.File:
-                target = folder / name / posixpath.relpath(item.path, tree.path)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _fetch(remote, item.path, target)
+        if tree is not None and tree.type == pafs.FileType.Directory:
+            _fetch_tree(remote, tree.path, folder / name)
     return folder
+
+
+def _fetch_tree(remote: Remote, path: str, destination: Path) -> None:
+    """Copy every object under ``path`` into ``destination``, keeping the folders below it."""
+    import pyarrow.fs as pafs
+
+    destination.mkdir(parents=True, exist_ok=True)
+    for item in remote.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=True)):
+        if item.type == pafs.FileType.File:
+            target = destination / posixpath.relpath(item.path, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fetch(remote, item.path, target)
 
 
 def _fetch(remote: Remote, path: str, destination: Path) -> None:
@@ -277,28 +281,23 @@ class Mirror:
 
     def _local_files(self) -> Iterator[tuple[str, tuple[int, int]]]:
         for entry in os.scandir(self.folder):
-            if entry.name in TRACKERS and entry.is_dir(follow_symlinks=False):
+            if not (entry.name in TRACKERS or _ours(entry.name)):
+                continue
+            if entry.is_dir(follow_symlinks=False):  # results.parts, a tracker's store
                 yield from self._tree_files(entry.name)
-                continue
-            if not _ours(entry.name):
-                continue
-            if entry.is_dir():
-                for part in os.scandir(entry.path):
-                    if part.is_file() and not part.name.endswith(".tmp"):
-                        stat = part.stat()
-                        yield f"{entry.name}/{part.name}", (stat.st_size, stat.st_mtime_ns)
             elif entry.is_file():
                 stat = entry.stat()
                 yield entry.name, (stat.st_size, stat.st_mtime_ns)
 
     def _tree_files(self, name: str) -> Iterator[tuple[str, tuple[int, int]]]:
-        """Every plain file under a tracker's store (links, such as wandb's latest-run, are skipped)."""
+        """Every plain file under a folder of the working copy; links (wandb's latest-run) and
+        files still being written (``.tmp``) are skipped."""
         for root, _, files in os.walk(self.folder / name):
             for file in files:
                 path = Path(root, file)
-                if path.is_symlink():
+                if path.is_symlink() or file.endswith(".tmp"):
                     continue
-                with contextlib.suppress(FileNotFoundError):  # a tracker's temporary file, gone already
+                with contextlib.suppress(FileNotFoundError):  # compacted or a tracker's temporary file: gone
                     stat = path.stat()
                     yield path.relative_to(self.folder).as_posix(), (stat.st_size, stat.st_mtime_ns)
 
