@@ -19,6 +19,7 @@ from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.pending import PendingWatch
 from raytuner.execution.stopper import SpecStopper
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, metrics_of
+from raytuner.results.remote import Mirror
 from raytuner.results.store import ResultsStore
 
 PROGRESS_EVERY_S = 0.5
@@ -40,9 +41,11 @@ class Bookkeeper(Callback):
         early_stopped: set[str] | None = None,
         trial_timeout_s: float | None = None,
         pending_warning_s: float | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self.book = book
         self.store = store
+        self.mirror = mirror  # the upload to object storage, when the experiment lives there
         self.listener = listener
         self.stopper = stopper
         self.source = source
@@ -63,7 +66,20 @@ class Bookkeeper(Callback):
 
         state = self.__dict__.copy()
         state["listener"] = NullListener()
+        state["mirror"] = None  # a thread and its lock
         return state
+
+    def get_state(self) -> None:
+        """Ray is saving its experiment state (which trials ended, the searcher's memory) and
+        copies it to the experiment folder once this returns: raytuner's tables are written
+        first, and uploaded when the experiment lives on object storage. A driver killed at any
+        moment so leaves tables at least as new as Ray's saved state; otherwise a trial Ray had
+        saved as finished could come back from a resume with its last reports missing (they
+        were waiting for the periodic flush) or not at all. Nothing is kept in Ray's file."""
+        self.store.flush()
+        if self.mirror is not None:
+            self.mirror.round()
+        return None
 
     # ------------------------------------------------------------------ helpers
 

@@ -167,7 +167,7 @@ def _run(
     state, error, total = RunState.FAILED, None, 0
     refused: RaytunerError | None = None
     try:
-        total = _fit(experiment, options, listener, book, store, folder, resume)
+        total = _fit(experiment, options, listener, book, store, folder, resume, mirror)
         budgeted = experiment.spec.search.time_budget_s is not None
         state = RunState.INTERRUPTED if _unfinished(book, total, budgeted) else RunState.COMPLETED
     except KeyboardInterrupt:
@@ -232,6 +232,7 @@ def _fit(
     store: ResultsStore,
     folder: Path,
     resume: ResumeOptions | None = None,
+    mirror: remote.Mirror | None = None,
 ) -> int:
     from raytuner.execution.preflight import check_before_start, trial_resources
     from raytuner.execution.session import ray_session, tune_environment
@@ -291,6 +292,7 @@ def _fit(
             getattr(scheduler, "early_stopped", None),
             trial_timeout_s=spec.failure.trial_timeout_s,
             pending_warning_s=spec.execution.pending_warning_s,
+            mirror=mirror,
         )
         listener.handle(
             Event(

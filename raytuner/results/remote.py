@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from raytuner.errors import ExperimentError, Location, SpecError, UsageError
+from raytuner.results import layout
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -256,16 +257,22 @@ class Mirror:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
-            try:
-                self.sync()
-                self.error = None
-            except Exception as exc:  # noqa: BLE001 - a failed upload is retried on the next round
-                self.error = _first_line(exc)
+            self.round()
+
+    def round(self) -> None:
+        """Upload what changed now; a failure is kept in ``error`` and retried on the next round."""
+        try:
+            self.sync()
+            self.error = None
+        except Exception as exc:  # noqa: BLE001 - a failed upload is retried on the next round
+            self.error = _first_line(exc)
 
     def sync(self) -> None:
         with self._lock:
             local = dict(self._local_files())
-            for relative, stamp in local.items():
+            # Result parts before the tables that account for them, the run's status last: a
+            # driver killed mid-round leaves the bucket's trials table no newer than its reports.
+            for relative, stamp in sorted(local.items(), key=lambda item: _upload_rank(item[0])):
                 if self._sent.get(relative) == stamp:
                     continue
                 with contextlib.suppress(FileNotFoundError):  # compacted or replaced meanwhile: next round
@@ -318,6 +325,12 @@ class Mirror:
         target = posixpath.join(self.remote.path, relative)
         if self.remote.fs.get_file_info(target).type == pafs.FileType.Directory:
             self.remote.fs.delete_dir(target)
+
+
+def _upload_rank(relative: str) -> int:
+    if "/" in relative:  # results.parts/, a tracker's store
+        return 0
+    return 2 if relative == layout.STATUS else 1
 
 
 def remove(remote: Remote) -> None:

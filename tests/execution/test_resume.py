@@ -141,3 +141,54 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path: Path)
     results = pq.read_table(folder / "results.parquet").to_pandas()
     per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
     assert all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
+
+
+def _ray_finished(folder: Path) -> set[str]:
+    """The trials Ray's saved experiment state (in the experiment folder) lists as TERMINATED."""
+    finished: set[str] = set()
+    for path in folder.glob("experiment_state-*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):  # being replaced by Ray's sync
+            continue
+        for trial_state, _ in data.get("trial_data", []):
+            trial = json.loads(trial_state)
+            if trial.get("status") == "TERMINATED":
+                finished.add(trial["trial_id"])
+    return finished
+
+
+def test_a_kill_the_moment_ray_saved_a_finished_trial_loses_nothing(tmp_path: Path) -> None:
+    """Killed as soon as Ray's saved state shows two finished trials (no grace period for
+    raytuner's tables): the resumed run still holds every trial and every report, once."""
+    spec = tmp_path / "crash.yaml"
+    # No checkpoints: a trial's last reports reach the tables only by their periodic flush.
+    spec.write_text(SPEC.replace("max_concurrent: 2", "max_concurrent: 1").replace("checkpoint: {every: 2}\n", ""))
+    env = _env()
+    env["TUNE_GLOBAL_CHECKPOINT_S"] = "0"  # Ray saves its state at every step
+    proc = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    folder = tmp_path / "runs" / "crash"
+    deadline = time.time() + 240
+    while len(_ray_finished(folder)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    finished = _ray_finished(folder)
+    assert len(finished) >= 2
+
+    done = subprocess.run(
+        [RAYTUNER, "resume", "crash", "--storage", str(tmp_path / "runs"), "--json"],
+        capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert not {e["trial_id"] for e in events if e["event"] == "trial_started"} & finished  # not run again
+    trials = pq.read_table(folder / "trials.parquet").to_pandas()
+    assert len(trials) == 6 and set(trials["status"]) == {"completed"}, trials[["trial_id", "status"]]
+    assert finished <= set(trials["trial_id"])
+    results = pq.read_table(folder / "results.parquet").to_pandas()
+    per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
+    assert len(per_trial) == 6 and all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
