@@ -86,9 +86,12 @@ SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
 # Searchers that learn from results, and so can be warm-started (``add_evaluated``).
 WARM_STARTABLE: frozenset[Algorithm] = frozenset(Algorithm) - {Algorithm.RANDOM, Algorithm.GRID}
 
-# Algorithms that accept several metrics (a list ``metric``): Optuna's NSGA-II and
-# multi-objective TPE model all of them; random and grid do not look at metrics at all.
-MULTI_OBJECTIVE: frozenset[Algorithm] = frozenset({Algorithm.RANDOM, Algorithm.GRID, Algorithm.OPTUNA_TPE, Algorithm.NSGA2})
+# Algorithms that accept several metrics (a list ``metric``): Optuna's NSGA-II, multi-objective
+# TPE and GPSampler (log expected hypervolume improvement) model all of them; random and grid do
+# not look at metrics at all. HyperOpt, CMA-ES, Nevergrad's DE and BOHB model one number.
+MULTI_OBJECTIVE: frozenset[Algorithm] = frozenset(
+    {Algorithm.RANDOM, Algorithm.GRID, Algorithm.OPTUNA_TPE, Algorithm.NSGA2, Algorithm.GP}
+)
 
 # Optional libraries each algorithm imports, with the extra that installs them (optuna itself
 # is a core dependency: optuna_tpe is the default, and nsga2 and bohb need nothing more).

@@ -145,6 +145,29 @@ def test_earlier_results_warm_start_the_study() -> None:
     assert len(s.study.trials) == 7
 
 
+def test_gp_models_two_objectives_and_moves_towards_the_front() -> None:
+    # ZDT1 without its sum: f2 = 1 + x2 - sqrt(f1); the front is x2 = 0. Random search would
+    # put x2 around 0.5; the GP's hypervolume improvement pushes it down once it has a model.
+    space = parse({"x1": {"uniform": [0, 1]}, "x2": {"uniform": [0, 1]}})
+    s = searcher(Algorithm.GP, space, seed=0, objectives=[("f1", "min"), ("f2", "min")])
+    assert [d.name for d in s.study.directions] == ["MINIMIZE", "MINIMIZE"]
+    for i in range(9):
+        c = s.suggest(f"t{i}")
+        assert c is not None
+        s.on_trial_complete(f"t{i}", {"f1": c["x1"], "f2": 1 + c["x2"] - math.sqrt(c["x1"])})
+    assert all(len(t.values) == 2 for t in s.study.trials)
+    modelled = [t.params["x2"] for t in s.study.trials[4:]]  # after the 4 startup trials
+    assert float(np.median(modelled)) < 0.1, modelled
+
+
+def test_gp_is_accepted_for_several_metrics() -> None:
+    text = (
+        "name: mo\ntrainable: {builtin: analytic, objective: zdt1}\nmetric: [f1, f2]\nmode: min\n"
+        "search: {algorithm: gp}\nspace: {x1: {uniform: [0, 1]}, x2: {uniform: [0, 1]}}\n"
+    )
+    assert load_experiment_text(text).spec.search.algorithm is Algorithm.GP
+
+
 def test_state_round_trip_continues_identically(tmp_path: Path) -> None:
     space = parse(CONDITIONAL)
     s = searcher(Algorithm.OPTUNA_TPE, space, seed=1)
