@@ -112,7 +112,11 @@ def _check_search(experiment: Experiment, locate: Locate) -> None:
 
 
 def _check_warm_start(experiment: Experiment, locate: Locate) -> None:
-    """A warm start needs a searcher that learns, one metric, and an earlier run this space covers."""
+    """A warm start needs a searcher that learns and an earlier run of the same metrics that this space covers.
+
+    With several metrics only the multi-objective searchers get here (:func:`_check_objectives`
+    runs first), and each is told one value per metric.
+    """
     from raytuner.search import WARM_STARTABLE
     from raytuner.search.warm_start import WarmStartError, priors_for
 
@@ -126,8 +130,6 @@ def _check_warm_start(experiment: Experiment, locate: Locate) -> None:
             "use a model-based algorithm (optuna_tpe, hyperopt, ...) or drop warm_start",
             locate(("search", "warm_start")),
         )
-    if spec.multi_objective:
-        raise SpecError("warm_start takes one metric; this spec optimizes several", locate(("search", "warm_start")))
     try:
         priors_for(experiment)
     except WarmStartError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,92 @@ def test_hyperopt_tpe_proposes_near_the_told_best() -> None:
         s.add_evaluated({"x": x}, (x - 70.0) ** 2)
     near = [abs(s.suggest(f"t{i}")["x"] - 70.0) for i in range(10)]  # type: ignore[index]
     assert sorted(near)[5] < 15  # uniform draws: a median distance of about 30
+
+
+# ------------------------------------------------------------------ several metrics (no Ray: raytuner's store writes A)
+
+ZDT1 = (("f1", "min"), ("f2", "min"))
+
+
+def two_metric_experiment(folder: Path, objectives: tuple[tuple[str, str], ...] = ZDT1) -> Path:
+    """Experiment A on ZDT1 written by raytuner's results store: 5 completed, 1 stopped, 1 failed trial."""
+    import numpy as np
+
+    from raytuner.results.records import ExperimentBook, TrialRecord
+    from raytuner.results.store import ResultsStore
+
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text("name: a\n")  # what marks a folder as an experiment
+    book = ExperimentBook(objectives[0][0], -1.0 if objectives[0][1] == "min" else 1.0, objectives=objectives)
+    store = ResultsStore(folder, book, {})
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        x1, x2 = (float(v) for v in rng.uniform(0, 1, 2))
+        record = TrialRecord(f"a_{i:05d}", {"x1": x1, "x2": x2})
+        record.status = {5: TrialStatus.STOPPED, 6: TrialStatus.ERROR}.get(i, TrialStatus.COMPLETED)
+        for step in (1, 2):
+            metrics = {"f1": x1 + 0.5 / step, "f2": 1 - x1**0.5 + x2 + 0.5 / step}
+            record.observe(book.metric, book.sign, metrics, step)
+            store.add_result(record.trial_id, {"training_iteration": step, "time_total_s": float(step)}, metrics)
+        record.iterations = 2
+        book.trials[record.trial_id] = record
+    store.finalize()
+    return folder
+
+
+def two_metric_spec(folder: Path, algorithm: str, metric: str = "[f1, f2]", mode: str = "[min, min]", value: str = "last") -> str:
+    return (
+        f"name: b\ntrainable: {{builtin: analytic, objective: zdt1, iterations: 2}}\nmetric: {metric}\nmode: {mode}\n"
+        f"search: {{algorithm: {algorithm}, seed: 0, warm_start: {{experiment: {folder}, value: {value}}}}}\n"
+        f"space: {{x1: {{uniform: [0, 1]}}, x2: {{uniform: [0, 1]}}}}\nstorage: {folder.parent / 'runs'}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "metric", "mode"),
+    [
+        ("optuna_tpe", "[f1, f2]", "[min, min]"),
+        ("nsga2", "[f1, f2]", "min"),
+        ("gp", "[f1, f2]", "min"),
+        ("optuna_tpe", "[f2, f1]", "min"),
+    ],
+    ids=["optuna_tpe", "nsga2", "gp", "reordered"],
+)
+def test_a_multi_objective_searcher_is_told_every_metric_of_the_earlier_trials(
+    tmp_path: Path, algorithm: str, metric: str, mode: str
+) -> None:
+    from raytuner.search import create_search
+
+    folder = two_metric_experiment(tmp_path / "a")
+    rows = pq.read_table(folder / "trials.parquet").to_pylist()
+    experiment = load_experiment_text(two_metric_spec(folder, algorithm, metric, mode))
+    study = create_search(experiment).searcher.study
+    names = [o.metric for o in experiment.spec.objectives]
+    told = [(t.params["x1"], t.params["x2"], *t.values) for t in study.trials]
+    finished = [r for r in rows if r["status"] in ("completed", "stopped")]
+    assert len(finished) == 6
+    configs = [json.loads(r["config_json"]) for r in finished]
+    assert told == [(c["x1"], c["x2"], *(r[f"last/{name}"] for name in names)) for c, r in zip(configs, finished, strict=True)]
+    assert all(t.values[0] != t.values[1] for t in study.trials)  # two distinct metrics, not one told twice
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "mode", "value", "message", "where"),
+    [
+        ("[f1, f2]", "[min, max]", "last", "a optimized f1 (min), f2 (min), this experiment f1 (min), f2 (max)", EXPERIMENT),
+        ("[f1, f3]", "min", "last", "a optimized f1 (min), f2 (min), this experiment f1 (min), f3 (min)", EXPERIMENT),
+        ("f1", "min", "last", "a optimized f1 (min), f2 (min), this experiment f1 (min)", EXPERIMENT),
+        ("[f1, f2]", "min", "best", "value: best takes one metric", "search.warm_start.value"),
+    ],
+    ids=["mode", "metric", "one-metric", "best"],
+)
+def test_a_multi_objective_mismatch_is_one_line_naming_what(
+    tmp_path: Path, metric: str, mode: str, value: str, message: str, where: str
+) -> None:
+    folder = two_metric_experiment(tmp_path / "a")
+    with pytest.raises(SpecError) as info:
+        load_experiment_text(two_metric_spec(folder, "optuna_tpe", metric, mode, value))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.location is not None and info.value.location.path == where
