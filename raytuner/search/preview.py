@@ -11,7 +11,7 @@ from raytuner.search import total_trials
 from raytuner.space.points import complete_point
 from raytuner.space.sample import expand
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Algorithm, AnalyticTrainable, AshaScheduler, HyperbandScheduler
+from raytuner.spec.models import Algorithm, AnalyticTrainable, AshaScheduler, HyperbandScheduler, Nsga2Search
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def budget(experiment: Experiment) -> Budget:
         from raytuner.space.hyperopt import notes as hyperopt_notes
 
         notes.extend(hyperopt_notes(experiment.space))
+    if isinstance(spec.search, Nsga2Search) and (note := _nsga2_note(trials, spec.search.population_size)) is not None:
+        notes.append(note)
     mutations = getattr(scheduler, "hyperparam_mutations", None) or getattr(scheduler, "hyperparam_bounds", None)
     for key in mutations or {}:
         if key not in spec.space:
@@ -70,6 +72,19 @@ def budget(experiment: Experiment) -> Budget:
             expected = _asha_iterations(trials, scheduler.grace_period, scheduler.reduction_factor, per_trial)
             notes.append("expected iterations assume ASHA keeps 1/reduction_factor of trials at each rung")
     return Budget(trials, per_trial, None if per_trial is None else trials * per_trial, expected, tuple(notes))
+
+
+def _nsga2_note(trials: int, population: int) -> str | None:
+    """NSGA-II draws its first generation at random: with under two generations it barely evolves."""
+    if trials >= 2 * population:
+        return None
+    bred = max(0, trials - population)
+    what = "every trial is random search" if bred == 0 else f"only {bred} are bred (under 2 generations: close to random search)"
+    return (
+        f"nsga2 runs {trials} trials with population_size {population}: the first generation ({population} trials) "
+        f"is drawn at random, so {what}; set num_samples to at least {2 * population} "
+        f"or population_size to at most {max(2, trials // 2)}"
+    )
 
 
 def _asha_iterations(trials: int, grace: float, eta: float, max_t: int) -> int:
