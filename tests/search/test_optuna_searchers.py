@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 
 from raytuner.errors import Location, SpecError
 from raytuner.results.records import TrialStatus
-from raytuner.search import missing_requirement
+from raytuner.search import REQUIREMENTS, missing_requirement
 from raytuner.search.optuna import SAMPLERS, OptunaSearcher
 from raytuner.search.sampler import SpaceSearcher
 from raytuner.space.model import Space, parse_space, render_path
@@ -145,6 +146,43 @@ def test_earlier_results_warm_start_the_study() -> None:
     assert len(s.study.trials) == 7
 
 
+@pytest.mark.parametrize(
+    ("overrides", "raw", "expected"),
+    [
+        ({}, PLAIN, (True, False, True)),  # the spec's defaults: multivariate, constant liar
+        ({}, CONDITIONAL, (True, True, True)),  # one multivariate group per branch
+        ({"multivariate": "false"}, CONDITIONAL, (False, False, True)),  # Optuna refuses group without it
+        ({"constant_liar": "false"}, PLAIN, (True, False, False)),  # Optuna's own default is true
+    ],
+    ids=["defaults", "conditional", "independent", "no-liar"],
+)
+def test_optuna_tpe_is_multivariate_grouped_when_conditional_and_lies(
+    overrides: dict[str, str], raw: dict[str, Any], expected: tuple[bool, bool, bool]
+) -> None:
+    space = parse(raw)
+    sampler = SAMPLERS[Algorithm.OPTUNA_TPE](options(Algorithm.OPTUNA_TPE, 0, **overrides), space)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert (sampler._multivariate, sampler._group, sampler._constant_liar) == expected
+
+
+def test_constant_liar_spreads_suggestions_around_pending_trials() -> None:
+    # after 20 told trials TPE knows where the optimum is; 6 suggestions asked before any is
+    # told land on top of each other without the liar, and keep apart with it (pending = bad)
+    space = parse({"x1": {"uniform": [0, 1]}, "x2": {"uniform": [0, 1]}})
+
+    def closest_pending(liar: bool) -> float:
+        search = options(Algorithm.OPTUNA_TPE, 0, n_startup_trials=10, constant_liar=str(liar).lower())
+        s = OptunaSearcher(space, "loss", "min", SAMPLERS[Algorithm.OPTUNA_TPE](search, space), seed=0)
+        drive(s, space, 20, lambda c: (c["x1"] - 0.3) ** 2 + (c["x2"] - 0.7) ** 2)
+        pending = [s.suggest(f"p{i}") for i in range(6)]
+        assert sum(t.state.name == "RUNNING" for t in s.study.trials) == 6
+        points = np.array([[c["x1"], c["x2"]] for c in pending if c is not None])
+        return min(float(np.linalg.norm(a - b)) for i, a in enumerate(points) for b in points[i + 1 :])
+
+    lying, honest = closest_pending(True), closest_pending(False)
+    assert lying > 0.1 and lying > 3 * honest, (lying, honest)
+
+
 def test_gp_models_two_objectives_and_moves_towards_the_front() -> None:
     # ZDT1 without its sum: f2 = 1 + x2 - sqrt(f1); the front is x2 = 0. Random search would
     # put x2 around 0.5; the GP's hypervolume improvement pushes it down once it has a model.
@@ -251,13 +289,42 @@ def test_unknown_option_is_an_error() -> None:
         load_experiment_text(spec("optuna_tpe", PLAIN_YAML, ", population_size: 4"))
 
 
-def test_a_missing_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "module", "hint"),
+    [
+        ("gp", "torch", "algorithm gp needs torch: pip install 'raytuner[optuna,torch]'"),
+        ("gp", "scipy", "algorithm gp needs scipy: pip install 'raytuner[optuna,torch]'"),
+        ("cmaes", "cmaes", "algorithm cmaes needs cmaes: pip install 'raytuner[optuna]'"),
+    ],
+    ids=["gp-torch", "gp-scipy", "cmaes"],
+)
+def test_a_missing_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch, algorithm: str, module: str, hint: str) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
-    assert missing_requirement(Algorithm.GP) == "algorithm gp needs torch: pip install 'raytuner[optuna,torch]'"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    assert missing_requirement(Algorithm(algorithm)) == hint
     assert missing_requirement(Algorithm.OPTUNA_TPE) is None
-    with pytest.raises(SpecError, match=r"raytuner\[optuna,torch\]"):
-        load_experiment_text(spec("gp", PLAIN_YAML))
+    with pytest.raises(SpecError) as info:
+        load_experiment_text(spec(algorithm, PLAIN_YAML))
+    assert str(info.value).endswith(hint) and info.value.location.path == "search.algorithm"
+
+
+@pytest.mark.parametrize("algorithm", list(REQUIREMENTS), ids=lambda a: a.value)
+def test_the_extra_a_hint_names_installs_the_modules(algorithm: Algorithm) -> None:
+    # pyproject's extras, and one level of what their packages require (scipy comes with scikit-learn)
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    modules, extras = REQUIREMENTS[algorithm]
+    declared = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    provided: set[str] = set()
+    for extra in extras.split(","):
+        assert extra in declared, f"raytuner[{extra}] is not an extra of pyproject.toml"
+        for line in declared[extra]:
+            name = Requirement(line).name
+            provided |= {name, *(Requirement(r).name for r in importlib.metadata.requires(name) or () if "extra" not in r)}
+    assert set(modules) <= provided, (modules, extras)
 
 
 def test_model_based_searchers_are_refused_with_pbt() -> None:
