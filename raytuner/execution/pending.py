@@ -4,8 +4,9 @@ A trial waits while the run's own trials hold the resources: that is queueing, a
 nothing. When no trial of the run is running and a trial has waited longer than
 ``execution.pending_warning_s``, or when no live node can ever hold its request, the
 :class:`PendingWatch` says why, from Ray's view of the cluster: no live node can hold
-the request (the node that could has died), a resource is in use by other trials, jobs
-or actors, or Ray has yet to place it (the autoscaler, resources split across nodes).
+the request (the node that could has died) nor any node type the cluster's autoscaler can
+start, a resource is in use by other trials, jobs or actors, or Ray has yet to place it
+(the autoscaler is starting a node of a type that holds it, resources split across nodes).
 Each trial is explained once, then again each time its wait doubles.
 """
 
@@ -17,26 +18,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raytuner.execution.events import Event, EventKind
+from raytuner.execution.preflight import NodeType
 
 CHECK_EVERY_S = 5.0
 
-UNPLACEABLE = "unplaceable"  # no live node can ever hold the request
+UNPLACEABLE = "unplaceable"  # no live node, nor a node type of the autoscaler, can ever hold the request
 BUSY = "busy"  # a resource the request needs is in use
-WAITING = "waiting"  # enough is free, Ray has not placed it yet (autoscaler, fragmentation)
+WAITING = "waiting"  # enough is free, or the autoscaler can start a node for it; not placed yet
 
 
 @dataclass(frozen=True)
 class ClusterView:
-    """What Ray says about the cluster: ``ray.nodes()`` and ``ray.available_resources()``."""
+    """What Ray says about the cluster: ``ray.nodes()``, ``ray.available_resources()`` and
+    the node types its autoscaler can start (None: no autoscaler known)."""
 
     nodes: list[dict[str, Any]]
     available: dict[str, float]
+    node_types: tuple[NodeType, ...] | None = None
 
 
 def live_cluster() -> ClusterView:
     import ray
 
-    return ClusterView(list(ray.nodes()), dict(ray.available_resources()))
+    from raytuner.execution.preflight import autoscaler_node_types
+
+    types = autoscaler_node_types()
+    return ClusterView(list(ray.nodes()), dict(ray.available_resources()), None if types is None else tuple(types))
 
 
 @dataclass
@@ -120,10 +127,18 @@ def explain(wanted: Mapping[str, float], view: ClusterView, running: Iterable[Ma
     dead = [node for node in view.nodes if not node.get("Alive", True)]
     shown = _show(wanted)
     if not _fits_a_node(wanted, alive):
+        starts = next((kind for kind in view.node_types or () if kind.holds(wanted)), None)
+        if starts is not None:
+            return WAITING, (
+                f"no live node can hold its request ({shown}) yet: the autoscaler can start a {starts.name!r} node "
+                f"({_show(starts.resources)}) for it; `ray status` on the head shows whether it is starting one"
+            )
         short = [name for name, amount in wanted.items() if max((r.get(name, 0) for r in alive), default=0) < amount]
         detail = ", ".join(f"at most {max((r.get(n, 0) for r in alive), default=0):g} {n}" for n in short)
         message = f"no live node can ever hold its request ({shown})"
         message += f": a live node has {detail}" if detail else ": no single live node has all of it"
+        if view.node_types:
+            message += f", nor does any node type its autoscaler can start ({', '.join(k.name for k in view.node_types)})"
         could = [node for node in dead if _fits_a_node(wanted, [node.get("Resources", {})])]
         if could:
             where = ", ".join(str(node.get("NodeManagerAddress") or node.get("NodeID", "?")) for node in could)

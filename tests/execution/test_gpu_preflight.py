@@ -15,7 +15,16 @@ import pytest
 from raytuner.errors import SpecError
 from raytuner.execution.devices import DeviceBook, local_gpu_ids
 from raytuner.execution.gpus import GpuDevice, GpuInventory, _visible, out_of_memory_message, per_device, plan_placement
-from raytuner.execution.preflight import check_before_start, check_placeable, local_single_node, trial_resources
+from raytuner.execution.preflight import (
+    NodeType,
+    check_before_start,
+    check_placeable,
+    local_single_node,
+    node_types_of,
+    trial_resources,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 NONE = GpuInventory((), "none")
 H200 = GpuInventory(tuple(GpuDevice(str(i), "NVIDIA H200", 143771) for i in range(2)), "nvidia-smi")
@@ -215,3 +224,58 @@ storage: {storage}
     assert trials[0]["error"] == "out of GPU memory: CUDA out of memory. Tried to allocate 20.00 GiB (probe)"
     assert trials[0]["gpu_ids"] is None  # asked for no GPU: nothing to record
     assert Counter(t["resources_gpu"] for t in trials) == {0.0: 1}
+
+
+def _launcher_types(name: str) -> list[NodeType]:
+    import yaml
+
+    return node_types_of(yaml.safe_load((ROOT / "cluster" / name).read_text()))
+
+
+# A cluster fresh from `ray up`: only the head, which cluster/aws.yaml and gcp.yaml give no CPU.
+HEAD_ONLY = [{"Resources": {"CPU": 0.0, "memory": 8e9, "node:__internal_head__": 1.0}, "Alive": True}]
+
+
+@pytest.mark.parametrize("config", ["aws.yaml", "gcp.yaml"])
+def test_a_fresh_launched_cluster_accepts_what_a_worker_type_holds(config: str) -> None:
+    types = _launcher_types(config)
+    assert {kind.name for kind in types} == {"cpu_worker", "gpu_worker"}  # the head's own type is not one
+    assert check_placeable({"CPU": 1.0}, HEAD_ONLY, "s.yaml", node_types=lambda: types).name == "cpu_worker"
+    assert check_placeable({"CPU": 1.0, "GPU": 0.25}, HEAD_ONLY, "s.yaml", node_types=lambda: types).name == "gpu_worker"
+    with pytest.raises(SpecError) as caught:
+        check_placeable({"CPU": 16.0}, HEAD_ONLY, "s.yaml", node_types=lambda: types)
+    assert str(caught.value) == (
+        "s.yaml: resources.cpu: each trial asks for 16 CPU, but no node of the Ray cluster has more than 0, "
+        "nor any node type its autoscaler can start (cpu_worker, gpu_worker) more than 8"
+    )
+    with pytest.raises(SpecError, match="each trial asks for 2 GPU.*more than 1$"):
+        check_placeable({"GPU": 2.0}, HEAD_ONLY, "s.yaml", node_types=lambda: types)
+
+
+def test_without_an_autoscaler_only_live_nodes_count() -> None:
+    with pytest.raises(SpecError, match="each trial asks for 1 CPU, but no node of the Ray cluster has more than 0$"):
+        check_placeable({"CPU": 1.0}, HEAD_ONLY, "s.yaml", node_types=lambda: None)
+    assert check_placeable({"CPU": 1.0}, [{"Resources": {"CPU": 2.0}}], "s.yaml", node_types=lambda: None) is None
+
+
+def test_a_private_ray_never_asks_for_node_types() -> None:
+    def asked() -> list[NodeType]:
+        raise AssertionError("a private Ray has no autoscaler")
+
+    with pytest.raises(SpecError, match="no node of the Ray cluster has more than 0"):
+        check_placeable({"GPU": 1.0}, [{"Resources": {"CPU": 2.0}}], "s.yaml", local=True, node_types=asked)
+
+
+def test_node_types_skip_the_head_and_types_that_cannot_start() -> None:
+    config = {
+        "max_workers": 4,
+        "head_node_type": "head",
+        "available_node_types": {
+            "head": {"resources": {"CPU": 0}},
+            "big": {"resources": {"CPU": 64}, "max_workers": 0},
+            "auto": {"node_config": {}},  # resources left to Ray's detection: nothing to check
+            "small": {"resources": {"CPU": 2}},
+        },
+    }
+    assert node_types_of(config) == [NodeType("small", {"CPU": 2.0}, 4)]
+    assert node_types_of({**config, "max_workers": 0}) == []

@@ -194,3 +194,22 @@ def test_a_trial_blocked_by_another_actor_is_explained_then_runs(ray_session: No
     assert pending.data["message"] == ("waiting for resources: 2 of 2 CPU in use (by other trials, jobs or actors), it needs 1")
     assert pending.data["pending_s"] >= 1
     assert recorder.kinds().index(EventKind.TRIAL_PENDING) < recorder.kinds().index(EventKind.TRIAL_STARTED)
+
+
+def test_on_a_fresh_launched_cluster_the_wait_names_the_node_type_the_autoscaler_starts() -> None:
+    import yaml
+
+    from raytuner.execution.preflight import node_types_of
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "cluster" / "aws.yaml").read_text())
+    view = ClusterView([node(CPU=0)], {}, tuple(node_types_of(config)))
+    reason, message = explain({"CPU": 1, "GPU": 1}, view)
+    assert (reason, message) == (
+        WAITING,
+        "no live node can hold its request (1 CPU, 1 GPU) yet: the autoscaler can start a 'gpu_worker' node "
+        "(4 CPU, 1 GPU) for it; `ray status` on the head shows whether it is starting one",
+    )
+    reason, message = explain({"GPU": 2}, view)
+    assert reason == UNPLACEABLE
+    assert message.endswith("at most 0 GPU, nor does any node type its autoscaler can start (cpu_worker, gpu_worker)")
+    assert explain({"GPU": 1}, ClusterView([node(CPU=0)], {}))[0] == UNPLACEABLE  # no autoscaler: as before
