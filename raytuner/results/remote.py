@@ -32,11 +32,18 @@ if TYPE_CHECKING:
 
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 MARKER = ".raytuner-remote"
-PARTS = "results.parts"
+PARTS = layout.RESULTS_PARTS
+OPEN = layout.RESULTS_OPEN  # the reports not yet in a part (uploaded each round like the parts)
 # The tracking loggers' local stores in the experiment folder (execution.loggers: mlflow's
 # default file store, wandb's offline runs): mirrored with the tables, fetched for a resume.
 TRACKERS = ("mlruns", "wandb")
 MIRROR_INTERVAL_S = 5.0
+# How long the write probe of a run's storage may take (a healthy bucket answers in about a second).
+PROBE_DEADLINE_S = 10.0
+_CREDENTIALS = (
+    "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
+    "and, for an S3-compatible server, AWS_ENDPOINT_URL_S3"
+)
 
 
 def is_uri(storage: str) -> bool:
@@ -83,26 +90,49 @@ class Remote:
 
         return bool(self.fs.get_file_info(self.path).type == pafs.FileType.Directory)
 
-    def check_writable(self, location: Location | None = None) -> None:
+    def check_writable(self, location: Location | None = None, deadline_s: float | None = None) -> None:
         """Write and remove a probe object, so that missing credentials, a wrong endpoint or a
         missing bucket are reported before Ray starts, not halfway through a run.
 
+        The probe runs in a thread given ``deadline_s`` (default :data:`PROBE_DEADLINE_S`):
+        without a network pyarrow's GCS client retries for minutes, its S3 client too.
+
         Raises:
-            SpecError: naming the URI, the storage's own reason and what to check.
+            SpecError: naming the URI, the storage's own reason (or the deadline) and what to check.
         """
-        probe = posixpath.join(self.path, f".raytuner-write-probe-{os.getpid()}")
-        try:
-            self.fs.create_dir(self.path, recursive=True)
-            with self.fs.open_output_stream(probe) as out:
-                out.write(b"raytuner")
-            self.fs.delete_file(probe)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError or ArrowException subclasses
+        deadline_s = PROBE_DEADLINE_S if deadline_s is None else deadline_s
+        failed: list[BaseException] = []
+        done = threading.Event()
+
+        def probe() -> None:
+            try:
+                self._write_probe()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                failed.append(exc)
+            finally:
+                done.set()
+
+        # a daemon thread: one stuck in pyarrow's retries does not keep the process alive
+        threading.Thread(target=probe, name="raytuner-storage-probe", daemon=True).start()
+        if not done.wait(deadline_s):
             raise SpecError(
-                f"cannot write experiment folders under {self.uri}: {_first_line(exc)}; check the bucket exists, "
-                "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
-                "and, for an S3-compatible server, AWS_ENDPOINT_URL_S3",
+                f"cannot write experiment folders under {self.uri}: no answer within {deadline_s:g} s; check this "
+                f"machine reaches the storage (network, proxy, endpoint) and {_CREDENTIALS}",
                 location,
-            ) from exc
+            )
+        if failed:
+            raise SpecError(
+                f"cannot write experiment folders under {self.uri}: {_first_line(failed[0])}; check the bucket exists, "
+                f"{_CREDENTIALS}",
+                location,
+            ) from failed[0]
+
+    def _write_probe(self) -> None:
+        probe = posixpath.join(self.path, f".raytuner-write-probe-{os.getpid()}")
+        self.fs.create_dir(self.path, recursive=True)
+        with self.fs.open_output_stream(probe) as out:
+            out.write(b"raytuner")
+        self.fs.delete_file(probe)
 
     def new_name(self, name: str) -> str:
         """``name``, else ``name-2``, ``name-3``... whichever has no folder here yet."""
@@ -156,7 +186,7 @@ def fresh_working_copy(remote: Remote) -> Path:
 
 def _ours(name: str) -> bool:
     """raytuner's files at the top of an experiment folder (Ray's trial folders are not copied)."""
-    return not name.endswith(".tmp") and (name.endswith((".parquet", ".json", ".yaml")) or name == PARTS)
+    return not name.endswith(".tmp") and (name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN))
 
 
 def download(remote: Remote, *, trackers: bool = False) -> Path:
@@ -280,11 +310,12 @@ class Mirror:
                     self._put(relative, data)
                     self._sent[relative] = stamp
             for relative in [r for r in self._sent if r not in local]:
-                if relative.startswith(PARTS + "/"):
+                if relative.startswith((PARTS + "/", OPEN + "/")):
                     self._delete(relative)
                 del self._sent[relative]
-            if not (self.folder / PARTS).exists():
-                self._delete_dir(PARTS)
+            for name in (PARTS, OPEN):
+                if not (self.folder / name).exists():
+                    self._delete_dir(name)
 
     def _local_files(self) -> Iterator[tuple[str, tuple[int, int]]]:
         for entry in os.scandir(self.folder):

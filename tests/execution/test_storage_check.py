@@ -123,3 +123,28 @@ def test_a_url_raytuner_cannot_run_on_is_refused_at_validation(url: str, tmp_pat
 @pytest.mark.parametrize("url", ["s3://bucket/runs", "gs://bucket/runs"])
 def test_object_storage_passes_validation(url: str) -> None:
     assert load_experiment_text(SPEC + f"storage: {url}\n").spec.storage == url
+
+
+def test_object_storage_without_network_is_refused_within_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine has no network: pyarrow's GCS client alone would retry for minutes."""
+    import time
+
+    from raytuner.results import remote
+
+    monkeypatch.setattr(remote, "PROBE_DEADLINE_S", 2.0)
+    monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "probe.yaml"
+    spec.write_text(SPEC)
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["run", str(spec), "--storage", "gs://raytuner-nonexistent/x"])
+    assert time.monotonic() - started < 8
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: {spec}: storage: cannot write experiment folders under gs://raytuner-nonexistent/x: no answer within "
+        "2 s; check this machine reaches the storage (network, proxy, endpoint) and the credentials "
+        "(AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) and, for an S3-compatible "
+        "server, AWS_ENDPOINT_URL_S3"
+    ]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("spec.yaml"))
