@@ -23,6 +23,10 @@ MAX_GRID = 1_000_000
 # Searchers that learn from results (everything but random and grid).
 MODEL_BASED = frozenset(Algorithm) - {Algorithm.RANDOM, Algorithm.GRID}
 
+# Searchers that model a fixed vector of parameters, so refuse conditional choices; every other
+# one walks the space's tree (or, random and grid, samples it).
+FIXED_VECTOR = frozenset({Algorithm.CMAES, Algorithm.GP})
+
 Locate = Callable[[Path], Location]
 
 
@@ -172,12 +176,17 @@ def _check_optuna_search(experiment: Experiment, locate: Locate) -> None:
             "use algorithm: random to run constant configurations",
             locate(("search", "algorithm")),
         )
-    if search.algorithm in (Algorithm.CMAES, Algorithm.GP):
+    if search.algorithm in FIXED_VECTOR:
         branches = conditional_paths(space)
         if branches:
+            usable = ", ".join(
+                a.value + (" (with scheduler: hyperband)" if a is Algorithm.BOHB else "")
+                for a in Algorithm
+                if a not in FIXED_VECTOR
+            )
             raise SpecError(
                 f"{name} models a fixed set of parameters and cannot search a conditional choice (a choice "
-                "of mappings); use algorithm: optuna_tpe, hyperopt or nsga2, or flatten the branches",
+                f"of mappings); use algorithm: {usable}, or flatten the branches",
                 locate(("space", *_yaml_path(space.root, branches[0]))),
             )
     if search.algorithm is Algorithm.CMAES and not numeric_paths(space):

@@ -272,6 +272,13 @@ def test_cmaes_and_gp_refuse_conditional_spaces_at_the_choice(algorithm: str) ->
     assert "conditional" in str(info.value)
     assert "space.opt.choice" in str(info.value.location)
     assert info.value.location.line == 11
+    # the hint names every other algorithm, and each of them takes this very space
+    hint = str(info.value).split("use algorithm: ")[1].split(", or flatten")[0]
+    named = [name.split(" (")[0] for name in hint.split(", ")]
+    assert sorted(named) == sorted(a.value for a in Algorithm if a not in (Algorithm.CMAES, Algorithm.GP))
+    for other in named:
+        scheduler = "scheduler: {type: hyperband, max_t: 3}\n" if other == "bohb" else ""
+        assert load_experiment_text(spec(other, COND_YAML) + scheduler).spec.search.algorithm.value == other
 
 
 def test_cmaes_refuses_a_space_of_choices_only() -> None:

@@ -60,3 +60,24 @@ def test_validate_prints_the_note(tmp_path: Path) -> None:
     assert "note: nsga2 runs 12 trials with population_size 10" in result.output
     as_json = CliRunner().invoke(app, ["validate", str(path), "--json"])
     assert any("only 2 are bred" in note for note in json.loads(as_json.output)["notes"])
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "num_samples", "expected"),
+    [
+        ("optuna_tpe", 2, 3),  # more points than num_samples: every point runs
+        ("optuna_tpe", 5, 5),  # the points are among the num_samples trials
+        ("hyperopt", 2, 3),
+        ("nsga2", 5, 5),
+        ("random", 2, 3),
+        ("grid", 2, 3 + 2 * 2),  # the points, then the grid (2 choices) twice
+    ],
+)
+def test_points_count_towards_num_samples_except_with_grid(algorithm: str, num_samples: int, expected: int) -> None:
+    text = (
+        "name: p\ntrainable: {builtin: analytic}\nmetric: loss\nmode: min\n"
+        "space: {x: {uniform: [0, 1]}, act: {choice: [relu, tanh]}}\n"
+        f"search: {{algorithm: {algorithm}, num_samples: {num_samples}, "
+        "points_to_evaluate: [{x: 0.1}, {x: 0.2}, {x: 0.3}]}\n"
+    )
+    assert budget(load_experiment_text(text)).trials == expected
