@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -76,7 +75,12 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     results arrive. A trainable that never reports the spec's metric stops the run, removes
     the folder (nothing useful was recorded) and raises MetricNotReportedError.
     """
+    from raytuner.execution.session import RayKind, check_reachable, cluster_address, ray_kind
+
     spec = experiment.spec
+    joining = cluster_address(options.address)
+    if joining and ray_kind(options.address) is RayKind.JOINED:  # a cluster that cannot be joined leaves no folder
+        check_reachable(joining, verbose=options.verbose)
     where = Location(experiment.source, None, "storage")
     if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
         bucket = remote.Remote.parse(spec.storage)
@@ -351,10 +355,9 @@ def _fit(
 def _starts_private_ray(address: str | None) -> bool:
     """Whether :func:`ray_session` will start a Ray of this run's own (not join one, nor reuse
     the Ray already running in this process)."""
-    if address or os.environ.get("RAY_ADDRESS"):
-        return False
-    ray = sys.modules.get("ray")
-    return ray is None or not ray.is_initialized()
+    from raytuner.execution.session import RayKind, ray_kind
+
+    return ray_kind(address) is RayKind.PRIVATE
 
 
 @contextlib.contextmanager

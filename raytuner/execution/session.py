@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from raytuner.errors import ExperimentError, UsageError
 
 # Ray reads these when it builds the run; raytuner keeps its own records and display.
 QUIET_ENV = {
@@ -32,6 +37,29 @@ class Session:
     address: str
     private: bool
     reused: bool
+
+
+class RayKind(Enum):
+    """Which Ray a run uses."""
+
+    REUSED = "reused"  # a Ray already initialised in this process (tests, notebooks), left running
+    JOINED = "joined"  # a cluster named by --address or RAY_ADDRESS, left running
+    PRIVATE = "private"  # a local Ray of the run's own, on 127.0.0.1, shut down after
+
+
+def ray_kind(address: str | None) -> RayKind:
+    """The one rule for which Ray :func:`ray_session` uses; it does not import Ray."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return RayKind.REUSED
+    if cluster_address(address):
+        return RayKind.JOINED
+    return RayKind.PRIVATE
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: ``--address``, else ``RAY_ADDRESS``, else none."""
+    return address or os.environ.get("RAY_ADDRESS") or None
 
 
 # Set in this process during a run by the trackers' own setup (MLflow's set_tracking_uri writes
@@ -75,9 +103,100 @@ def enable_token_auth() -> None:
     """
     if os.environ.get("RAY_AUTH_MODE"):
         return
-    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
-    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
+    if has_token():
         os.environ["RAY_AUTH_MODE"] = "token"
+
+
+TOKEN_FIX = (
+    "set RAY_AUTH_TOKEN, or write the cluster's token to ~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
+)
+
+
+def has_token() -> bool:
+    """Whether a token is there to send (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)."""
+    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(token_file)
+
+
+def token_source() -> str:
+    """Where Ray takes the token from, in Ray's own order of lookup."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        return f"RAY_AUTH_TOKEN_PATH ({path})"
+    return "~/.ray/auth_token"
+
+
+def token_refused(address: str, missing: bool) -> UsageError:
+    """The one line for a cluster that wants a token and got none, or refused the one sent."""
+    if missing:
+        return UsageError(f"the Ray cluster at {address} requires a token and none was found: {TOKEN_FIX}")
+    return UsageError(f"the Ray cluster at {address} refused the token from {token_source()}: {TOKEN_FIX}")
+
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str, *, verbose: bool = False) -> None:
+    """Fail at once, in one line, when the cluster at ``address`` cannot be joined.
+
+    Left to itself, ``ray.init`` retries an address nobody listens on for minutes, printing
+    Ray's C++ warnings, and a refused token ends in a bare ConnectionError after 20 s.
+    Here the GCS port is tried first (:data:`CONNECT_TIMEOUT_S`), then one GCS client is
+    made, which asks the cluster for its id and so checks the token. ``auto`` and other
+    forms without a port are left to Ray.
+
+    Raises:
+        ExperimentError: nothing answers at the address, or what answers is not Ray's GCS.
+        UsageError: the cluster wants a token and none was found, or it refused the token.
+    """
+    host, _, port_text = address.removeprefix("ray://").rpartition(":")
+    if not host or not port_text.isdigit():
+        return
+    port = int(port_text)
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc)).lower()
+        raise ExperimentError(
+            f"cannot reach the Ray cluster at {address} ({reason}): check that Ray runs there (`ray status` on the "
+            f"head) and that port {port} (the head's `ray start --port`, 6379 by default) is open from this machine"
+        ) from exc
+    if address.startswith("ray://"):  # Ray Client's server checks the token itself
+        return
+    enable_token_auth()  # before Ray is imported: it reads the mode at import
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
+    from ray.exceptions import AuthenticationError, RpcError
+
+    try:
+        with _quiet_stderr(not verbose):  # Ray's C++ client prints its own warning for each failure
+            GcsClient(address=f"{host}:{port}")
+    except AuthenticationError as exc:
+        raise token_refused(address, missing=not has_token()) from exc
+    except RpcError as exc:
+        raise ExperimentError(
+            f"cannot join the Ray cluster at {address}: something answers on port {port} but it is not a Ray "
+            f"head's GCS ({exc}); check the address (the head's `ray start --port`, 6379 by default)"
+        ) from exc
+
+
+@contextmanager
+def _quiet_stderr(quiet: bool) -> Iterator[None]:
+    """Send what C++ code writes to file descriptor 2 to /dev/null for a moment."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def cluster_runtime_env(python_path: Sequence[str]) -> dict[str, object]:
@@ -148,15 +267,15 @@ def ray_session(
         num_cpus: size of a private Ray (default: every core).
         num_gpus: GPUs of a private Ray (default: those detected).
     """
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        enable_token_auth()  # before Ray is imported: it reads the mode at import
-
-    import ray
-
-    if ray.is_initialized():
+    kind = ray_kind(address)
+    if kind is RayKind.REUSED:
         yield Session(address="(this process)", private=False, reused=True)
         return
+    address = cluster_address(address)
+    if address:
+        check_reachable(address, verbose=verbose)  # sets the token mode before Ray is imported
+
+    import ray
     existing = os.environ.get("PYTHONPATH", "")
     paths = [*python_path, *([existing] if existing else [])]
     runtime_env: dict[str, object] | None = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}} if paths else None
@@ -168,7 +287,7 @@ def ray_session(
         "runtime_env": runtime_env,
     }
     if address:
-        ray.init(address=address, **common)
+        _join(ray, address, common)
     else:
         ray.init(
             _node_ip_address="127.0.0.1",
@@ -181,3 +300,18 @@ def ray_session(
         yield Session(address=address or "local", private=not address, reused=False)
     finally:
         ray.shutdown()
+
+
+def _join(ray: Any, address: str, common: dict[str, Any]) -> None:
+    """``ray.init`` on a cluster, its failures as one line (after :func:`check_reachable`)."""
+    from ray.exceptions import AuthenticationError
+
+    try:
+        ray.init(address=address, **common)
+    except AuthenticationError as exc:
+        raise token_refused(address, missing=not has_token()) from exc
+    except ConnectionError as exc:
+        raise ExperimentError(
+            f"cannot join the Ray cluster at {address}: {exc}; check the address, and that this machine runs the "
+            "cluster's Ray and Python versions"
+        ) from exc

@@ -6,30 +6,17 @@ where raytuner looked for the token; these say it in one line, with the fix.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from raytuner.errors import JobError, UsageError
+from raytuner.errors import JobError
+from raytuner.execution.session import token_refused
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
 T = TypeVar("T")
-
-FIX = "set RAY_AUTH_TOKEN, or write the cluster's token to ~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
-
-
-def token_source() -> str:
-    """Where Ray takes the token from, in Ray's own order of lookup."""
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return "RAY_AUTH_TOKEN"
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
-    if path:
-        return f"RAY_AUTH_TOKEN_PATH ({path})"
-    return "~/.ray/auth_token"
-
 
 def connect(address: str) -> JobSubmissionClient:
     """A Jobs API client for the dashboard at ``address`` (``http://HOST:8265``).
@@ -56,10 +43,7 @@ def translated(address: str) -> Iterator[None]:
     try:
         yield
     except AuthenticationError as exc:
-        text = str(exc)
-        if text.startswith("Authentication required"):
-            raise UsageError(f"the Ray cluster at {address} requires a token and none was found: {FIX}") from exc
-        raise UsageError(f"the Ray cluster at {address} refused the token from {token_source()}: {FIX}") from exc
+        raise token_refused(address, missing=str(exc).startswith("Authentication required")) from exc
     except RuntimeError as exc:  # the Jobs API answered with an HTTP error
         raise JobError(f"the Ray Jobs API at {address} refused the request: {exc}") from exc
     except (ConnectionError, RequestException) as exc:
