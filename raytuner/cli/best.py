@@ -15,6 +15,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
+from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, warn_assumed_mode
 
 if TYPE_CHECKING:
     from raytuner.results.query import Front
@@ -31,7 +32,7 @@ class Format(str, Enum):
 @app.command("best")
 @handles_errors
 def best(
-    experiment: Annotated[str, typer.Argument(help="Experiment name (under --storage) or folder.", show_default=False)],
+    experiment: ExperimentArg,
     storage: StorageRootOpt = "runs",
     n: Annotated[
         int | None,
@@ -40,43 +41,62 @@ def best(
     format_: Annotated[
         Format | None,
         typer.Option(
-            "--format", "-f", help="Output format (default: yaml; table for a multi-objective Pareto front).", show_default=False
+            "--format",
+            "-f",
+            help="Output format (default: yaml; table for a multi-objective Pareto front). json: one object "
+            "{trial_id, status, <metric>, iteration, config} when one trial is asked for (-n 1, the default), "
+            "a list of them for -n 2 or more, and always a list for a Pareto front.",
+            show_default=False,
         ),
     ] = None,
+    metric: MetricOpt = None,
+    mode: ModeOpt = None,
 ) -> None:
     """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front."""
-    from raytuner.errors import ExperimentError
-    from raytuner.results.catalog import best_trials
+    from raytuner.errors import ExperimentError, UsageError
+    from raytuner.results.catalog import best_trials, rank_trials
     from raytuner.results.layout import find_experiment
+    from raytuner.results.reader import FolderKind, experiment_at, open_experiment
 
-    folder = find_experiment(experiment, storage)
-    front = _front(folder, n)
-    if front is not None:
-        _print_front(folder, front, format_ or Format.TABLE)
-        return
     count = n or 1
-    metric, mode, ranked = best_trials(folder, count)
+    folder: Path | None = None
+    if experiment_at(experiment, storage)[1] is FolderKind.RAY_TUNE:
+        with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
+            warn_assumed_mode(tables)
+            if not tables.metric:
+                raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
+            name, metric_name, mode_name = tables.name, tables.metric, tables.mode or "min"
+            ranked = rank_trials(tables.trials, mode_name, count)
+    else:
+        folder = find_experiment(experiment, storage)
+        front = _front(folder, n)
+        if front is not None:
+            _print_front(folder, front, format_ or Format.TABLE)
+            return
+        name = folder.name
+        metric_name, mode_name, ranked = best_trials(folder, count)
     if not ranked:
-        raise ExperimentError(f"{folder.name}: no trial has reported {metric} yet")
+        raise ExperimentError(f"{name}: no trial has reported {metric_name} yet")
     rows: list[dict[str, Any]] = [
-        {"trial_id": r.trial_id, "status": r.status, metric: r.value, "iteration": r.iteration, "config": r.config}
+        {"trial_id": r.trial_id, "status": r.status, metric_name: r.value, "iteration": r.iteration, "config": r.config}
         for r in ranked
     ]
     from raytuner.results.lineage import best_schedule
 
     for row in rows:
-        schedule = best_schedule(folder, row["trial_id"])
+        schedule = best_schedule(folder, row["trial_id"]) if folder is not None else []  # PBT lineage: raytuner's
         if schedule:
             row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
+        # one trial asked for: the object itself, ready to paste; several: a list (documented)
         typer.echo(json.dumps(rows[0] if count == 1 else rows, indent=2))
         return
     if chosen is Format.TABLE:
         _print_table(
-            f"{folder.name}: best {len(rows)} by {metric} ({mode})",
-            ["#", "trial", "status", metric, "iteration", "config"],
-            [[str(i), r["trial_id"], r["status"], r[metric], r["iteration"], r["config"]] for i, r in enumerate(rows, 1)],
+            f"{name}: best {len(rows)} by {metric_name} ({mode_name})",
+            ["#", "trial", "status", metric_name, "iteration", "config"],
+            [[str(i), r["trial_id"], r["status"], r[metric_name], r["iteration"], r["config"]] for i, r in enumerate(rows, 1)],
         )
         return
     import yaml
@@ -84,7 +104,7 @@ def best(
     for i, row in enumerate(rows):
         if i:
             typer.echo("---")
-        typer.echo(f"# {folder.name}: trial {row['trial_id']} ({row['status']}), {metric} = {row[metric]:.6g} ({mode})")
+        typer.echo(f"# {name}: trial {row['trial_id']} ({row['status']}), {metric_name} = {row[metric_name]:.6g} ({mode_name})")
         for segment in row.get("schedule", []):
             typer.echo(f"# from step {segment['from_step']} (trial {segment['trial_id']}): {json.dumps(segment['config'])}")
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())

@@ -10,6 +10,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, StorageRootOpt
+from raytuner.cli.show import EXPERIMENT_HELP, MetricOpt, ModeOpt, warn_assumed_mode
 
 if TYPE_CHECKING:
     from raytuner.results.compare import Comparison
@@ -20,9 +21,11 @@ app = typer.Typer()
 @app.command("compare")
 @handles_errors
 def compare(
-    first: Annotated[str, typer.Argument(help="First experiment: name, folder or URI.", show_default=False)],
-    second: Annotated[str, typer.Argument(help="Second experiment: name, folder or URI.", show_default=False)],
+    first: Annotated[str, typer.Argument(help=f"First {EXPERIMENT_HELP[0].lower()}{EXPERIMENT_HELP[1:]}", show_default=False)],
+    second: Annotated[str, typer.Argument(help="Second experiment: the same kinds of reference.", show_default=False)],
     storage: StorageRootOpt = "runs",
+    metric: MetricOpt = None,
+    mode: ModeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Compare two experiments: best metric, trials by status, config and spec differences."""
@@ -30,7 +33,10 @@ def compare(
     from raytuner.results.compare import compare_tables
     from raytuner.results.reader import open_experiment
 
-    with open_experiment(first, storage) as left, open_experiment(second, storage) as right:
+    opened = (open_experiment(ref, storage, metric=metric, mode=mode) for ref in (first, second))
+    with next(opened) as left, next(opened) as right:
+        warn_assumed_mode(left)
+        warn_assumed_mode(right)
         result = compare_tables(left, right, storage)
     if json_:
         payload = asdict(result)

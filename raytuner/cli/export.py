@@ -8,7 +8,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
-from raytuner.cli.show import ColumnsOpt, ExperimentArg, MetricOpt, ModeOpt, WhereOpt
+from raytuner.cli.show import ColumnsOpt, ExperimentArg, MetricOpt, ModeOpt, WhereOpt, warn_assumed_mode
 from raytuner.results.export import ExportFormat
 from raytuner.results.query import TableName
 
@@ -46,6 +46,7 @@ def export(
     from raytuner.results.reader import open_experiment
 
     with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
+        warn_assumed_mode(tables)
         target = output
         if target is None and format_ is ExportFormat.PARQUET:
             target = f"{tables.name}-{table.value}.parquet"

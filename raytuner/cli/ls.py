@@ -16,11 +16,16 @@ app = typer.Typer()
 @app.command("ls")
 @handles_errors
 def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
-    """List experiments: name, state, trials by state, best metric, start and duration."""
+    """List experiments: name, state, trials by state, best metric, start and duration.
+
+    Plain Ray Tune folders are listed too, marked "(Ray Tune)": trials by state and duration
+    from Ray's experiment state; no best, as Ray does not record the mode (show/best take --mode).
+    A run still marked running shows what its trials table holds so far.
+    """
     from rich.table import Table
 
     from raytuner.cli.render import format_value, stdout_console
-    from raytuner.results.catalog import CRASHED, list_experiments
+    from raytuner.results.catalog import CRASHED, RAY_TUNE, list_experiments
     from raytuner.results.layout import storage_root
     from raytuner.results.remote import is_uri
 
@@ -39,6 +44,8 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
                 "front": i.front,
                 "started_at": i.started_at,
                 "duration_s": i.duration_s,
+                "kind": i.kind,
+                "so_far": i.so_far,
             }
             for i in infos
         ]
@@ -58,7 +65,10 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
             best = f"Pareto front: {info.front} trials"
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started_at)) if info.started_at else "-"
         duration = f"{info.duration_s:.1f}s" if info.duration_s is not None else "-"
-        table.add_row(info.name, info.state, trials, best, started, duration)
+        if info.so_far and info.duration_s is not None:
+            duration += " so far"
+        state = f"{info.state} (Ray Tune)" if info.kind == RAY_TUNE else info.state
+        table.add_row(info.name, state, trials, best, started, duration)
     console.print(table)
     if any(info.state == CRASHED for info in infos):
         console.print(f"{CRASHED}: marked running, but its driver is gone; show and export read what it recorded")

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from rich.table import Table
 
+    from raytuner.results.reader import ExperimentTables
+
 app = typer.Typer()
 
-ExperimentArg = Annotated[
-    str, typer.Argument(help="Experiment name (under --storage), folder, or URI (s3://...).", show_default=False)
-]
+EXPERIMENT_HELP = "Experiment: name (under --storage), folder, or URI (s3://...); raytuner's or plain Ray Tune's."
+ExperimentArg = Annotated[str, typer.Argument(help=EXPERIMENT_HELP, show_default=False)]
 WhereOpt = Annotated[
     str | None,
     typer.Option(
@@ -32,7 +33,20 @@ MetricOpt = Annotated[
     str | None,
     typer.Option("--metric", help="Plain Ray Tune folders only: the metric (default: Ray's TuneConfig metric)."),
 ]
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="Plain Ray Tune folders only: min or max (default min).")]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option("--mode", help="Plain Ray Tune folders only: min or max (default min, with a warning: Ray records none)."),
+]
+
+
+def warn_assumed_mode(tables: ExperimentTables) -> None:
+    """One line on stderr when a plain Ray Tune folder's mode was assumed (min), not given."""
+    if tables.mode_assumed:
+        typer.echo(
+            f"warning: {tables.source}: plain Ray Tune folder, Ray records no mode: assuming {tables.mode} "
+            "(give --mode max if larger is better)",
+            err=True,
+        )
 
 HEADERS = {
     "metric_best": "best",
@@ -67,6 +81,7 @@ def show(
     from raytuner.results.reader import open_experiment
 
     with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
+        warn_assumed_mode(tables)
         objectives = objectives_of(tables.trials.schema.metadata)
         if sort is None:
             # several metrics: by the first one's last value (the value the Pareto front compares)

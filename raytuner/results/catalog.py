@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from raytuner.errors import ExperimentError
+from raytuner.errors import ExperimentError, UsageError
 from raytuner.results import layout
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from raytuner.results.reader import Location
+
+
+RAY_TUNE = "ray-tune"  # ExperimentInfo.kind of a plain Ray Tune folder (reader.FolderKind's value)
 
 
 @dataclass(frozen=True)
@@ -25,45 +36,169 @@ class ExperimentInfo:
     started_at: float | None
     duration_s: float | None
     front: int | None = None  # several objectives: trials on the Pareto front (best is then None)
+    kind: str = "raytuner"  # or "ray-tune": a plain Ray Tune folder (FolderKind's values)
+    so_far: bool = False  # an unfinished run: counts, best and duration read from its trials table now
 
 
 def list_experiments(storage: str) -> list[ExperimentInfo]:
-    """Every experiment folder directly under the storage root ``storage`` (a folder or a URI), oldest first."""
-    from raytuner.results import remote
+    """Every experiment folder directly under the storage root ``storage`` (a folder or a URI),
+    raytuner's and plain Ray Tune's, oldest first.
 
-    if remote.is_uri(storage):
-        found = _remote_infos(remote.Remote.parse(storage))
-    else:
-        root = layout.storage_root(storage)
-        folders = [f for f in root.iterdir() if f.is_dir() and layout.is_experiment(f)] if root.is_dir() else []
-        found = [_info(folder.name, str(folder), read_status(folder)) for folder in folders]
+    Raises:
+        UsageError: ``storage`` is not a folder (missing, a file) or cannot be listed.
+    """
+    from raytuner.results.reader import first_line
+
+    root = _root(storage)
+    found = []
+    try:
+        for name, is_dir in root.entries():
+            if is_dir:
+                info = _folder_info(root.child(name))
+                if info is not None:
+                    found.append(info)
+    except OSError as exc:
+        raise UsageError(f"cannot list {root.display}: {first_line(exc)}") from exc
     return sorted(found, key=lambda info: (info.started_at or 0.0, info.name))
 
 
-def _remote_infos(root: Any) -> list[ExperimentInfo]:
-    """Experiments on object storage, from each folder's status.json (nothing else is fetched)."""
-    import posixpath
-
+def _root(storage: str) -> Location:
     import pyarrow.fs as pafs
 
-    from raytuner.errors import UsageError
+    from raytuner.results import remote
+    from raytuner.results.reader import Location, filesystem_for
+
+    if remote.is_uri(storage):
+        uri = storage.rstrip("/")
+        fs, path = filesystem_for(uri)
+        return Location(fs, path.rstrip("/"), uri)
+    root = layout.storage_root(storage)
+    if not root.exists():
+        raise UsageError(f"--storage {storage}: no folder {root}; expected a folder holding experiment folders")
+    if not root.is_dir():
+        raise UsageError(f"--storage {storage}: {root} is a file; expected a folder holding experiment folders")
+    return Location(pafs.LocalFileSystem(), str(root), str(root))
+
+
+def _folder_info(folder: Location) -> ExperimentInfo | None:
+    """What ``ls`` shows of one folder; None when it is no experiment (raytuner's or Ray Tune's)."""
+    names = dict(folder.entries())
+    if layout.STATUS in names or layout.SPEC in names:
+        status = _read_status_at(folder) if layout.STATUS in names else {}
+        info = _info(folder.name, folder.display, status)
+        unfinished = status.get("state") == "running" or not any(info.trials.values())
+        if unfinished and names.get(layout.TRIALS) is False:
+            info = _progress(info, folder)
+        return info
+    states = sorted(n for n, is_dir in names.items() if not is_dir and _is_ray_state(n))
+    if states:
+        return _ray_tune_info(folder, states[-1])
+    return None
+
+
+def _is_ray_state(name: str) -> bool:
+    return name.startswith("experiment_state-") and name.endswith(".json")
+
+
+def _read_status_at(folder: Location) -> dict[str, Any]:
+    try:
+        return _parse_status(folder.read_bytes(layout.STATUS))
+    except OSError:
+        return {"state": "unreadable"}
+
+
+def _progress(info: ExperimentInfo, folder: Location) -> ExperimentInfo:
+    """``info`` of a run still marked running (status.json is written at its start and end):
+    trials by state, best and duration so far, from the trials table it keeps up to date."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raytuner.results.pareto import PARETO_COLUMN, objectives_of, with_pareto
 
     try:
-        infos = root.fs.get_file_info(pafs.FileSelector(root.path, allow_not_found=True))
-        found = []
-        for info in infos:
-            if info.type != pafs.FileType.Directory:
-                continue
-            status_path = posixpath.join(info.path, layout.STATUS)
-            if root.fs.get_file_info(status_path).type != pafs.FileType.File:
-                continue
-            with root.fs.open_input_stream(status_path) as stream:
-                status = _parse_status(stream.read())
-            name = posixpath.basename(info.path)
-            found.append(_info(name, f"{root.uri}/{name}", status))
-        return found
-    except OSError as exc:
-        raise UsageError(f"cannot list {root.uri}: {str(exc).strip().splitlines()[0]}") from exc
+        with folder.fs.open_input_file(folder.join(layout.TRIALS)) as handle:
+            table = pq.read_table(handle)
+    except (OSError, pa.ArrowException):  # replaced atomically, so unreadable means damaged: show status alone
+        return info
+    meta = table.schema.metadata or {}
+    metric = info.metric or meta.get(b"raytuner.metric", b"").decode() or None
+    mode = info.mode or meta.get(b"raytuner.mode", b"min").decode()
+    wanted = ("status", "metric_best", "started_at", "ended_at", "time_total_s")
+    rows = table.select([c for c in wanted if c in table.column_names]).to_pylist()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[str(row.get("status"))] = counts.get(str(row.get("status")), 0) + 1
+    scored = [r["metric_best"] for r in rows if isinstance(r.get("metric_best"), float) and not math.isnan(r["metric_best"])]
+    best = (max if mode == "max" else min)(scored) if scored else None
+    front = None
+    if objectives_of(meta):
+        best, front = None, sum(1 for flag in with_pareto(table).column(PARETO_COLUMN).to_pylist() if flag)
+    duration = None
+    if info.started_at is not None:
+        end = _latest(rows) if info.state == CRASHED else time.time()
+        duration = None if end is None else max(0.0, end - info.started_at)
+    return replace(info, metric=metric, mode=mode, trials=counts, best=best, front=front, duration_s=duration, so_far=True)
+
+
+def _latest(rows: list[dict[str, Any]]) -> float | None:
+    """The last moment the trials table knows of: a trial's end, or its start plus its run time."""
+    times = []
+    for row in rows:
+        ended, started = row.get("ended_at"), row.get("started_at")
+        if isinstance(ended, datetime):
+            times.append(ended.timestamp())
+        if isinstance(started, datetime):
+            times.append(started.timestamp() + float(row.get("time_total_s") or 0.0))
+    return max(times) if times else None
+
+
+def _ray_tune_info(folder: Location, state_file: str) -> ExperimentInfo:
+    """A plain Ray Tune folder from its newest experiment state (JSON; Ray's pickles are not read).
+
+    Ray records no mode outside its pickles, so no best is shown: ``show``/``best`` take --mode.
+    """
+    from raytuner.results.ray_folder import ray_status
+
+    try:
+        data = folder.read_json(state_file)
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return ExperimentInfo(folder.name, folder.display, "unreadable", None, None, {}, None, None, None, kind=RAY_TUNE)
+    counts: dict[str, int] = {}
+    latest: list[float] = []
+    for entry in data.get("trial_data") or []:
+        try:
+            info = json.loads(entry[0]) if isinstance(entry[0], str) else dict(entry[0])
+            runtime = json.loads(entry[1]) if isinstance(entry[1], str) else dict(entry[1])
+        except (ValueError, TypeError, IndexError, KeyError):
+            continue
+        status = ray_status(info.get("status"))
+        counts[status] = counts.get(status, 0) + 1
+        if isinstance(runtime.get("last_result_time"), (int, float)):
+            latest.append(float(runtime["last_result_time"]))
+    runner = _dict(data.get("runner_data"))
+    stats = _dict(data.get("stats"))
+    started = stats.get("start_time", runner.get("_start_time"))
+    started = float(started) if isinstance(started, (int, float)) else None
+    ended = bool(counts) and set(counts) <= {"completed", "error"}
+    metric = runner.get("_metric")
+    return ExperimentInfo(
+        name=folder.name,
+        folder=folder.display,
+        state="completed" if ended else "unfinished",
+        metric=metric if isinstance(metric, str) else None,
+        mode=None,
+        trials=counts,
+        best=None,
+        started_at=started,
+        duration_s=max(latest) - started if started is not None and latest else None,
+        kind=RAY_TUNE,
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _info(name: str, folder: str, status: dict[str, Any]) -> ExperimentInfo:
@@ -136,7 +271,7 @@ class RankedTrial:
 
 
 def best_trials(folder: Path, n: int = 1) -> tuple[str, str, list[RankedTrial]]:
-    """The ``n`` best trials of an experiment (metric, mode, trials best first).
+    """The ``n`` best trials of the raytuner experiment in ``folder`` (metric, mode, trials best first).
 
     Raises:
         ExperimentError: the trials table is missing or unreadable.
@@ -153,12 +288,17 @@ def best_trials(folder: Path, n: int = 1) -> tuple[str, str, list[RankedTrial]]:
         raise ExperimentError(f"{path}: cannot read the trials table: {exc}") from exc
     metric = meta.get(b"raytuner.metric", b"?").decode()
     mode = meta.get(b"raytuner.mode", b"min").decode()
-    rows = [row for row in table.to_pylist() if row["metric_best"] is not None]
+    return metric, mode, rank_trials(table, mode, n)
+
+
+def rank_trials(trials: pa.Table, mode: str, n: int = 1) -> list[RankedTrial]:
+    """The ``n`` trials of a trials table with the best ``metric_best`` by ``mode``, best first."""
+    wanted = ["trial_id", "status", "metric_best", "metric_best_iteration", "config_json"]
+    rows = [row for row in trials.select(wanted).to_pylist() if row["metric_best"] is not None]
     rows.sort(key=lambda row: row["metric_best"], reverse=mode == "max")
-    ranked = [
+    return [
         RankedTrial(
             row["trial_id"], row["status"], row["metric_best"], row["metric_best_iteration"], json.loads(row["config_json"])
         )
         for row in rows[:n]
     ]
-    return metric, mode, ranked

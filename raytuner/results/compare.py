@@ -94,13 +94,14 @@ def compare_tables(left: ExperimentTables, right: ExperimentTables, storage: str
 
 
 def diff(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[Difference]:
-    """Keys whose values differ (missing on one side counts), in key order."""
-    missing = object()
+    """Keys whose values differ, in key order. Missing and null are the same (a spec that
+    leaves a key out and one that sets it to null say the same), so a key absent or null on
+    both sides is no difference; missing on one side and set on the other is."""
     out = []
     for key in sorted(set(left) | set(right)):
-        a, b = left.get(key, missing), right.get(key, missing)
+        a, b = left.get(key), right.get(key)
         if a != b:
-            out.append(Difference(key.lstrip("/"), None if a is missing else a, None if b is missing else b))
+            out.append(Difference(key.lstrip("/"), a, b))
     return out
 
 

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from raytuner.errors import UsageError
 from raytuner.results.cell_text import csv_ready, csv_schema, json_cells
 from raytuner.results.query import TableName, result_rows, trial_rows
-from raytuner.results.reader import ExperimentTables
+from raytuner.results.reader import ExperimentTables, filesystem_for, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -79,13 +79,13 @@ def _sink(target: str | None) -> Iterator[IO[bytes] | Any]:
     import pyarrow.fs as pafs
 
     if "://" in target:
-        fs, path = pafs.FileSystem.from_uri(target)
+        fs, path = filesystem_for(target, writing=True)
     else:
         fs, path = pafs.LocalFileSystem(), target
     try:
         stream = fs.open_output_stream(path)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc}") from exc
+        raise UsageError(f"cannot write {target}: {first_line(exc)}") from exc
     with stream:
         yield stream
 

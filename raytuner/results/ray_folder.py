@@ -66,6 +66,7 @@ def convert_ray_folder(
 
     state = _experiment_state(location)
     metric = metric or state.get("metric")
+    assumed = mode is None
     sign = 1.0 if mode == "max" else -1.0
     mode = "max" if sign > 0 else "min"
     meta = {
@@ -117,7 +118,14 @@ def convert_ray_folder(
     tables.kind = FolderKind.RAY_TUNE
     tables.metric = metric
     tables.mode = mode
+    tables.mode_assumed = assumed
+    tables.scratch = scratch
     return tables
+
+
+def ray_status(value: Any) -> str:
+    """raytuner's name for a Ray Tune trial status (TERMINATED is ``completed``)."""
+    return _STATUS.get(str(value), str(value).lower() or "unknown")
 
 
 def _local_fs() -> Any:

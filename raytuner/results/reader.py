@@ -75,19 +75,32 @@ class Location:
     def read_json(self, name: str) -> Any:
         return json.loads(self.read_bytes(name))
 
+    @property
+    def local_path(self) -> Path | None:
+        """The folder on this machine's disk; None on object storage."""
+        import pyarrow.fs as pafs
+
+        return Path(self.path) if isinstance(self.fs, pafs.LocalFileSystem) else None
+
 
 def location_of(ref: str, storage: str = "runs") -> Location:
-    """A folder by URI, local path, or name under the local storage root ``storage``.
+    """A folder by URI, local path, or name under the storage root ``storage`` (a folder or a URI).
 
     Raises:
-        UsageError: nothing by that name, path or URI is a folder.
+        UsageError: nothing by that name, path or URI is a folder, or its storage cannot be reached.
     """
     import pyarrow.fs as pafs
 
+    if "://" not in ref and "://" in storage and "/" not in ref and ref not in ("", ".", ".."):
+        ref = f"{storage.rstrip('/')}/{ref}"
     if "://" in ref:
         fs, path = filesystem_for(ref)
         location = Location(fs, path.rstrip("/"), ref.rstrip("/"))
-        if fs.get_file_info(location.path).type != pafs.FileType.Directory:
+        try:
+            found = fs.get_file_info(location.path).type
+        except OSError as exc:
+            raise UsageError(f"cannot read {ref}: {first_line(exc)}") from exc
+        if found != pafs.FileType.Directory:
             raise UsageError(f"no experiment folder at {ref}")
         return location
     local = pafs.LocalFileSystem()
@@ -102,21 +115,46 @@ def location_of(ref: str, storage: str = "runs") -> Location:
     raise UsageError(f"no experiment folder '{ref}'")
 
 
-def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (pyarrow's S3 errors run to several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def filesystem_for(uri: str, *, writing: bool = False) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and path of ``uri``: pyarrow's own (s3, gs, hdfs...), else fsspec's.
+
+    The one place a URI becomes a filesystem, for reading and for ``export -o``.
+
+    Raises:
+        UsageError: no filesystem knows the scheme, the storage cannot be reached (pyarrow
+            resolves an S3 bucket's region when opening it), or ``writing`` to fsspec's
+            ``memory://``, which would vanish when the command exits.
+    """
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
+    scheme = uri.partition("://")[0]
     try:
         return pafs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
-    except (pafs.ArrowInvalid, pafs.ArrowNotImplementedError, ValueError) as native_error:
+    except OSError as exc:
+        raise UsageError(f"cannot reach {uri}: {first_line(exc)}") from exc
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as native_error:
+        unknown = UsageError(
+            f"cannot open {uri}: no filesystem for {scheme}:// (expected a local path, or a URI pyarrow or "
+            f"fsspec can open such as s3://, gs://, hdfs://; pyarrow said: {first_line(native_error)})"
+        )
         try:
             import fsspec
         except ImportError:
-            raise UsageError(f"cannot open {uri}: {native_error}") from native_error
+            raise unknown from native_error
         try:
             fs, path = fsspec.core.url_to_fs(uri)
-        except (ImportError, ValueError) as exc:
-            raise UsageError(f"cannot open {uri}: {exc}") from exc
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+        except (ImportError, ValueError, OSError) as exc:
+            raise unknown from exc
+    if writing and "memory" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        raise UsageError(f"cannot write {uri}: memory:// lives in this process and would be gone when it exits")
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
 class FolderKind(str, Enum):
@@ -137,6 +175,19 @@ def folder_kind(location: Location) -> FolderKind | None:
     return None
 
 
+def experiment_at(ref: str, storage: str = "runs") -> tuple[Location, FolderKind | None]:
+    """The folder ``ref`` names (see :func:`location_of`) and what wrote it.
+
+    Raises:
+        UsageError: no such folder, or its storage cannot be read.
+    """
+    location = location_of(ref, storage)
+    try:
+        return location, folder_kind(location)
+    except OSError as exc:
+        raise UsageError(f"cannot read {location.display}: {first_line(exc)}") from exc
+
+
 @dataclass
 class ExperimentTables:
     """The trials table (in memory: one row per trial) and the reports (streamed from files)."""
@@ -149,6 +200,10 @@ class ExperimentTables:
     trials: pa.Table
     results_schema: pa.Schema
     _result_files: list[tuple[pafs.FileSystem, str]]
+    # plain Ray Tune folders: min was assumed (Ray records no mode outside its pickles), and
+    # the local scratch folder holding the converted tables while the ``with`` block lasts
+    mode_assumed: bool = False
+    scratch: Path | None = None
 
     def iter_results(self, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Every report, in file order, as batches in :attr:`results_schema` (or its ``columns``)."""
@@ -271,8 +326,7 @@ def open_experiment(
     """
     if mode not in (None, "min", "max"):
         raise UsageError(f"--mode: expected 'min' or 'max', found {mode!r}")
-    location = location_of(ref, storage)
-    kind = folder_kind(location)
+    location, kind = experiment_at(ref, storage)
     if kind is FolderKind.RAYTUNER:
         yield read_raytuner_folder(location)
         return
@@ -281,4 +335,7 @@ def open_experiment(
     from raytuner.results.ray_folder import convert_ray_folder
 
     with tempfile.TemporaryDirectory(prefix="raytuner-") as scratch:
-        yield convert_ray_folder(location, Path(scratch), metric=metric, mode=mode)
+        # named like the experiment, which the report's title shows
+        folder = Path(scratch) / (location.name.replace("/", "_").strip(".") or "experiment")
+        folder.mkdir()
+        yield convert_ray_folder(location, folder, metric=metric, mode=mode)

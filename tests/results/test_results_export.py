@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from raytuner.cli import app
@@ -189,3 +190,145 @@ def test_compare_two_raytuner_experiments(runs: Path) -> None:
     assert [d["key"] for d in compared["config"]] == ["x"]
     text = invoke("compare", "boom", "quad", "--storage", str(runs))
     assert "(better)" in text and "spec differences" in text
+
+
+def test_compare_skips_keys_null_or_missing_on_both_sides(runs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(runs / "quad", store / "left")
+    shutil.copytree(runs / "quad", store / "right")
+    spec = yaml.safe_load((store / "left" / "spec.yaml").read_text())
+    spec["trainable"]["fail_at"] = None  # the other spec leaves the key out: the same thing
+    spec["trainable"]["iterations"] = 7  # a real difference, still reported
+    (store / "left" / "spec.yaml").write_text(yaml.safe_dump(spec))
+    compared = json.loads(invoke("compare", "left", "right", "--storage", str(store), "--json"))
+    keys = {d["key"] for d in compared["spec"]}
+    assert "trainable.fail_at" not in keys
+    assert keys == {"trainable.iterations"}
+
+
+def test_compare_takes_metric_and_mode_for_plain_ray_tune_folders(runs: Path) -> None:
+    folder = str(next((runs / "ray").iterdir()))
+    assumed = runner.invoke(app, ["compare", folder, "quad", "--storage", str(runs), "--json"])
+    assert assumed.exit_code == 0, assumed.output + assumed.stderr
+    assert json.loads(assumed.stdout)["left"]["best_value"] == pytest.approx(1.2)  # min of (x-1)^2 + 1/t
+    warnings = [line for line in assumed.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1 and "assuming min" in warnings[0] and "--mode max" in warnings[0]
+
+    given = runner.invoke(app, ["compare", folder, folder, "--mode", "max", "--metric", "loss", "--json"])
+    assert given.exit_code == 0, given.output + given.stderr
+    payload = json.loads(given.stdout)
+    assert payload["left"]["mode"] == "max" and payload["left"]["best_value"] == pytest.approx(2.0)  # 1 + 1/1
+    assert payload["better"] == "tie" and "assuming" not in given.stderr
+
+
+def test_ls_best_and_report_accept_plain_ray_tune_folders(runs: Path, tmp_path: Path) -> None:
+    rows = json.loads(invoke("ls", "--storage", str(runs / "ray"), "--json"))
+    assert [(r["name"], r["kind"], r["state"], r["trials"]) for r in rows] == [
+        ("plain", "ray-tune", "completed", {"completed": 4})
+    ]
+    assert rows[0]["metric"] == "loss" and rows[0]["best"] is None and rows[0]["duration_s"] > 0
+    assert "completed (Ray Tune)" in invoke("ls", "--storage", str(runs / "ray"))
+    mixed = json.loads(invoke("ls", "--storage", str(runs), "--json"))
+    assert {r["name"]: r["kind"] for r in mixed} == {"boom": "raytuner", "quad": "raytuner"}  # ray/ holds no state
+
+    best = runner.invoke(app, ["best", "plain", "--storage", str(runs / "ray"), "-f", "json", "-n", "2"])
+    assert best.exit_code == 0, best.output + best.stderr
+    ranked = json.loads(best.stdout)
+    assert [r["loss"] for r in ranked] == pytest.approx([1.2, 1.2]) and "assuming min" in best.stderr
+    top = json.loads(invoke("best", "plain", "--storage", str(runs / "ray"), "--mode", "max", "-f", "json"))
+    assert top["loss"] == pytest.approx(2.0) and top["iteration"] == 1 and set(top["config"]) == {"x", "depth"}
+
+    target = tmp_path / "plain.html"
+    invoke("report", "plain", "--storage", str(runs / "ray"), "-o", str(target))
+    assert "plain" in target.read_text() and "<svg" in target.read_text()
+
+
+def _mid_run_status(folder: Path, pid: int) -> dict[str, object]:
+    """status.json as a run writes it at its start (and leaves it while running): no counts,
+    no best, no end; ``pid`` as its driver."""
+    status = json.loads((folder / "status.json").read_text())
+    status.update(
+        state="running",
+        ended_at=None,
+        duration_s=None,
+        best=None,
+        trials=dict.fromkeys(status["trials"], 0),
+        driver={"pid": pid, "hostname": socket.gethostname()},
+    )
+    (folder / "status.json").write_text(json.dumps(status))
+    return status
+
+
+def test_ls_reads_the_trials_table_of_a_run_still_marked_running(runs: Path, tmp_path: Path) -> None:
+    finished = json.loads((runs / "quad" / "status.json").read_text())
+    store = tmp_path / "store"
+    shutil.copytree(runs / "quad", store / "live")
+    shutil.copytree(runs / "quad", store / "dead")
+    _mid_run_status(store / "live", os.getpid())  # a driver that is alive: this process
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _mid_run_status(store / "dead", int(dead.stdout))
+
+    import time
+
+    before = time.time()
+    rows = {r["name"]: r for r in json.loads(invoke("ls", "--storage", str(store), "--json"))}
+    for row in rows.values():
+        assert row["trials"] == {"completed": 3} and row["so_far"] is True
+        assert row["best"] == pytest.approx(finished["best"]["value"])
+    assert rows["live"]["state"] == "running"
+    assert rows["live"]["duration_s"] >= before - finished["started_at"]  # up to now
+    assert rows["dead"]["state"] == "crashed?"
+    assert 0 < rows["dead"]["duration_s"] <= finished["duration_s"]  # up to the table's last record
+    table = invoke("ls", "--storage", str(store))
+    assert "3 completed" in table and "loss 0.45" in table and "s so far" in table
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _one_line_exit_2(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output + result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+    return lines[0]
+
+
+def test_unknown_schemes_and_unreachable_buckets_are_one_line(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "no filesystem for foo://" in _one_line_exit_2("show", "foo://bucket/x")
+    assert "no filesystem for foo://" in _one_line_exit_2("ls", "--storage", "foo://bucket/x")
+    assert "no filesystem for foo://" in _one_line_exit_2("export", "quad", "--storage", str(runs), "-o", "foo://b/x.parquet")
+    memory = _one_line_exit_2("export", "quad", "--storage", str(runs), "-o", "memory://x/y.parquet")
+    assert "memory://" in memory and "gone" in memory
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    nobody = f"endpoint_override=127.0.0.1:{_free_port()}&scheme=http&region=us-east-1"
+    bucket = f"s3://no-such-bucket-audit6/prefix?{nobody}"
+    assert "cannot list s3://no-such-bucket-audit6/prefix" in _one_line_exit_2("ls", "--storage", bucket)
+    assert "cannot read s3://no-such-bucket-audit6/prefix" in _one_line_exit_2("show", bucket)
+    target = f"s3://no-such-bucket-audit6/out.parquet?{nobody}"
+    assert "cannot write s3://no-such-bucket-audit6/out.parquet" in _one_line_exit_2(
+        "export", "quad", "--storage", str(runs), "-o", target
+    )
+
+
+def test_ls_refuses_a_storage_that_is_no_folder(tmp_path: Path) -> None:
+    assert f"no folder {tmp_path / 'missing'}" in _one_line_exit_2("ls", "--storage", str(tmp_path / "missing"))
+    (tmp_path / "file").write_text("x")
+    assert "is a file; expected a folder" in _one_line_exit_2("ls", "--storage", str(tmp_path / "file"))
+    (tmp_path / "empty").mkdir()
+    assert invoke("ls", "--storage", str(tmp_path / "empty")).startswith("no experiments under")
+
+
+@pytest.mark.parametrize("command", ["show", "best", "export", "report"])
+def test_every_reading_command_says_what_it_accepts(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "300"})
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "name (under --storage), folder, or URI (s3://...); raytuner's or plain Ray Tune's" in text
+    assert "--metric" in text and "--mode" in text
