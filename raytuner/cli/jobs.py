@@ -43,7 +43,8 @@ def ls(address: JobsAddressOpt, json_: JsonOpt = False) -> None:
 @app.command("status")
 @handles_errors
 def status(job: JobArg, address: JobsAddressOpt, json_: JsonOpt = False) -> None:
-    """Show one job's status (exit code 0 while it runs or after it succeeded, 1 if it failed or was stopped)."""
+    """Show one job's status. Exit code: 0 while it runs or after it succeeded; once it failed or was
+    stopped, its driver's exit code (1 when it has none)."""
     from raytuner.jobs import connect, get_job
 
     row = get_job(connect(address), address, job)

@@ -49,7 +49,10 @@ def submit(
     overrides = list(set_ or [])
     experiment = load_experiment(spec, overrides, name=name, storage=storage)
     client = connect(address)
-    job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage))
+    notes: list[str] = []
+    job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage), notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     if not follow:
         typer.echo(job_id)
         return

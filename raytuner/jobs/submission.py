@@ -1,8 +1,9 @@
 """Submitting a checked experiment to a Ray cluster as a job.
 
 The job is ``raytuner run SPEC --json ...`` run on the cluster, in a copy of the local
-working directory (Ray uploads it without the files .gitignore names), so the spec, data
-and user code travel together. The spec is validated here first: a bad spec is refused
+working directory (Ray uploads it without the files .gitignore names, nor .git, .venv and
+local experiment folders: :func:`upload_excludes`), so the spec, data and user code travel
+together. The spec is validated here first: a bad spec is refused
 before anything is uploaded.
 """
 
@@ -78,14 +79,38 @@ def build_entrypoint(spec_path: str, submission: Submission) -> str:
     return shlex.join(words)
 
 
-def check_cluster_can_place(client: JobSubmissionClient, address: str, experiment: Experiment) -> None:
-    """Refuse, before submitting, a per-trial request no node of the cluster can hold."""
+def check_cluster_can_place(client: JobSubmissionClient, address: str, experiment: Experiment) -> str | None:
+    """Refuse, before submitting, a per-trial request no live node of the cluster can hold.
+
+    The Jobs API shows the live nodes only, not the node types an autoscaler can start (and
+    a plain ``ray start`` head reports an autoscaler status too), so this check stays on the
+    live nodes; the job's own ``raytuner run`` on the head also checks the node types.
+
+    Returns:
+        A note for the user, or None (today always None).
+    """
     from ray.util.state import list_nodes
 
     nodes = call(address, lambda: list_nodes(address=address, detail=True))
     described = [{"Resources": dict(node.resources_total), "Alive": node.state == "ALIVE"} for node in nodes]
     resources = experiment.spec.resources
-    check_placeable(trial_resources(resources.cpu, resources.gpu, resources.custom), described, experiment.source)
+    wanted = trial_resources(resources.cpu, resources.gpu, resources.custom)
+    check_placeable(wanted, described, experiment.source, node_types=lambda: None)
+    return None
+
+
+def upload_excludes(root: Path, storage: str) -> list[str]:
+    """What the job's upload leaves out besides .gitignore: Git's history, a virtualenv, and
+    experiment folders (the storage root and a local ``runs`` folder) inside the working directory."""
+    excludes = ["/.git/", "/.venv/"]
+    roots = [root / "runs"]
+    if "://" not in storage:
+        roots.append(Path(os.path.expanduser(storage)))
+    for folder in roots:
+        real = folder.resolve()
+        if real != root and real.is_relative_to(root) and real.is_dir():
+            excludes.append(f"/{real.relative_to(root).as_posix()}/")
+    return list(dict.fromkeys(excludes))
 
 
 def submit(
@@ -94,6 +119,7 @@ def submit(
     experiment: Experiment,
     submission: Submission,
     working_dir: Path | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """Submit ``experiment`` as a Ray job and return its id at once.
 
@@ -103,6 +129,7 @@ def submit(
         experiment: the spec, already validated (with the same overrides).
         submission: the spec file and the command-line changes the job repeats.
         working_dir: uploaded as the job's working directory (default: the current one).
+        notes: gets what the user should know before the job runs (see :func:`check_cluster_can_place`).
 
     Raises:
         SpecError: relative storage, or resources no node of the cluster has.
@@ -111,7 +138,9 @@ def submit(
     root = (working_dir or Path.cwd()).resolve()
     spec_path = spec_in_working_dir(submission.spec, root)
     check_storage(experiment)
-    check_cluster_can_place(client, address, experiment)
+    note = check_cluster_can_place(client, address, experiment)
+    if note and notes is not None:
+        notes.append(note)
     job_id = f"raytuner-{experiment.spec.name}-{secrets.token_hex(4)}"
     return call(
         address,
@@ -120,7 +149,11 @@ def submit(
             submission_id=job_id,
             # raytuner run joins the cluster with a runtime env of its own (the same working
             # directory, its import path); Ray refuses the overlap unless told to combine them
-            runtime_env={"working_dir": str(root), "env_vars": {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"}},
+            runtime_env={
+                "working_dir": str(root),
+                "excludes": upload_excludes(root, experiment.spec.storage),
+                "env_vars": {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"},
+            },
             metadata={"raytuner.experiment": experiment.spec.name},
         ),
     )

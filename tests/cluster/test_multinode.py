@@ -175,12 +175,16 @@ def test_a_wrong_or_missing_token_is_refused_with_the_fix(cluster: Cluster, tmp_
     home = tmp_path / "home"  # no ~/.ray/auth_token there
     home.mkdir()
     none = {**{k: v for k, v in cluster.env.items() if k != "RAY_AUTH_TOKEN"}, "HOME": str(home)}
-    done = _raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, env=none)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.strip().splitlines() == [
-        f"error: the Ray cluster at {cluster.jobs} requires a token and none was found: set RAY_AUTH_TOKEN, "
-        "or write the cluster's token to ~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
-    ]
+    for args in (
+        ["jobs", "ls", "--address", cluster.jobs],
+        ["submit", "quickstart.yaml", "--address", cluster.jobs, "--storage", str(tmp_path)],
+    ):
+        done = _raytuner(cluster, *args, env=none)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"error: the Ray cluster at {cluster.jobs} requires a token and none was found: set RAY_AUTH_TOKEN, "
+            "or write the cluster's token to ~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
+        ]
     assert [p.name for p in tmp_path.iterdir()] == ["home"]  # nothing was written by the refused submit
 
 
@@ -222,3 +226,50 @@ def test_object_storage_holds_the_checkpoints_of_trials_on_every_node(cluster: C
     trials = pq.read_table(f"{path}/trials.parquet", filesystem=s3)
     assert trials.num_rows == 4 and set(trials.column("status").to_pylist()) == {"completed"}
     assert pq.read_table(f"{path}/results.parquet", filesystem=s3).num_rows == 4 * 20
+
+
+def _status(cluster: Cluster, job_id: str) -> str:
+    done = _raytuner(cluster, "jobs", "status", job_id, "--address", cluster.jobs, "--json")
+    return str(json.loads(done.stdout)["status"])
+
+
+def _wait_until(cluster: Cluster, job_id: str, states: set[str], timeout_s: float = 300) -> str:
+    deadline = time.time() + timeout_s
+    while (state := _status(cluster, job_id)) not in states and time.time() < deadline:
+        time.sleep(2)
+    return state
+
+
+def test_submit_without_follow_returns_the_id_and_logs_follow_streams_it(cluster: Cluster, tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = _raytuner(
+        cluster, "submit", "quickstart.yaml", "--address", cluster.jobs, "--storage", str(tmp_path),
+        "--set", "search.num_samples=2", "--set", "trainable.sleep_s=0.2", "--name", "unfollowed",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    job_id = done.stdout.strip()
+    assert done.stdout.splitlines() == [job_id] and job_id.startswith("raytuner-unfollowed-")
+    assert time.monotonic() - started < 60  # returned while the job runs (its trials alone sleep 4 s)
+    assert _status(cluster, job_id) in {"PENDING", "RUNNING"}
+    followed = _raytuner(cluster, "jobs", "logs", job_id, "--address", cluster.jobs, "--follow")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert '"state": "completed"' in followed.stdout
+    assert followed.stderr.strip().splitlines()[-1] == f"job {job_id}: SUCCEEDED"
+    assert _wait_until(cluster, job_id, {"SUCCEEDED", "FAILED", "STOPPED"}) == "SUCCEEDED"
+
+
+def test_jobs_stop_ends_a_running_job_stopped(cluster: Cluster, tmp_path: Path) -> None:
+    done = _raytuner(
+        cluster, "submit", "quickstart.yaml", "--address", cluster.jobs, "--storage", str(tmp_path),
+        "--set", "search.num_samples=2", "--set", "trainable.sleep_s=5",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    job_id = done.stdout.strip()
+    assert _wait_until(cluster, job_id, {"RUNNING", "SUCCEEDED", "FAILED"}) == "RUNNING"
+    stopped = _raytuner(cluster, "jobs", "stop", job_id, "--address", cluster.jobs)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == f"{job_id}: stop requested", stopped.stderr
+    assert _wait_until(cluster, job_id, {"SUCCEEDED", "FAILED", "STOPPED"}, timeout_s=120) == "STOPPED"
+    status = _raytuner(cluster, "jobs", "status", job_id, "--address", cluster.jobs)
+    assert status.returncode != 0 and f"{job_id}: STOPPED" in status.stdout, status.stdout + status.stderr
+    again = _raytuner(cluster, "jobs", "stop", job_id, "--address", cluster.jobs)
+    assert again.stdout.strip() == f"{job_id}: already finished"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from raytuner.cli import app
 from raytuner.errors import SpecError, UsageError
-from raytuner.jobs.submission import Submission, build_entrypoint, check_storage, spec_in_working_dir
+from raytuner.jobs.submission import Submission, build_entrypoint, check_storage, spec_in_working_dir, upload_excludes
 from raytuner.spec.loader import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +68,17 @@ def test_an_unreachable_jobs_api_is_one_line(tmp_path: Path) -> None:
         f"error: cannot reach the Ray Jobs API at {UNREACHABLE}: is the dashboard running there "
         "(through an SSH tunnel: `ray dashboard CLUSTER.yaml`)?"
     ]
+
+
+def test_the_upload_leaves_out_git_the_virtualenv_and_experiment_folders(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "shared" / "runs").mkdir(parents=True)
+    assert upload_excludes(tmp_path, str(tmp_path / "shared" / "runs")) == ["/.git/", "/.venv/", "/runs/", "/shared/runs/"]
+    assert upload_excludes(tmp_path, "s3://bucket/runs") == ["/.git/", "/.venv/", "/runs/"]
+    assert upload_excludes(tmp_path / "runs", "/elsewhere") == ["/.git/", "/.venv/"]  # never the working dir itself
+
+
+def test_jobs_status_help_says_what_it_exits_with() -> None:
+    result = CliRunner().invoke(app, ["jobs", "status", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "its driver's exit code (1 when it has none)" in " ".join(result.output.split())
