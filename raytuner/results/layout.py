@@ -19,6 +19,7 @@ STATUS = "status.json"
 TRIALS = "trials.parquet"
 RESULTS = "results.parquet"
 RESULTS_PARTS = "results.parts"
+RESULTS_OPEN = "results.open"  # reports not yet in a part, one JSON line each
 PBT_DECISIONS = "pbt_decisions.parquet"
 EXPERIMENT = "experiment.parquet"
 

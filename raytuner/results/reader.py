@@ -11,6 +11,7 @@ Reports are streamed in batches, so a million reports need no more memory than o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import tempfile
@@ -200,6 +201,7 @@ class ExperimentTables:
     trials: pa.Table
     results_schema: pa.Schema
     _result_files: list[tuple[pafs.FileSystem, str]]
+    _open_reports: list[pa.Table] = dataclasses.field(default_factory=list)  # a running or killed run's open parts
     # plain Ray Tune folders: min was assumed (Ray records no mode outside its pickles), and
     # the local scratch folder holding the converted tables while the ``with`` block lasts
     mode_assumed: bool = False
@@ -216,6 +218,10 @@ class ExperimentTables:
                 present = [name for name in wanted.names if name in reader.schema_arrow.names]
                 for batch in reader.iter_batches(batch_size=batch_rows, columns=present):
                     yield conform(batch, wanted)
+        for table in self._open_reports:
+            present = [name for name in wanted.names if name in table.column_names]
+            for batch in table.select(present).to_batches(max_chunksize=batch_rows):
+                yield conform(batch, wanted)
 
     def metadata(self) -> dict[bytes, bytes]:
         meta = dict(self.results_schema.metadata or {})
@@ -282,6 +288,7 @@ def read_raytuner_folder(location: Location) -> ExperimentTables:
     try:
         with location.fs.open_input_file(location.join(layout.TRIALS)) as handle:
             trials = with_pareto(pq.read_table(handle))  # the front as of now (a running experiment's too)
+        unsealed = _open_parts(location)  # read before the parts: one sealed meanwhile is in them then
         files = [layout.RESULTS] if location.kind_of(layout.RESULTS) == "file" else []
         files += [
             posixpath.join(layout.RESULTS_PARTS, name)
@@ -292,12 +299,13 @@ def read_raytuner_folder(location: Location) -> ExperimentTables:
         for name in files:
             with location.fs.open_input_file(location.join(name)) as handle:
                 schemas.append(pq.read_schema(handle))
+        open_reports = _open_reports(unsealed, files)
     except OSError as exc:
         raise ExperimentError(f"{location.display}: cannot read the results: {exc}") from exc
     meta = trials.schema.metadata or {}
     metric = meta.get(b"raytuner.metric")
     mode = meta.get(b"raytuner.mode")
-    schema = unified_results_schema(schemas)
+    schema = unified_results_schema(schemas + [table.schema for table in open_reports])
     schema = schema.with_metadata({**meta, **(schema.metadata or {})})
     return ExperimentTables(
         name=location.name,
@@ -308,7 +316,32 @@ def read_raytuner_folder(location: Location) -> ExperimentTables:
         trials=trials,
         results_schema=schema,
         _result_files=[(location.fs, location.join(name)) for name in files],
+        _open_reports=open_reports,
     )
+
+
+def _open_parts(location: Location) -> dict[str, str]:
+    """The open parts' texts by part name (``part-000007``): reports not yet in a Parquet part."""
+    texts = {}
+    for name, is_dir in location.entries(layout.RESULTS_OPEN):
+        stem, suffix = posixpath.splitext(name)
+        if is_dir or suffix != ".jsonl" or not stem.startswith("part-"):
+            continue
+        try:
+            with location.fs.open_input_stream(location.join(posixpath.join(layout.RESULTS_OPEN, name))) as handle:
+                texts[stem] = handle.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:  # sealed since the listing: its Parquet part holds the reports
+            continue
+    return texts
+
+
+def _open_reports(texts: dict[str, str], files: list[str]) -> list[pa.Table]:
+    """The open parts whose Parquet twin is not among ``files``, as results tables."""
+    from raytuner.results.store import open_part_table
+
+    sealed = {posixpath.splitext(posixpath.basename(name))[0] for name in files}
+    tables = [open_part_table(text) for stem, text in sorted(texts.items()) if stem not in sealed]
+    return [table for table in tables if table.num_rows]
 
 
 @contextmanager

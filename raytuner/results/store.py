@@ -1,20 +1,24 @@
 """Writing an experiment's results to Parquet while it runs.
 
-Reports are buffered and written every few seconds as numbered part files under
-``results.parts/``; the trials table and ``status.json`` are replaced atomically at the same
-time. A crash therefore loses at most the last few seconds of reports. At the end the parts
-are compacted into one ``results.parquet`` with the final, unified schema.
+Every report is appended, as it arrives, to the open part ``results.open/part-NNNNNN.jsonl``
+(one JSON line, written through to the operating system: a killed driver loses none of it).
+Every few seconds the open part becomes ``results.parts/part-NNNNNN.parquet`` and the trials
+table is replaced atomically; an open part whose Parquet twin exists is a leftover of a kill
+between the two and is ignored. Readers and ``resume`` take the open parts too, so a crash
+loses no report the driver received. At the end the parts are compacted into one
+``results.parquet`` with the final, unified schema.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from raytuner.results import layout
 from raytuner.results.pareto import OBJECTIVES_KEY, encode_objectives, with_pareto
@@ -76,12 +80,20 @@ class ResultsStore:
         self._dirty = True
         self.parts_dir = folder / layout.RESULTS_PARTS
         self.parts_dir.mkdir(parents=True, exist_ok=True)
+        self.open_dir = folder / layout.RESULTS_OPEN
+        self._open_part: IO[str] | None = None  # the reports of the part being filled, as they arrive
         self._resume_existing()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_open_part"] = None  # a file handle (Ray pickles its callbacks with the run config)
+        return state
 
     def _resume_existing(self) -> None:
         """Continue after what an earlier run of this experiment wrote (``raytuner resume``)."""
         import pyarrow.parquet as pq
 
+        seal_open_parts(self.folder, _metadata(self.book))
         existing = sorted(self.parts_dir.glob("part-*.parquet"))
         if existing:
             self._parts = int(existing[-1].stem.split("-")[1]) + 1
@@ -109,10 +121,22 @@ class ResultsStore:
             "timestamp": _ts(float(result.get("timestamp") or time.time())),
         }
         row.update(metrics)
+        self._append_open(row)
         self._rows.append(row)
         self._dirty = True
         if len(self._rows) >= self.max_buffered:
             self.flush()
+
+    def _append_open(self, row: Mapping[str, Any]) -> None:
+        """One line in the open part, handed to the operating system at once: a driver killed
+        now (kill -9, the out-of-memory killer) loses nothing it was told."""
+        if self._open_part is None:
+            self.open_dir.mkdir(exist_ok=True)
+            self._open_part = (self.open_dir / f"part-{self._parts:06d}.jsonl").open("a", encoding="utf-8")
+        line = dict(row)
+        line["timestamp"] = line["timestamp"].timestamp()
+        self._open_part.write(json.dumps(line, default=str) + "\n")
+        self._open_part.flush()
 
     def add_decision(self, decision: Any) -> None:
         """Record one PBT exploit/explore decision (a :class:`raytuner.schedulers.pbt.Decision`)."""
@@ -165,26 +189,23 @@ class ResultsStore:
         """Flush, then compact the parts into ``results.parquet``."""
         self.flush()
         compact(self.folder, self.metric_types, drop=self._forgotten)
+        with contextlib.suppress(OSError):  # empty once every open part is sealed
+            self.open_dir.rmdir()
 
     def _write_part(self) -> None:
-        import pyarrow as pa
-
-        schema = self.results_schema()
-        columns = {
-            field.name: [_cell(row.get(field.name), field.name, self.metric_types) for row in self._rows]
-            for field in schema
-        }
-        table = pa.Table.from_pydict(columns, schema=schema)
+        """The buffered reports become the next Parquet part; its open twin is then removed
+        (a kill in between leaves both: readers and resume take the Parquet one)."""
+        table = reports_table(self._rows, self.metric_types, _metadata(self.book))
         _write_table_atomic(table, self.parts_dir / f"part-{self._parts:06d}.parquet")
+        if self._open_part is not None:
+            self._open_part.close()
+            self._open_part = None
+            (self.open_dir / f"part-{self._parts:06d}.jsonl").unlink(missing_ok=True)
         self._parts += 1
         self._rows = []
 
     def results_schema(self) -> Any:
-        import pyarrow as pa
-
-        base = fixed_schema(RESULT_COLUMNS)
-        extra = [pa.field(name, kind.arrow()) for name, kind in self.metric_types.items() if name not in RESULT_COLUMNS]
-        return pa.schema(list(base) + extra, metadata=_metadata(self.book))
+        return results_schema(self.metric_types, _metadata(self.book))
 
     def _write_trials(self) -> None:
         import pyarrow as pa
@@ -239,6 +260,81 @@ class ResultsStore:
             if kind is not None:
                 row[f"last/{name}"] = coerce(value, kind)
         return row
+
+
+def results_schema(metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None) -> Any:
+    import pyarrow as pa
+
+    base = fixed_schema(RESULT_COLUMNS)
+    extra = [pa.field(name, kind.arrow()) for name, kind in metric_types.items() if name not in RESULT_COLUMNS]
+    return pa.schema(list(base) + extra, metadata=metadata)
+
+
+def reports_table(
+    rows: list[dict[str, Any]], metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None
+) -> Any:
+    """Reports as a results table: fixed columns first, then one typed column per metric."""
+    import pyarrow as pa
+
+    schema = results_schema(metric_types, metadata)
+    columns = {field.name: [_cell(row.get(field.name), field.name, metric_types) for row in rows] for field in schema}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def unsealed_parts(folder: Path) -> list[Path]:
+    """The open parts of ``folder`` whose reports are in no Parquet part: a run still filling
+    one, or killed before it became Parquet."""
+    open_dir = folder / layout.RESULTS_OPEN
+    if not open_dir.is_dir():
+        return []
+    parts_dir = folder / layout.RESULTS_PARTS
+    return [path for path in sorted(open_dir.glob("part-*.jsonl")) if not (parts_dir / f"{path.stem}.parquet").exists()]
+
+
+def read_open_part(path: Path) -> Any:
+    """An open part's reports as a results table (metric columns typed from their values); a
+    last line cut short by a kill is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:  # sealed meanwhile: its Parquet twin holds the reports
+        text = ""
+    return open_part_table(text)
+
+
+def open_part_table(text: str) -> Any:
+    """The reports in an open part's text, as :func:`read_open_part` returns them."""
+    rows: list[dict[str, Any]] = []
+    types: dict[str, ColumnType] = {}
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # empty, or cut short by a kill
+            continue
+        if not isinstance(row, dict) or "trial_id" not in row:
+            continue
+        row["timestamp"] = _ts(row.get("timestamp"))
+        for key, value in row.items():
+            if key not in RESULT_COLUMNS:
+                types[key] = metric_type([value], types.get(key)) or ColumnType.FLOAT
+        rows.append(row)
+    return reports_table(rows, types)
+
+
+def seal_open_parts(folder: Path, metadata: Mapping[bytes, bytes] | None = None) -> None:
+    """Make Parquet parts of the open parts a killed run left (``resume`` does this first);
+    an open part whose Parquet twin exists is a duplicate and is removed."""
+    open_dir = folder / layout.RESULTS_OPEN
+    if not open_dir.is_dir():
+        return
+    unsealed = set(unsealed_parts(folder))
+    for path in sorted(open_dir.glob("part-*.jsonl")):
+        if path in unsealed:
+            table = read_open_part(path)
+            if table.num_rows:
+                parts_dir = folder / layout.RESULTS_PARTS
+                parts_dir.mkdir(exist_ok=True)
+                _write_table_atomic(table.replace_schema_metadata(metadata), parts_dir / f"{path.stem}.parquet")
+        path.unlink()
 
 
 def _cell(value: Any, name: str, metric_types: Mapping[str, ColumnType]) -> Any:

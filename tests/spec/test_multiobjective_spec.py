@@ -85,7 +85,7 @@ def test_bad_shapes_are_one_clear_line(extra: str, where: str, words: list[str])
         assert word in message, message
 
 
-@pytest.mark.parametrize("algorithm", ["hyperopt", "cmaes", "gp"])
+@pytest.mark.parametrize("algorithm", ["hyperopt", "cmaes", "nevergrad_de", "bohb"])
 def test_single_metric_searchers_are_refused(algorithm: str) -> None:
     message = str(refused(f"metric: [f1, f2]\nmode: min\nsearch: {{algorithm: {algorithm}}}\n"))
     assert f"algorithm {algorithm} optimizes one metric" in message
@@ -109,7 +109,7 @@ def test_schedulers_that_compare_one_metric_are_refused(scheduler: str) -> None:
     assert f"scheduler {kind} compares trials on one metric" in message and "fifo" in message
 
 
-@pytest.mark.parametrize("algorithm", ["random", "grid", "optuna_tpe", "nsga2"])
+@pytest.mark.parametrize("algorithm", ["random", "grid", "optuna_tpe", "nsga2", "gp"])
 def test_multi_objective_searchers_are_accepted(algorithm: str) -> None:
     space = "space: {x1: {uniform: [0, 1]}, x2: {uniform: [0, 1]}, x3: {grid: [0.0, 0.5]}}\n" if algorithm == "grid" else ""
     text = BASE + f"metric: [f1, f2]\nmode: min\nsearch: {{algorithm: {algorithm}}}\n"

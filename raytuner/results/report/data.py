@@ -16,6 +16,7 @@ from typing import Any
 from raytuner.errors import ExperimentError
 from raytuner.results import layout
 from raytuner.results.catalog import read_status
+from raytuner.results.store import read_open_part, unsealed_parts
 
 PBT_DECISIONS = layout.PBT_DECISIONS  # one name for the table, shared with the writer
 
@@ -239,11 +240,16 @@ def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -
     if parts.is_dir():
         sources += sorted(parts.glob("part-*.parquet"))
     rows: list[tuple[str, int, float, float | None, Any]] = []
-    for source in sources:
+    fields = ("trial_id", "training_iteration", "time_total_s", "timestamp", metric)
+    for source in [*sources, *unsealed_parts(folder)]:
         try:
-            names = pq.read_schema(source).names
-            wanted = [c for c in ("trial_id", "training_iteration", "time_total_s", "timestamp", metric) if c in names]
-            table = pq.read_table(source, columns=wanted)
+            if source.suffix == ".jsonl":  # reports of a running (or killed) run not yet in a part
+                table = read_open_part(source)
+                wanted = [c for c in fields if c in table.column_names]
+            else:
+                names = pq.read_schema(source).names
+                wanted = [c for c in fields if c in names]
+                table = pq.read_table(source, columns=wanted)
         except Exception as exc:  # noqa: BLE001 - a half-written part is skipped, not fatal
             if source.name == layout.RESULTS:
                 raise ExperimentError(f"{source}: cannot read the results table: {exc}") from exc
