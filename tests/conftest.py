@@ -27,15 +27,18 @@ def ray_session() -> Iterator[None]:
     """
     import ray
 
+    from raytuner.execution.session import loopback_only
+
     paths = os.pathsep.join([str(FIXTURES), str(ROOT), os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)
-    ray.init(
-        num_cpus=2,
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-        runtime_env={"env_vars": {"PYTHONPATH": paths}},
-    )
+    with loopback_only():
+        ray.init(
+            num_cpus=2,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            runtime_env={"env_vars": {"PYTHONPATH": paths}},
+        )
     try:
         yield
     finally:

@@ -289,17 +289,40 @@ def ray_session(
     if address:
         _join(ray, address, common)
     else:
-        ray.init(
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            **common,
-        )
+        with loopback_only():
+            ray.init(
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                **common,
+            )
     try:
         yield Session(address=address or "local", private=not address, reused=False)
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """Keep a private Ray on 127.0.0.1 while it starts.
+
+    On Linux Ray replaces a node address of 127.0.0.1 by the machine's network address (it
+    expects other nodes to join), and its GCS then listens on every interface: a private Ray
+    of a laptop run was reachable from the network. Ray keeps the loopback address only where
+    it believes clusters unsupported (``ray_constants.ENABLE_RAY_CLUSTER``, read by
+    ``services.get_node_ip_address`` when ``ray.init`` resolves the address); that switch is
+    off for the start of a private Ray and restored after, so a later ``ray.init`` in the
+    process can still join a cluster.
+    """
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def _join(ray: Any, address: str, common: dict[str, Any]) -> None:
