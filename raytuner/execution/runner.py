@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -77,6 +79,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     """
     from raytuner.execution.session import RayKind, check_reachable, cluster_address, ray_kind
 
+    experiment = _seeded(experiment)
     spec = experiment.spec
     joining = cluster_address(options.address)
     if joining and ray_kind(options.address) is RayKind.JOINED:  # a cluster that cannot be joined leaves no folder
@@ -99,6 +102,16 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     status = _Status(folder, experiment, book, started)
     return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
+
+
+def _seeded(experiment: Experiment) -> Experiment:
+    """``experiment`` with a search seed: the spec's, or one drawn now. It is written to the
+    resolved spec (so ``resume`` and ``extend`` go on with it), ``environment.json`` and the
+    experiment table: a run without a seed can be repeated exactly by setting the one drawn."""
+    if experiment.spec.search.seed is not None:
+        return experiment
+    search = experiment.spec.search.model_copy(update={"seed": secrets.randbelow(2**31)})
+    return dataclasses.replace(experiment, spec=experiment.spec.model_copy(update={"search": search}))
 
 
 def resume_experiment(

@@ -119,3 +119,20 @@ def test_a_run_writes_it_before_any_trial_and_extend_keeps_it_true(ray_session: 
     assert row["started_at"] == first["started_at"] and row["ended_at"] >= first["ended_at"]
     assert yaml.safe_load(row["spec_yaml"])["search"]["num_samples"] == 3
     assert row["hostname"] == first["hostname"] and row["spec_yaml"] != first["spec_yaml"]
+
+
+def test_a_run_without_a_seed_records_the_one_drawn_and_it_repeats_the_run(ray_session: None, storage: Path) -> None:
+    from raytuner.execution.events import Recorder
+
+    unseeded = SPEC.replace("search: {num_samples: 2, seed: 11}", "search: {algorithm: random, num_samples: 3}")
+    unseeded = unseeded.replace("name: table", "name: drawn") + f"storage: {storage}\n"
+    first = run_experiment(load_experiment_text(unseeded), RunOptions(), Recorder())
+    seed = _row(first.folder)["seed"]
+    assert isinstance(seed, int)
+    assert yaml.safe_load((first.folder / layout.SPEC).read_text())["search"]["seed"] == seed
+    assert json.loads((first.folder / layout.ENVIRONMENT).read_text())["seed"] == seed
+
+    again = unseeded.replace("num_samples: 3}", f"num_samples: 3, seed: {seed}}}")
+    second = run_experiment(load_experiment_text(again), RunOptions(), Recorder())
+    configs = [sorted(pq.read_table(run.folder / layout.TRIALS).column("config_json").to_pylist()) for run in (first, second)]
+    assert configs[0] == configs[1] and len(configs[0]) == 3
