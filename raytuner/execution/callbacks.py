@@ -315,7 +315,7 @@ def _error_message(trial: Any) -> str:
         for line in reversed(lines):
             if line.startswith(PROCESS_DIED):  # Ray's long note on a dead worker: keep the facts
                 detail = line[len(PROCESS_DIED) :].split(" Some common causes", 1)[0].strip(" .")
-                return f"the trial's process died ({detail})"[:2000]
+                return f"the trial's process died ({detail}): a crash, or a kill (the out-of-memory killer?)"[:2000]
             if not line.startswith(("File ", "^", "~")):
                 from raytuner.execution.gpus import out_of_memory_message
 

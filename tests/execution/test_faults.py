@@ -54,6 +54,9 @@ def _check(summary, error_words: str) -> None:  # type: ignore[no-untyped-def]
 def test_a_trial_whose_process_dies_is_retried_and_recorded(ray_session: None, storage: Path) -> None:
     summary = _run(storage, "dies", "process_dies", "{max_retries: 1}")
     _check(summary, "the trial's process died (Worker exit type: SYSTEM_ERROR")
+    killed = next(r for r in summary.book.trials.values() if r.config["x"] == 0.25)  # SIGKILL, then resumed
+    assert killed.error is not None and killed.error.startswith("the trial's process died")
+    assert killed.error.endswith("a crash, or a kill (the out-of-memory killer?)")
 
 
 def test_a_hung_trial_is_failed_by_the_watchdog_and_retried(ray_session: None, storage: Path) -> None:
