@@ -51,7 +51,8 @@ def report(
             if output is None:
                 local = location.local_path
                 output = local / REPORT_FILE if local is not None else Path(f"{tables.name}-{REPORT_FILE}")
-            result = write_report(tables.scratch or Path(tables.source), output, png)
+            shown = str(location.local_path) if location.local_path is not None else tables.source
+            result = write_report(tables.scratch or Path(tables.source), output, png, source=shown)
     else:
         result = write_report(find_experiment(experiment, storage), output, png)
     for section in result.omitted:

@@ -241,6 +241,7 @@ def test_ls_best_and_report_accept_plain_ray_tune_folders(runs: Path, tmp_path: 
     target = tmp_path / "plain.html"
     invoke("report", "plain", "--storage", str(runs / "ray"), "-o", str(target))
     assert "plain" in target.read_text() and "<svg" in target.read_text()
+    assert f"<code>{runs / 'ray' / 'plain'}</code>" in target.read_text()  # the folder read, not a scratch copy
 
 
 def _mid_run_status(folder: Path, pid: int) -> dict[str, object]:

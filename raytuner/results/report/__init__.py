@@ -7,6 +7,7 @@ values :mod:`.data` reads; :mod:`.page` assembles them and :mod:`.png` renders P
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,15 @@ class ReportResult:
         return [s for s in self.sections if isinstance(s, Omitted)]
 
 
-def write_report(folder: Path, output: Path | None = None, png: bool = False) -> ReportResult:
+def write_report(folder: Path, output: Path | None = None, png: bool = False, source: str | None = None) -> ReportResult:
     """Write the HTML report of the experiment in ``folder`` (and PNGs of its charts).
 
     Args:
         folder: the experiment folder.
         output: the HTML file to write; default ``<folder>/report.html``.
         png: also render every drawn chart to ``<output stem>-png/<chart>.png``.
+        source: where the experiment was read from, shown in the report when ``folder`` is a
+            converted copy (a plain Ray Tune folder's tables).
 
     Raises:
         ExperimentError: nothing to report (no trials table, no results), or PNG rendering failed.
@@ -47,6 +50,8 @@ def write_report(folder: Path, output: Path | None = None, png: bool = False) ->
     from raytuner.results.report.png import render_pngs
 
     experiment = data.load(folder)
+    if source is not None:
+        experiment = dataclasses.replace(experiment, source=source)
     drawn = page.sections(experiment)
     target = output if output is not None else folder / REPORT_FILE
     page.write(target, page.render(experiment, drawn))

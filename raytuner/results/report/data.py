@@ -91,6 +91,11 @@ class ExperimentData:
     notes: tuple[str, ...] = field(default=())
     # (metric, mode) of every objective when the experiment has several metrics; empty otherwise
     objectives: tuple[tuple[str, str], ...] = field(default=())
+    source: str | None = None  # where the experiment was read from, when ``folder`` is a converted copy
+
+    @property
+    def shown_as(self) -> str:
+        return self.source or str(self.folder)
 
     @property
     def sign(self) -> float:
