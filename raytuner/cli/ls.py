@@ -11,11 +11,12 @@ from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, StorageRootOpt
 
 app = typer.Typer()
+DEFAULT_STORAGE = "runs"
 
 
 @app.command("ls")
 @handles_errors
-def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
+def ls(storage: StorageRootOpt = DEFAULT_STORAGE, json_: JsonOpt = False) -> None:
     """List experiments: name, state, trials by state, best metric, start and duration.
 
     Plain Ray Tune folders are listed too, marked "(Ray Tune)": trials by state and duration
@@ -30,6 +31,9 @@ def ls(storage: StorageRootOpt = "runs", json_: JsonOpt = False) -> None:
     from raytuner.results.remote import is_uri
 
     root = storage.rstrip("/") if is_uri(storage) else str(storage_root(storage))
+    if storage == DEFAULT_STORAGE and not storage_root(storage).exists():  # nothing run here yet
+        typer.echo("[]" if json_ else f"no experiments: no {root} yet (raytuner run creates it; --storage names another root)")
+        return
     infos = list_experiments(storage)
     if json_:
         rows = [

@@ -327,6 +327,12 @@ def test_ls_refuses_a_storage_that_is_no_folder(tmp_path: Path) -> None:
     assert invoke("ls", "--storage", str(tmp_path / "empty")).startswith("no experiments under")
 
 
+def test_ls_where_nothing_ran_yet_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the default root, not one the user named
+    assert invoke("ls").startswith(f"no experiments: no {tmp_path / 'runs'} yet")
+    assert json.loads(invoke("ls", "--json")) == []
+
+
 @pytest.mark.parametrize("command", ["show", "best", "export", "report"])
 def test_every_reading_command_says_what_it_accepts(command: str) -> None:
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "300"})
