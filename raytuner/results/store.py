@@ -127,12 +127,16 @@ class ResultsStore:
         if len(self._rows) >= self.max_buffered:
             self.flush()
 
+    def _open_path(self) -> Path:
+        """The open part of the part being filled (its Parquet twin gets the same number)."""
+        return self.open_dir / f"part-{self._parts:06d}.jsonl"
+
     def _append_open(self, row: Mapping[str, Any]) -> None:
         """One line in the open part, handed to the operating system at once: a driver killed
         now (kill -9, the out-of-memory killer) loses nothing it was told."""
         if self._open_part is None:
             self.open_dir.mkdir(exist_ok=True)
-            self._open_part = (self.open_dir / f"part-{self._parts:06d}.jsonl").open("a", encoding="utf-8")
+            self._open_part = self._open_path().open("a", encoding="utf-8")
         line = dict(row)
         line["timestamp"] = line["timestamp"].timestamp()
         self._open_part.write(json.dumps(line, default=str) + "\n")
@@ -200,12 +204,9 @@ class ResultsStore:
         if self._open_part is not None:
             self._open_part.close()
             self._open_part = None
-            (self.open_dir / f"part-{self._parts:06d}.jsonl").unlink(missing_ok=True)
+            self._open_path().unlink(missing_ok=True)
         self._parts += 1
         self._rows = []
-
-    def results_schema(self) -> Any:
-        return results_schema(self.metric_types, _metadata(self.book))
 
     def _write_trials(self) -> None:
         import pyarrow as pa
