@@ -278,7 +278,7 @@ class Mirror:
         """
         self.stop()
         try:
-            self.sync()
+            self.sync(final=True)
         except Exception as exc:  # noqa: BLE001
             raise ExperimentError(
                 f"could not upload the results to {self.remote.uri}: {_first_line(exc)}; they are complete in "
@@ -297,25 +297,49 @@ class Mirror:
         except Exception as exc:  # noqa: BLE001 - a failed upload is retried on the next round
             self.error = _first_line(exc)
 
-    def sync(self) -> None:
+    def sync(self, *, final: bool = False) -> None:
+        """Upload what changed since the last round, remove what the working copy no longer has.
+
+        Order matters to a driver killed mid-round: result parts first, then the tables that
+        account for them, then the parts compacted away are removed, the run's status last. A
+        bucket whose status is final so never holds stale parts beside ``results.parquet``.
+        With ``final`` (the last round), leftovers the working copy never sent (a killed
+        run's parts, fetched then compacted) are removed from the bucket as well.
+        """
         with self._lock:
             local = dict(self._local_files())
-            # Result parts before the tables that account for them, the run's status last: a
-            # driver killed mid-round leaves the bucket's trials table no newer than its reports.
-            for relative, stamp in sorted(local.items(), key=lambda item: _upload_rank(item[0])):
-                if self._sent.get(relative) == stamp:
-                    continue
-                with contextlib.suppress(FileNotFoundError):  # compacted or replaced meanwhile: next round
-                    data = (self.folder / relative).read_bytes()
-                    self._put(relative, data)
-                    self._sent[relative] = stamp
+            ranked = sorted(local.items(), key=lambda item: _upload_rank(item[0]))
+            for relative, stamp in (item for item in ranked if item[0] != layout.STATUS):
+                self._send(relative, stamp)
             for relative in [r for r in self._sent if r not in local]:
                 if relative.startswith((PARTS + "/", OPEN + "/")):
                     self._delete(relative)
                 del self._sent[relative]
             for name in (PARTS, OPEN):
-                if not (self.folder / name).exists():
+                if not any(relative.startswith(name + "/") for relative in local):
                     self._delete_dir(name)
+                elif final:
+                    self._delete_strays(name, local)
+            if layout.STATUS in local:
+                self._send(layout.STATUS, local[layout.STATUS])
+
+    def _send(self, relative: str, stamp: tuple[int, int]) -> None:
+        if self._sent.get(relative) == stamp:
+            return
+        with contextlib.suppress(FileNotFoundError):  # compacted or replaced meanwhile: next round
+            data = (self.folder / relative).read_bytes()
+            self._put(relative, data)
+            self._sent[relative] = stamp
+
+    def _delete_strays(self, name: str, local: dict[str, tuple[int, int]]) -> None:
+        """Remove the objects under ``name`` in the bucket that the working copy does not hold."""
+        import pyarrow.fs as pafs
+
+        root = posixpath.join(self.remote.path, name)
+        for info in self.remote.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True)):
+            relative = posixpath.join(name, posixpath.relpath(info.path, root))
+            if info.type == pafs.FileType.File and relative not in local:
+                self._delete(relative)
 
     def _local_files(self) -> Iterator[tuple[str, tuple[int, int]]]:
         for entry in os.scandir(self.folder):
@@ -359,9 +383,7 @@ class Mirror:
 
 
 def _upload_rank(relative: str) -> int:
-    if "/" in relative:  # results.parts/, a tracker's store
-        return 0
-    return 2 if relative == layout.STATUS else 1
+    return 0 if "/" in relative else 1  # results.parts/ (and a tracker's store) before the tables
 
 
 def remove(remote: Remote) -> None:

@@ -371,6 +371,7 @@ def compact(
     target = folder / layout.RESULTS
     sources = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.exists() else []
     if not sources and not drop and target.exists():
+        _remove_if_empty(parts_dir)
         return target
     tables = ([pq.read_table(target)] if target.exists() else []) + [pq.read_table(p) for p in sources]
     types: dict[str, ColumnType] = {}
@@ -398,9 +399,15 @@ def compact(
     _write_table_atomic(merged, target)
     for path in sources:
         path.unlink()
-    if parts_dir.exists() and not any(parts_dir.iterdir()):
-        parts_dir.rmdir()
+    _remove_if_empty(parts_dir)
     return target
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """A folder of parts left with none (a resume that added no report) goes: a mirror
+    removes the bucket's copy only once the working copy has none."""
+    with contextlib.suppress(OSError):  # missing, or holding parts
+        folder.rmdir()
 
 
 def _latest_reports(table: Any) -> Any:

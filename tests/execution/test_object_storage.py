@@ -117,7 +117,8 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
     bucket: tuple[pafs.S3FileSystem, str], endpoint: str, tmp_path: Path
 ) -> None:
     s3, name = bucket
-    (tmp_path / "spec.yaml").write_text(SPEC)
+    # trials of 5 s: the two left are still to run when the driver is killed, on a slow machine too
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("sleep_s: 0.3", "sleep_s: 0.8"))
     storage = f"s3://{name}/runs"
     proc = subprocess.Popen(
         [RAYTUNER, "run", "spec.yaml", "--storage", storage, "--cpus", "2", "--json"],
@@ -139,16 +140,27 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
     assert len(done) == 2
 
     # another machine: an empty cache, only the bucket
-    resume = subprocess.run(
+    folder = f"{name}/runs/remote"
+    resume = subprocess.Popen(
         [RAYTUNER, "resume", f"{storage}/remote", "--json"],
-        capture_output=True, text=True, env=_env(endpoint, tmp_path / "cache-b"), cwd=tmp_path, timeout=300,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(endpoint, tmp_path / "cache-b"), cwd=tmp_path,
     )  # fmt: skip
-    assert resume.returncode == 0, resume.stdout[-2000:] + resume.stderr[-2000:]
-    events = [json.loads(line) for line in resume.stdout.splitlines()]
-    assert not {e["trial_id"] for e in events if e["event"] == "trial_started"} & done  # finished ones not rerun
+    lines, drivers = [], []
+    assert resume.stdout is not None
+    for line in resume.stdout:
+        lines.append(line)
+        if json.loads(line)["event"] in ("progress", "trial_completed"):  # the bucket's status while the resumed run goes on
+            drivers.append(json.loads(s3.open_input_file(f"{folder}/status.json").read())["driver"]["pid"])
+    stderr = resume.stderr.read() if resume.stderr else ""
+    assert resume.wait(timeout=300) == 0, "".join(lines)[-2000:] + stderr[-2000:]
+    # Ray copies the bucket's top-level JSON into its staging folder on restore and uploads it back at every
+    # save: the killed driver's status.json must not come back over the live one
+    assert drivers and set(drivers) == {resume.pid}, drivers
+    events = [json.loads(line) for line in lines]
+    started = {e["trial_id"] for e in events if e["event"] == "trial_started"}
+    assert started and not started & done  # the unfinished ones run, the finished ones not again
     assert events[-1]["state"] == "completed" and events[-1]["folder"] == f"{storage}/remote"
 
-    folder = f"{name}/runs/remote"
     trials = pq.read_table(f"{folder}/trials.parquet", filesystem=s3).to_pandas()
     assert len(trials) == 4 and set(trials["status"]) == {"completed"}, trials[["trial_id", "status"]]
     assert done <= set(trials["trial_id"])

@@ -159,3 +159,50 @@ def test_resume_and_extend_fetch_the_trackers_stores_and_readers_do_not(
     assert (folder / "mlruns" / "1" / "abc" / "metrics" / "loss").read_text() == "mlruns/1/abc/metrics/loss"
     assert (folder / "wandb" / "offline-run-1" / "x.wandb").is_file()
     assert remote.remote_of(folder) == remote.Remote.parse("s3://tracked-bucket/runs/tracked")
+
+
+def test_the_last_upload_leaves_no_stale_parts_beside_the_compacted_table(
+    s3_server: S3Server, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver killed while it closed left the bucket with results.parquet, an emptied
+    results.parts/ and a stray part; the resume that adds no report compacts nothing, and its
+    last upload still leaves only the tables. The status goes after the removals."""
+    from raytuner.results import remote
+    from raytuner.results.store import compact, seal_open_parts
+
+    monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
+    table = pa.table({"trial_id": ["a"], "training_iteration": [1]})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    _objects(s3_server, "closing-bucket", "runs/done", {"spec.yaml": b"name: done\n", "status.json": b"{}",
+             "results.parquet": sink.getvalue().to_pybytes(), "results.open/part-000003.jsonl": b"",
+             "results.parts/part-000002.parquet": sink.getvalue().to_pybytes()})  # fmt: skip
+    s3 = s3_server.client()
+    s3.delete_file("closing-bucket/runs/done/results.parts/part-000002.parquet")  # pyarrow leaves the folder's marker
+    s3.create_dir("closing-bucket/runs/done/results.parts/")
+    bucket = remote.Remote.parse("s3://closing-bucket/runs/done")
+    folder = remote.download(bucket)
+    assert (folder / "results.parts").is_dir() and not any((folder / "results.parts").iterdir())
+    seal_open_parts(folder)  # what the resumed store does first: the empty open part goes, its folder stays
+    compact(folder)
+    assert not (folder / "results.parts").exists() and not any((folder / "results.open").iterdir())
+
+    (folder / "results.parts").mkdir()
+    (folder / "results.parts" / "part-000004.parquet").write_bytes(b"4")
+    with s3.open_output_stream("closing-bucket/runs/done/results.parts/part-000001.parquet") as out:
+        out.write(b"stray")  # uploaded by the killed driver, never part of this working copy
+    deleted: list[str] = []
+    mirror = remote.Mirror(folder, bucket)
+    put, delete = mirror._put, mirror._delete
+    mirror._put = lambda relative, data: (deleted.append(f"put {relative}"), put(relative, data))[1]  # type: ignore[method-assign]
+    mirror._delete = lambda relative: (deleted.append(f"delete {relative}"), delete(relative))[1]  # type: ignore[method-assign]
+    mirror.close()
+    names = {info.path.removeprefix("closing-bucket/runs/done/")
+             for info in s3.get_file_info(pafs.FileSelector("closing-bucket/runs/done", recursive=True))}  # fmt: skip
+    assert names == {"spec.yaml", "status.json", "results.parquet", "results.parts", "results.parts/part-000004.parquet"}
+    assert deleted.index("delete results.parts/part-000001.parquet") < deleted.index("put status.json") == len(deleted) - 1
+
+    (folder / "results.parts" / "part-000004.parquet").unlink()
+    (folder / "results.parts").rmdir()
+    mirror.sync()
+    assert "results.parts" not in {info.base_name for info in s3.get_file_info(pafs.FileSelector("closing-bucket/runs/done"))}
