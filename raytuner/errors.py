@@ -69,3 +69,12 @@ class JobError(RaytunerError):
     """The Ray Jobs API could not be reached, or a submitted job failed or was stopped."""
 
     exit_code = 1
+
+
+class JobRefusedError(JobError):
+    """A submitted job's ``raytuner run`` refused the experiment on the cluster before its first
+    trial; the exit code is the job's own (2 for a spec the cluster cannot run)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

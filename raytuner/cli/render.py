@@ -107,6 +107,8 @@ class LiveView:
             )
             if data.get("placement"):  # the pre-flight report stays above the live table
                 self.console.print(data["placement"]["line"], markup=False, highlight=False)
+            if data.get("awaits_node"):
+                self.console.print(f"[yellow]{escape(data['awaits_node']['line'])}[/yellow]")
             self._live = Live(self._render(book), console=self.console, auto_refresh=False, transient=True)
             self._live.start()
             return
@@ -169,6 +171,8 @@ class PlainLines:
             )
             if data.get("placement"):  # the pre-flight report: GPUs, trials at once, per GPU
                 self._print(f"[{stamp}] {data['placement']['line']}")
+            if data.get("awaits_node"):
+                self._print(f"[{stamp}] {data['awaits_node']['line']}")
         elif kind in (EventKind.TRIAL_COMPLETED, EventKind.TRIAL_STOPPED):
             verb = "completed" if kind is EventKind.TRIAL_COMPLETED else "stopped early"
             best = data.get("best")

@@ -37,23 +37,34 @@ def submit(
     """Submit an experiment to a Ray cluster as a job: the working directory goes with it.
 
     The spec is checked here first; the job runs `raytuner run SPEC --json` on the cluster.
-    Without --follow, prints the job id and returns at once.
+    Without --follow, prints the job id and returns at once. When no live node holds one
+    trial, it waits for the job's own check of the node types the cluster's autoscaler can
+    start: it prints the node type the job waits for, or the job's refusal (exit 2).
     """
     from raytuner.execution.session import enable_token_auth
 
     enable_token_auth()  # before user code imports Ray while the spec is validated
     from raytuner.jobs import Submission, connect, follow_logs
     from raytuner.jobs import submit as submit_job
+    from raytuner.jobs.submission import unmet_request, watch_start
     from raytuner.spec.loader import load_experiment
 
     overrides = list(set_ or [])
     experiment = load_experiment(spec, overrides, name=name, storage=storage)
     client = connect(address)
-    notes: list[str] = []
-    job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage), notes=notes)
-    for note in notes:
-        print(note, file=sys.stderr)
+    unmet = unmet_request(client, address, experiment)
+    job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage))
+    if unmet is not None:
+        shown = ", ".join(f"{amount:g} {resource}" for resource, amount in unmet.items())
+        print(
+            f"submitted {job_id}; no live node of the cluster holds one trial ({shown}): the job checks the node "
+            "types its autoscaler can start",
+            file=sys.stderr,
+        )
     if not follow:
+        note = watch_start(client, address, job_id, unmet) if unmet is not None else None
+        if note:
+            print(note, file=sys.stderr)
         typer.echo(job_id)
         return
     print(f"submitted {job_id}; following its output (Ctrl-C stops following, not the job)", file=sys.stderr)

@@ -169,5 +169,18 @@ def _fits_a_node(wanted: Mapping[str, float], nodes: list[Mapping[str, float]]) 
     return any(all(float(res.get(name, 0)) >= amount for name, amount in wanted.items()) for res in nodes)
 
 
+def awaited_node(wanted: Mapping[str, float], kind: NodeType) -> dict[str, Any]:
+    """The node type a run waits for, as the experiment_started event carries it: no live node
+    holds one trial yet, and the cluster's autoscaler can start ``kind``, which does."""
+    return {
+        "name": kind.name,
+        "resources": dict(kind.resources),
+        "line": (
+            f"no live node holds one trial ({_show(wanted)}) yet: the autoscaler can start a {kind.name!r} node "
+            f"({_show(kind.resources)}) for it; `ray status` on the head shows whether it is starting one"
+        ),
+    }
+
+
 def _show(wanted: Mapping[str, float]) -> str:
     return ", ".join(f"{amount:g} {name}" for name, amount in wanted.items()) or "nothing"

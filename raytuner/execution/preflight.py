@@ -96,6 +96,12 @@ def _gcs_node_types() -> list[NodeType] | None:
     ]
 
 
+def live_node_holds(wanted: Mapping[str, float], nodes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether one live node of ``nodes`` (``ray.nodes()``) has all of ``wanted``."""
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
+    return any(all(res.get(name, 0) >= amount for name, amount in wanted.items()) for res in alive)
+
+
 def check_placeable(
     wanted: dict[str, float],
     nodes: list[dict[str, Any]],
@@ -123,9 +129,9 @@ def check_placeable(
     Raises:
         SpecError: naming the resource, what one trial asks and the most any node (or node type) has.
     """
-    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
-    if any(all(res.get(name, 0) >= amount for name, amount in wanted.items()) for res in alive):
+    if live_node_holds(wanted, nodes):
         return None
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
     types = [] if local else list(node_types() or [])
     for kind in types:
         if kind.holds(wanted):

@@ -275,6 +275,7 @@ def _fit(
 
         from raytuner.execution.callbacks import Bookkeeper
         from raytuner.execution.devices import DeviceSetup, local_gpu_ids
+        from raytuner.execution.pending import awaited_node
         from raytuner.execution.preflight import check_placeable, local_single_node, preflight
         from raytuner.execution.stopper import SpecStopper
         from raytuner.schedulers import create_scheduler
@@ -282,7 +283,7 @@ def _fit(
         from raytuner.workloads import build_trainable
 
         nodes = ray.nodes()
-        check_placeable(wanted, nodes, experiment.source, local=session.private)
+        awaited = check_placeable(wanted, nodes, experiment.source, local=session.private)
         plan = create_search(experiment)
         spread = local_single_node(nodes, joined=not (session.private or session.reused))
         placement = preflight(
@@ -326,6 +327,8 @@ def _fit(
                     "cluster_cpus": ray.cluster_resources().get("CPU", 0),
                     "cluster_gpus": ray.cluster_resources().get("GPU", 0),
                     "placement": placement.to_json(),
+                    # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
+                    "awaits_node": None if awaited is None else awaited_node(wanted, awaited),
                 },
             ),
             book,

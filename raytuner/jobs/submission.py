@@ -4,25 +4,36 @@ The job is ``raytuner run SPEC --json ...`` run on the cluster, in a copy of the
 working directory (Ray uploads it without the files .gitignore names, nor .git, .venv and
 local experiment folders: :func:`upload_excludes`), so the spec, data and user code travel
 together. The spec is validated here first: a bad spec is refused
-before anything is uploaded.
+before anything is uploaded. Whether the cluster can hold a trial is the job's own check on the
+head, which knows the node types the cluster's autoscaler can start: when no live node holds
+one, ``submit`` waits for that answer (:func:`watch_start`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import shlex
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from raytuner.errors import Location, SpecError, UsageError
-from raytuner.execution.preflight import check_placeable, trial_resources
+from raytuner.errors import JobRefusedError, Location, SpecError, UsageError
+from raytuner.execution.preflight import live_node_holds, trial_resources
 from raytuner.jobs.client import call
+from raytuner.jobs.status import get_job, job_logs
 from raytuner.spec.loader import Experiment
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
+
+# How long ``submit`` waits for the job's own check when no live node holds one trial: the
+# job's start on the head (the upload, a fresh Python, joining Ray) takes a few seconds.
+START_WATCH_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -79,15 +90,13 @@ def build_entrypoint(spec_path: str, submission: Submission) -> str:
     return shlex.join(words)
 
 
-def check_cluster_can_place(client: JobSubmissionClient, address: str, experiment: Experiment) -> str | None:
-    """Refuse, before submitting, a per-trial request no live node of the cluster can hold.
+def unmet_request(client: JobSubmissionClient, address: str, experiment: Experiment) -> dict[str, float] | None:
+    """One trial's request when no live node of the cluster holds it (None when one does).
 
-    The Jobs API shows the live nodes only, not the node types an autoscaler can start (and
-    a plain ``ray start`` head reports an autoscaler status too), so this check stays on the
-    live nodes; the job's own ``raytuner run`` on the head also checks the node types.
-
-    Returns:
-        A note for the user, or None (today always None).
+    Such a spec is not refused here: the Jobs API shows the live nodes only, not the node
+    types an autoscaler can start (a cluster from ``cluster/aws.yaml`` has no worker until a
+    trial asks for one). The job's ``raytuner run`` on the head knows them, and decides:
+    :func:`watch_start` waits for its answer.
     """
     from ray.util.state import list_nodes
 
@@ -95,8 +104,67 @@ def check_cluster_can_place(client: JobSubmissionClient, address: str, experimen
     described = [{"Resources": dict(node.resources_total), "Alive": node.state == "ALIVE"} for node in nodes]
     resources = experiment.spec.resources
     wanted = trial_resources(resources.cpu, resources.gpu, resources.custom)
-    check_placeable(wanted, described, experiment.source, node_types=lambda: None)
+    return None if live_node_holds(wanted, described) else wanted
+
+
+def watch_start(
+    client: JobSubmissionClient,
+    address: str,
+    job_id: str,
+    wanted: Mapping[str, float],
+    *,
+    deadline_s: float = START_WATCH_S,
+    poll_s: float = 1.0,
+) -> str | None:
+    """Wait until the job's ``raytuner run`` accepts a request no live node holds (the
+    cluster's autoscaler can start a node type that does) or refuses it.
+
+    Returns:
+        A note for the user: the node type the job waits for, or that it had not answered
+        within ``deadline_s``; None when a live node came meanwhile.
+
+    Raises:
+        JobRefusedError: the job ended before its first trial; its one-line reason, its exit code.
+    """
+    shown = ", ".join(f"{amount:g} {name}" for name, amount in wanted.items())
+    end = time.monotonic() + deadline_s
+    while True:
+        row = get_job(client, address, job_id)
+        logs = job_logs(client, address, job_id)
+        started = _started_event(logs)
+        if started is not None:
+            awaits = started.get("awaits_node")
+            return f"job {job_id}: {awaits['line']}" if isinstance(awaits, dict) else None
+        if row.finished:
+            reason = _error_line(logs) or f"it ended {row.status} before its first trial"
+            raise JobRefusedError(
+                f"{reason} (job {job_id} on the cluster; `raytuner jobs logs {job_id} --address {address}` shows "
+                "its output)",
+                row.exit_code,
+            )
+        if time.monotonic() >= end:
+            return (
+                f"no live node holds one trial ({shown}); job {job_id} has not said within {deadline_s:g} s whether "
+                f"its autoscaler can start one that does: `raytuner jobs logs {job_id} --address {address} --follow`"
+            )
+        time.sleep(poll_s)
+
+
+def _started_event(logs: str) -> dict[str, Any] | None:
+    """The experiment_started event in a job's output (``raytuner run --json``), if it came."""
+    for line in logs.splitlines():
+        if line.startswith("{") and '"experiment_started"' in line:
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict) and event.get("event") == "experiment_started":
+                    return event
     return None
+
+
+def _error_line(logs: str) -> str | None:
+    """raytuner's one-line error in a job's output, without its ``error: `` prefix."""
+    errors = [line.removeprefix("error: ").strip() for line in logs.splitlines() if line.startswith("error: ")]
+    return errors[-1] if errors else None
 
 
 def upload_excludes(root: Path, storage: str) -> list[str]:
@@ -119,7 +187,6 @@ def submit(
     experiment: Experiment,
     submission: Submission,
     working_dir: Path | None = None,
-    notes: list[str] | None = None,
 ) -> str:
     """Submit ``experiment`` as a Ray job and return its id at once.
 
@@ -129,18 +196,14 @@ def submit(
         experiment: the spec, already validated (with the same overrides).
         submission: the spec file and the command-line changes the job repeats.
         working_dir: uploaded as the job's working directory (default: the current one).
-        notes: gets what the user should know before the job runs (see :func:`check_cluster_can_place`).
 
     Raises:
-        SpecError: relative storage, or resources no node of the cluster has.
+        SpecError: relative storage.
         UsageError: the spec is outside the working directory.
     """
     root = (working_dir or Path.cwd()).resolve()
     spec_path = spec_in_working_dir(submission.spec, root)
     check_storage(experiment)
-    note = check_cluster_can_place(client, address, experiment)
-    if note and notes is not None:
-        notes.append(note)
     job_id = f"raytuner-{experiment.spec.name}-{secrets.token_hex(4)}"
     return call(
         address,

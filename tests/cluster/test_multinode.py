@@ -36,6 +36,7 @@ class Cluster:
     env: dict[str, str]  # a client shell: the cluster's token, raytuner on PATH, no RAY_AUTH_MODE
     workdir: Path  # what submit uploads: a project folder with the spec
     bucket: str  # s3://BUCKET on an S3 server on loopback that every node reaches (through AWS_ENDPOINT_URL_S3)
+    head_home: Path  # the nodes' HOME: where `ray up` would leave ~/ray_bootstrap_config.yaml on the head
 
 
 def _free_port() -> int:
@@ -80,7 +81,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> It
     base["RAYTUNER_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     s3_server.client().create_dir("shared")
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"  # the job's shell finds raytuner
-    server_env = {**base, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    head_home = tmp_path_factory.mktemp("head-home")
+    server_env = {**base, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "HOME": str(head_home)}
     port, dashboard = _free_port(), _free_port()
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
     try:
@@ -99,7 +101,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> It
         _wait_for_jobs_api(jobs, server_env, nodes=2)
         workdir = tmp_path_factory.mktemp("project")
         shutil.copy(ROOT / "experiments" / "quickstart.yaml", workdir / "quickstart.yaml")
-        yield Cluster(f"127.0.0.1:{port}", jobs, {**base, "RAY_AUTH_TOKEN": token}, workdir, "s3://shared")
+        yield Cluster(f"127.0.0.1:{port}", jobs, {**base, "RAY_AUTH_TOKEN": token}, workdir, "s3://shared", head_home)
     finally:
         _stop(temp)
 
@@ -189,16 +191,48 @@ def test_a_wrong_or_missing_token_is_refused_with_the_fix(cluster: Cluster, tmp_
 
 
 def test_a_gpu_request_is_refused_before_anything_runs(cluster: Cluster, tmp_path: Path) -> None:
+    """No node has a GPU, and no autoscaler could start one: `run` refuses at once; `submit`,
+    which sees live nodes only, relays the refusal of its job's own check on the head."""
     before = json.loads(_raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, "--json").stdout)
     gpu = ["--set", "resources.gpu=1", "--storage", str(tmp_path)]
     ran = _raytuner(cluster, "run", "quickstart.yaml", "--address", cluster.gcs, *gpu)
     submitted = _raytuner(cluster, "submit", "quickstart.yaml", "--address", cluster.jobs, *gpu)
+    refusal = "resources.gpu: each trial asks for 1 GPU, but no node of the Ray cluster has more than 0"
     for done in (ran, submitted):
         assert done.returncode == 2, done.stdout + done.stderr
-        assert "resources.gpu: each trial asks for 1 GPU, but no node of the Ray cluster has more than 0" in done.stderr
+        assert refusal in done.stderr.splitlines()[-1] and "Traceback" not in done.stderr, done.stderr
+    assert not submitted.stdout and "checks the node types its autoscaler can start" in submitted.stderr
     after = json.loads(_raytuner(cluster, "jobs", "ls", "--address", cluster.jobs, "--json").stdout)
-    assert len(after) == len(before)  # nothing was submitted
-    assert not any(tmp_path.iterdir())  # and no experiment folder was left
+    [job] = [row for row in after if row["job_id"] not in {r["job_id"] for r in before}]
+    assert (job["status"], job["driver_exit_code"]) == ("FAILED", 2) and job["job_id"] in submitted.stderr
+    assert not any(tmp_path.iterdir())  # no experiment folder was left
+
+
+def test_submit_to_a_cluster_scaled_to_zero_names_the_node_type_its_job_waits_for(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The launcher's config on the head (as `ray up cluster/aws.yaml` leaves it) has a GPU worker
+    type: the job accepts the GPU trial and waits for that node; submit says so and returns."""
+    config = cluster.head_home / "ray_bootstrap_config.yaml"
+    shutil.copy(ROOT / "cluster" / "aws.yaml", config)
+    try:
+        done = _raytuner(
+            cluster, "submit", "quickstart.yaml", "--address", cluster.jobs, "--storage", str(tmp_path),
+            "--set", "resources.gpu=1", "--set", "search.num_samples=1",
+        )  # fmt: skip
+    finally:
+        config.unlink()
+    assert done.returncode == 0, done.stdout + done.stderr
+    job_id = done.stdout.strip()
+    assert done.stdout.splitlines() == [job_id]
+    assert (
+        f"job {job_id}: no live node holds one trial (1 CPU, 1 GPU) yet: the autoscaler can start a 'gpu_worker' node "
+        "(4 CPU, 1 GPU) for it" in done.stderr
+    ), done.stderr
+    assert _status(cluster, job_id) == "RUNNING"  # waiting for the node, as on a cluster that scaled to zero
+    stopped = _raytuner(cluster, "jobs", "stop", job_id, "--address", cluster.jobs)
+    assert stopped.returncode == 0, stopped.stderr
+    assert _wait_until(cluster, job_id, {"SUCCEEDED", "FAILED", "STOPPED"}, timeout_s=120) == "STOPPED"
 
 
 def test_object_storage_holds_the_checkpoints_of_trials_on_every_node(cluster: Cluster, s3_server: S3Server) -> None:

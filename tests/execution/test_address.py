@@ -147,32 +147,67 @@ def test_an_address_nobody_listens_on_is_one_line_at_once(tmp_path: Path) -> Non
     assert not (tmp_path / "runs").exists()  # no experiment folder left behind
 
 
+# What an autoscaler (v2, KubeRay's included) reports to the GCS: Ray's record of the node types it can start.
+REPORT_NODE_TYPES = """
+import sys, ray
+from ray.core.generated import autoscaler_pb2
+from ray.experimental.internal_kv import _internal_kv_put
+ray.init(address=sys.argv[1], log_to_driver=False)
+config = autoscaler_pb2.ClusterConfig()
+group = config.node_group_configs.add(name="a100-group", max_count=2)
+group.resources.update({"CPU": 12, "GPU": 2})
+_internal_kv_put(ray._raylet.GCS_AUTOSCALER_CLUSTER_CONFIG_KEY, config.SerializeToString(),
+                 namespace=ray._raylet.GCS_AUTOSCALER_STATE_NAMESPACE)
+"""
+
+
+def _started_then_interrupted(head: Head, tmp_path: Path, *extra: str) -> tuple[dict[str, object], dict[str, object]]:
+    """Run the quick-start on ``head`` until its first trial_pending event; Ctrl-C then.
+    Returns the experiment_started and trial_pending events."""
+    tmp_path.mkdir()
+    run = subprocess.Popen(
+        [str(EXE), "run", str(ROOT / "experiments" / "quickstart.yaml"), "--address", head.address, "--json",
+         "--storage", str(tmp_path), "--set", "search.num_samples=1", "--set", "execution.pending_warning_s=1", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=head.env,
+    )  # fmt: skip
+    events: dict[str, dict[str, object]] = {}
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            event = json.loads(line)
+            events[str(event.get("event"))] = event
+            if event.get("event") == "trial_pending":
+                break
+        assert "trial_pending" in events, run.stderr.read() if run.stderr else ""
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=120)
+    return events["experiment_started"], events["trial_pending"]
+
+
 def test_a_fresh_launched_cluster_waits_for_the_node_type_its_autoscaler_starts(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     """A head with no CPU, as cluster/aws.yaml gives it, and the launcher's config where `ray up`
     leaves it on the head (~/ray_bootstrap_config.yaml). No autoscaler runs here, so no node
-    comes: the run must accept the spec and say which node type it waits for."""
+    comes: the run must accept the spec and say which node type it waits for. Once the GCS holds
+    an autoscaler's record of its node types, that record is what counts."""
     home = tmp_path_factory.mktemp("launched-home")
     shutil.copy(ROOT / "cluster" / "aws.yaml", home / "ray_bootstrap_config.yaml")
     with _head(tmp_path_factory, num_cpus=0, home=home) as head:
-        run = subprocess.Popen(
-            [str(EXE), "run", str(ROOT / "experiments" / "quickstart.yaml"), "--address", head.address, "--json",
-             "--storage", str(tmp_path), "--set", "search.num_samples=1", "--set", "execution.pending_warning_s=1"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=head.env,
-        )  # fmt: skip
-        try:
-            assert run.stdout is not None
-            pending = None
-            for line in run.stdout:
-                event = json.loads(line)
-                if event.get("event") == "trial_pending":
-                    pending = event
-                    break
-            assert pending is not None, run.stderr.read() if run.stderr else ""
-            assert pending["reason"] == "waiting"
-            assert "the autoscaler can start a 'cpu_worker' node (8 CPU)" in str(pending["message"])
-        finally:
-            run.send_signal(signal.SIGINT)
-            run.communicate(timeout=120)
-    assert json.loads((tmp_path / "quickstart" / "status.json").read_text())["state"] == "interrupted"
+        started, pending = _started_then_interrupted(head, tmp_path / "launcher")
+        assert pending["reason"] == "waiting"
+        assert "the autoscaler can start a 'cpu_worker' node (8 CPU)" in str(pending["message"])
+        assert started["awaits_node"] == {
+            "name": "cpu_worker",
+            "resources": {"CPU": 8.0},
+            "line": "no live node holds one trial (1 CPU) yet: the autoscaler can start a 'cpu_worker' node (8 CPU) for "
+            "it; `ray status` on the head shows whether it is starting one",
+        }
+        assert json.loads((tmp_path / "launcher" / "quickstart" / "status.json").read_text())["state"] == "interrupted"
+
+        env = {**head.env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": (home / ".ray" / "auth_token").read_text()}
+        subprocess.run([sys.executable, "-c", REPORT_NODE_TYPES, head.address], check=True, env=env, timeout=120)
+        started, pending = _started_then_interrupted(head, tmp_path / "gcs", "--set", "resources.gpu=2")
+        assert started["awaits_node"]["name"] == "a100-group"  # type: ignore[index]
+        assert "the autoscaler can start a 'a100-group' node (12 CPU, 2 GPU)" in str(pending["message"])

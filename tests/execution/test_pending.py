@@ -213,3 +213,33 @@ def test_on_a_fresh_launched_cluster_the_wait_names_the_node_type_the_autoscaler
     assert reason == UNPLACEABLE
     assert message.endswith("at most 0 GPU, nor does any node type its autoscaler can start (cpu_worker, gpu_worker)")
     assert explain({"GPU": 1}, ClusterView([node(CPU=0)], {}))[0] == UNPLACEABLE  # no autoscaler: as before
+
+
+def test_the_node_type_a_run_waits_for_is_one_line_under_the_pre_flight_report() -> None:
+    import yaml
+
+    from raytuner.cli.render import LiveView
+    from raytuner.execution.pending import awaited_node
+    from raytuner.execution.preflight import node_types_of
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "cluster" / "aws.yaml").read_text())
+    gpu_worker = next(kind for kind in node_types_of(config) if kind.name == "gpu_worker")
+    awaits = awaited_node({"CPU": 1, "GPU": 1}, gpu_worker)
+    line = (
+        "no live node holds one trial (1 CPU, 1 GPU) yet: the autoscaler can start a 'gpu_worker' node (4 CPU, 1 GPU) "
+        "for it; `ray status` on the head shows whether it is starting one"
+    )
+    assert awaits == {"name": "gpu_worker", "resources": {"CPU": 4.0, "GPU": 1.0}, "line": line}
+    data = {"name": "n", "folder": "f", "total_trials": 1, "metric": "loss", "mode": "min", "algorithm": "random",
+            "scheduler": "fifo", "ray": "auto", "cluster_cpus": 0, "cluster_gpus": 0, "placement": None,
+            "awaits_node": awaits}  # fmt: skip
+    book = ExperimentBook("loss", -1.0)
+    plain = io.StringIO()
+    PlainLines(plain).handle(Event(EventKind.EXPERIMENT_STARTED, data), book)
+    assert plain.getvalue().splitlines()[-1].endswith(line)
+    from rich.console import Console
+
+    live = LiveView(Console(file=(shown := io.StringIO()), width=400, force_terminal=False))
+    live.handle(Event(EventKind.EXPERIMENT_STARTED, data), book)
+    live.handle(Event(EventKind.EXPERIMENT_FINISHED, {}), book)
+    assert line in shown.getvalue()
