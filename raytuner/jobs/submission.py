@@ -135,8 +135,11 @@ def watch_start(
         if started is not None:
             awaits = started.get("awaits_node")
             return f"job {job_id}: {awaits['line']}" if isinstance(awaits, dict) else None
+        if row.status == "SUCCEEDED":  # done before this look (a run with nothing left to do)
+            return None
         if row.finished:
-            reason = _error_line(logs) or f"it ended {row.status} before its first trial"
+            first_line = (row.message or "").strip().splitlines()[:1]
+            reason = _error_line(logs) or f"it ended {row.status} before its first trial: {''.join(first_line) or 'no output'}"
             raise JobRefusedError(
                 f"{reason} (job {job_id} on the cluster; `raytuner jobs logs {job_id} --address {address}` shows "
                 "its output)",
