@@ -90,10 +90,16 @@ def _gcs_node_types() -> list[NodeType] | None:
     if config is None or not config.node_group_configs:
         return None
     return [
-        NodeType(group.name, {k: float(v) for k, v in group.resources.items()}, None if group.max_count < 0 else group.max_count)
+        NodeType(group.name, _in_order(group.resources), None if group.max_count < 0 else group.max_count)
         for group in config.node_group_configs
         if group.resources and group.max_count != 0
     ]
+
+
+def _in_order(resources: Mapping[str, float]) -> dict[str, float]:
+    """CPU, GPU, then the rest by name: a protobuf map comes in no fixed order, and messages show it."""
+    rank = {"CPU": 0, "GPU": 1}
+    return {name: float(resources[name]) for name in sorted(resources, key=lambda name: (rank.get(name, 2), name))}
 
 
 def live_node_holds(wanted: Mapping[str, float], nodes: Sequence[Mapping[str, Any]]) -> bool:
