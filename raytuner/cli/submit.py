@@ -41,6 +41,7 @@ def submit(
     trial, it waits for the job's own check of the node types the cluster's autoscaler can
     start: it prints the node type the job waits for, or the job's refusal (exit 2).
     """
+    from raytuner.execution.preflight import show_resources
     from raytuner.execution.session import enable_token_auth
 
     enable_token_auth()  # before user code imports Ray while the spec is validated
@@ -55,10 +56,9 @@ def submit(
     unmet = unmet_request(client, address, experiment)
     job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage))
     if unmet is not None:
-        shown = ", ".join(f"{amount:g} {resource}" for resource, amount in unmet.items())
         print(
-            f"submitted {job_id}; no live node of the cluster holds one trial ({shown}): the job checks the node "
-            "types its autoscaler can start",
+            f"submitted {job_id}; no live node of the cluster holds one trial ({show_resources(unmet)}): the job "
+            "checks the node types its autoscaler can start",
             file=sys.stderr,
         )
     if not follow:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raytuner.execution.events import Event, EventKind
-from raytuner.execution.preflight import NodeType
+from raytuner.execution.preflight import NodeType, fits_a_node, show_resources
 
 CHECK_EVERY_S = 5.0
 
@@ -125,13 +125,13 @@ def explain(wanted: Mapping[str, float], view: ClusterView, running: Iterable[Ma
     """
     alive = [node.get("Resources", {}) for node in view.nodes if node.get("Alive", True)]
     dead = [node for node in view.nodes if not node.get("Alive", True)]
-    shown = _show(wanted)
-    if not _fits_a_node(wanted, alive):
+    shown = show_resources(wanted)
+    if not fits_a_node(wanted, alive):
         starts = next((kind for kind in view.node_types or () if kind.holds(wanted)), None)
         if starts is not None:
             return WAITING, (
                 f"no live node can hold its request ({shown}) yet: the autoscaler can start a {starts.name!r} node "
-                f"({_show(starts.resources)}) for it; `ray status` on the head shows whether it is starting one"
+                f"({show_resources(starts.resources)}) for it; `ray status` on the head shows whether it is starting one"
             )
         short = [name for name, amount in wanted.items() if max((r.get(name, 0) for r in alive), default=0) < amount]
         detail = ", ".join(f"at most {max((r.get(n, 0) for r in alive), default=0):g} {n}" for n in short)
@@ -139,7 +139,7 @@ def explain(wanted: Mapping[str, float], view: ClusterView, running: Iterable[Ma
         message += f": a live node has {detail}" if detail else ": no single live node has all of it"
         if view.node_types:
             message += f", nor does any node type its autoscaler can start ({', '.join(k.name for k in view.node_types)})"
-        could = [node for node in dead if _fits_a_node(wanted, [node.get("Resources", {})])]
+        could = [node for node in dead if fits_a_node(wanted, [node.get("Resources", {})])]
         if could:
             where = ", ".join(str(node.get("NodeManagerAddress") or node.get("NodeID", "?")) for node in could)
             message += f"; the node that could ({where}) is dead"
@@ -165,10 +165,6 @@ def explain(wanted: Mapping[str, float], view: ClusterView, running: Iterable[Ma
     )
 
 
-def _fits_a_node(wanted: Mapping[str, float], nodes: list[Mapping[str, float]]) -> bool:
-    return any(all(float(res.get(name, 0)) >= amount for name, amount in wanted.items()) for res in nodes)
-
-
 def awaited_node(wanted: Mapping[str, float], kind: NodeType) -> dict[str, Any]:
     """The node type a run waits for, as the experiment_started event carries it: no live node
     holds one trial yet, and the cluster's autoscaler can start ``kind``, which does."""
@@ -176,11 +172,7 @@ def awaited_node(wanted: Mapping[str, float], kind: NodeType) -> dict[str, Any]:
         "name": kind.name,
         "resources": dict(kind.resources),
         "line": (
-            f"no live node holds one trial ({_show(wanted)}) yet: the autoscaler can start a {kind.name!r} node "
-            f"({_show(kind.resources)}) for it; `ray status` on the head shows whether it is starting one"
+            f"no live node holds one trial ({show_resources(wanted)}) yet: the autoscaler can start a {kind.name!r} node "
+            f"({show_resources(kind.resources)}) for it; `ray status` on the head shows whether it is starting one"
         ),
     }
-
-
-def _show(wanted: Mapping[str, float]) -> str:
-    return ", ".join(f"{amount:g} {name}" for name, amount in wanted.items()) or "nothing"

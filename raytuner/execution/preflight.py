@@ -102,10 +102,19 @@ def _in_order(resources: Mapping[str, float]) -> dict[str, float]:
     return {name: float(resources[name]) for name in sorted(resources, key=lambda name: (rank.get(name, 2), name))}
 
 
+def fits_a_node(wanted: Mapping[str, float], resources: Sequence[Mapping[str, float]]) -> bool:
+    """Whether one of the nodes with these ``resources`` has all of ``wanted``."""
+    return any(all(float(res.get(name, 0)) >= amount for name, amount in wanted.items()) for res in resources)
+
+
 def live_node_holds(wanted: Mapping[str, float], nodes: Sequence[Mapping[str, Any]]) -> bool:
     """Whether one live node of ``nodes`` (``ray.nodes()``) has all of ``wanted``."""
-    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
-    return any(all(res.get(name, 0) >= amount for name, amount in wanted.items()) for res in alive)
+    return fits_a_node(wanted, [node.get("Resources", {}) for node in nodes if node.get("Alive", True)])
+
+
+def show_resources(resources: Mapping[str, float]) -> str:
+    """``1 CPU, 0.25 GPU``: a request or a node's resources in messages."""
+    return ", ".join(f"{amount:g} {name}" for name, amount in resources.items()) or "nothing"
 
 
 def check_placeable(
@@ -135,9 +144,9 @@ def check_placeable(
     Raises:
         SpecError: naming the resource, what one trial asks and the most any node (or node type) has.
     """
-    if live_node_holds(wanted, nodes):
-        return None
     alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
+    if fits_a_node(wanted, alive):
+        return None
     types = [] if local else list(node_types() or [])
     for kind in types:
         if kind.holds(wanted):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import JobRefusedError, Location, SpecError, UsageError
-from raytuner.execution.preflight import live_node_holds, trial_resources
+from raytuner.execution.preflight import live_node_holds, show_resources, trial_resources
 from raytuner.jobs.client import call
 from raytuner.jobs.status import get_job, job_logs
 from raytuner.spec.loader import Experiment
@@ -126,7 +126,6 @@ def watch_start(
     Raises:
         JobRefusedError: the job ended before its first trial; its one-line reason, its exit code.
     """
-    shown = ", ".join(f"{amount:g} {name}" for name, amount in wanted.items())
     end = time.monotonic() + deadline_s
     while True:
         row = get_job(client, address, job_id)
@@ -147,8 +146,9 @@ def watch_start(
             )
         if time.monotonic() >= end:
             return (
-                f"no live node holds one trial ({shown}); job {job_id} has not said within {deadline_s:g} s whether "
-                f"its autoscaler can start one that does: `raytuner jobs logs {job_id} --address {address} --follow`"
+                f"no live node holds one trial ({show_resources(wanted)}); job {job_id} has not said within "
+                f"{deadline_s:g} s whether its autoscaler can start one that does: "
+                f"`raytuner jobs logs {job_id} --address {address} --follow`"
             )
         time.sleep(poll_s)
 
