@@ -311,13 +311,16 @@ class Mirror:
             ranked = sorted(local.items(), key=lambda item: _upload_rank(item[0]))
             for relative, stamp in (item for item in ranked if item[0] != layout.STATUS):
                 self._send(relative, stamp)
+            emptied: set[str] = set()
             for relative in [r for r in self._sent if r not in local]:
                 if relative.startswith((PARTS + "/", OPEN + "/")):
                     self._delete(relative)
+                    emptied.add(relative.partition("/")[0])
                 del self._sent[relative]
             for name in (PARTS, OPEN):
                 if not any(relative.startswith(name + "/") for relative in local):
-                    self._delete_dir(name)
+                    if final or name in emptied:  # the folder's marker stays behind its last file
+                        self._delete_dir(name)
                 elif final:
                     self._delete_strays(name, local)
             if layout.STATUS in local:
