@@ -408,9 +408,7 @@ MUTANTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "check, name, mutate, what", MUTANTS, ids=[f"{m[0].__name__}-{m[3].replace(' ', '_')}" for m in MUTANTS]
-)
+@pytest.mark.parametrize("check, name, mutate, what", MUTANTS, ids=[f"{m[0].__name__}-{m[3].replace(' ', '_')}" for m in MUTANTS])
 def test_check_catches_mutant(
     check: Callable[[dict[str, Any]], None], name: str, mutate: Callable[[dict[str, Any]], None], what: str
 ) -> None:

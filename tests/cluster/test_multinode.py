@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import S3Server
+from loopback_ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -37,12 +37,6 @@ class Cluster:
     workdir: Path  # what submit uploads: a project folder with the spec
     bucket: str  # s3://BUCKET on an S3 server on loopback that every node reaches (through AWS_ENDPOINT_URL_S3)
     head_home: Path  # the nodes' HOME: where `ray up` would leave ~/ray_bootstrap_config.yaml on the head
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pids_using(marker: str) -> list[int]:
@@ -83,18 +77,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> It
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"  # the job's shell finds raytuner
     head_home = tmp_path_factory.mktemp("head-home")
     server_env = {**base, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "HOME": str(head_home)}
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard, client_server, head_agent, worker_agent = free_ports(5)
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
     try:
         subprocess.run(
             [str(BIN / "ray"), "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
-             f"--dashboard-port={dashboard}", f"--ray-client-server-port={_free_port()}",
-             f"--dashboard-agent-listen-port={_free_port()}", *common],
+             f"--dashboard-port={dashboard}", f"--ray-client-server-port={client_server}",
+             f"--dashboard-agent-listen-port={head_agent}", *common],
             check=True, capture_output=True, timeout=180, env=server_env,
         )  # fmt: skip
         subprocess.run(
             [str(BIN / "ray"), "start", f"--address=127.0.0.1:{port}", '--resources={"node2": 1}',
-             f"--dashboard-agent-listen-port={_free_port()}", *common],
+             f"--dashboard-agent-listen-port={worker_agent}", *common],
             check=True, capture_output=True, timeout=180, env=server_env,
         )  # fmt: skip
         jobs = f"http://127.0.0.1:{dashboard}"
@@ -208,9 +202,7 @@ def test_a_gpu_request_is_refused_before_anything_runs(cluster: Cluster, tmp_pat
     assert not any(tmp_path.iterdir())  # no experiment folder was left
 
 
-def test_submit_to_a_cluster_scaled_to_zero_names_the_node_type_its_job_waits_for(
-    cluster: Cluster, tmp_path: Path
-) -> None:
+def test_submit_to_a_cluster_scaled_to_zero_names_the_node_type_its_job_waits_for(cluster: Cluster, tmp_path: Path) -> None:
     """The launcher's config on the head (as `ray up cluster/aws.yaml` leaves it) has a GPU worker
     type: the job accepts the GPU trial and waits for that node; submit says so and returns."""
     config = cluster.head_home / "ray_bootstrap_config.yaml"

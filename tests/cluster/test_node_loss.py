@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from loopback_ports import free_ports
 
 BIN = Path(sys.executable).parent
 COMMANDS = Path(__file__).resolve().parents[1] / "fixtures" / "commands"
@@ -63,12 +63,6 @@ class Cluster:
     gcs: str
     env: dict[str, str]  # a client shell: the token, raytuner on PATH
     nodes: dict[str, Node]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pids_naming(temp: Path) -> list[int]:
@@ -124,14 +118,16 @@ def _ray_start(args: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"ray start {' '.join(args)} exited {done.returncode}:\n{done.stderr}\n{done.stdout}")
 
 
-def _node_ports() -> list[str]:
+def _node_ports(ports: list[int]) -> list[str]:
+    """Six ports of their own for one node's services."""
+    manager, objects, agent, agent_grpc, metrics, runtime_env = ports
     return [
-        f"--node-manager-port={_free_port()}",
-        f"--object-manager-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}",
-        f"--dashboard-agent-grpc-port={_free_port()}",
-        f"--metrics-export-port={_free_port()}",
-        f"--runtime-env-agent-port={_free_port()}",
+        f"--node-manager-port={manager}",
+        f"--object-manager-port={objects}",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--metrics-export-port={metrics}",
+        f"--runtime-env-agent-port={runtime_env}",
         "--min-worker-port=0",  # random ports: nodes on one address must not share a range
         "--max-worker-port=0",
     ]
@@ -165,17 +161,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "RAY_health_check_failure_threshold": "3",
     }
     nodes = {tag: Node(tag, tmp_path_factory.mktemp(f"ray{tag}")) for tag in ("head", "a", "b")}
-    port = _free_port()
+    port, client_server, *node_ports = free_ports(2 + 6 * len(nodes))
+    ports = {tag: node_ports[6 * i : 6 * i + 6] for i, tag in enumerate(nodes)}
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--object-store-memory=100000000"]
     try:
         _ray_start(
             ["--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
-             f"--ray-client-server-port={_free_port()}", f"--temp-dir={nodes['head'].temp}", *_node_ports(), *common],
+             f"--ray-client-server-port={client_server}", f"--temp-dir={nodes['head'].temp}", *_node_ports(ports["head"]),
+             *common],
             {**server, "NODE_TAG": "head"},
         )  # fmt: skip
         for tag in ("a", "b"):
             _ray_start(
-                [f"--address=127.0.0.1:{port}", "--num-cpus=2", f"--temp-dir={nodes[tag].temp}", *_node_ports(),
+                [f"--address=127.0.0.1:{port}", "--num-cpus=2", f"--temp-dir={nodes[tag].temp}", *_node_ports(ports[tag]),
                  *common],
                 {**server, "NODE_TAG": tag},  # the node's workers, and so the programs, inherit it
             )  # fmt: skip

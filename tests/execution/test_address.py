@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from loopback_ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).parent / "raytuner"
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pids_using(marker: str) -> list[int]:
@@ -63,7 +57,7 @@ def _head(tmp_path_factory: pytest.TempPathFactory, num_cpus: int, home: Path | 
     (home / ".ray").mkdir(exist_ok=True)
     (home / ".ray" / "auth_token").write_text(token)
     env = {**Head("", home).env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    port = _free_port()
+    port = free_port()
     ray = Path(sys.executable).parent / "ray"
     try:
         subprocess.run(

@@ -61,9 +61,7 @@ storage: {storage}
 
 @pytest.mark.parametrize("scheduler", ["fifo", "asha", "hyperband", "median"])
 @pytest.mark.parametrize("algorithm", ["random", "grid", "hyperopt"])
-def test_every_algorithm_with_every_scheduler(
-    ray_session: None, storage: Path, algorithm: str, scheduler: str
-) -> None:
+def test_every_algorithm_with_every_scheduler(ray_session: None, storage: Path, algorithm: str, scheduler: str) -> None:
     experiment = load_experiment_text(spec_text(algorithm, scheduler, storage))
     recorder = Recorder()
     summary = run_experiment(experiment, RunOptions(), recorder)
@@ -88,8 +86,10 @@ def test_every_algorithm_with_every_scheduler(
             assert config["optimizer"] == {"name": "adam", "betas": [0.9, 0.999]}
 
     if algorithm == "grid":
-        seen = {(c["seed"], c["act"], c["optimizer"]["name"], c["optimizer"].get("schedule", {}).get("kind"))
-                for c in (r.config for r in summary.book.trials.values())}
+        seen = {
+            (c["seed"], c["act"], c["optimizer"]["name"], c["optimizer"].get("schedule", {}).get("kind"))
+            for c in (r.config for r in summary.book.trials.values())
+        }
         assert len(seen) == 2 * 2 * 3  # every grid point, choices and branches enumerated
 
     trials = pq.read_table(summary.folder / "trials.parquet")

@@ -32,6 +32,8 @@ space: {x: {uniform: [-1, 1]}}
 search: {algorithm: hyperopt, num_samples: 4, max_concurrent: 1, n_initial_points: 2, seed: 3}
 checkpoint: {every: 2}
 """
+
+
 @pytest.fixture
 def endpoint(s3_server: S3Server) -> str:
     return s3_server.endpoint
@@ -93,9 +95,7 @@ def test_a_run_writes_everything_to_the_bucket_and_every_reader_finds_it(
     with s3.open_input_stream(losses[0]) as stream:
         assert len(stream.read().decode().splitlines()) == 6  # every report
 
-    listed = subprocess.run(
-        [RAYTUNER, "ls", "--storage", storage, "--json"], capture_output=True, text=True, env=env, timeout=60
-    )
+    listed = subprocess.run([RAYTUNER, "ls", "--storage", storage, "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
     assert (row["name"], row["state"], row["folder"]) == ("remote", "completed", f"{storage}/remote")

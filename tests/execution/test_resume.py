@@ -38,7 +38,11 @@ def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
     spec.write_text(SPEC)
     proc = subprocess.Popen(
         [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
     )
     completed_before: set[str] = set()
     deadline = time.time() + 240
@@ -58,7 +62,11 @@ def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
 
     done = subprocess.run(
         [RAYTUNER, "resume", "crash", "--storage", str(tmp_path / "runs"), "--json"],
-        capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     events = [json.loads(line) for line in done.stdout.splitlines()]
@@ -85,7 +93,11 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
     spec.write_text(SPEC)
     proc = subprocess.Popen(
         [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -101,9 +113,7 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
     kept = pq.read_table(folder / "results.parquet").num_rows
     assert kept >= 8  # the finished trial's reports were compacted, nothing left in parts
 
-    done = subprocess.run(
-        [RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300
-    )
+    done = subprocess.run([RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     trials = pq.read_table(folder / "trials.parquet").to_pandas()
     assert len(trials) == 6 and set(trials["status"]) == {"completed"}
@@ -132,9 +142,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path: Path)
     assert pq.read_table(folder / "results.parquet").num_rows >= 8  # the finished trial's reports
     assert pq.read_table(folder / "trials.parquet").num_rows >= 1
 
-    done = subprocess.run(
-        [RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300
-    )
+    done = subprocess.run([RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     trials = pq.read_table(folder / "trials.parquet").to_pandas()
     assert len(trials) == 6 and set(trials["status"]) == {"completed"}

@@ -125,9 +125,7 @@ def test_object_storage_passes_validation(url: str) -> None:
     assert load_experiment_text(SPEC + f"storage: {url}\n").spec.storage == url
 
 
-def test_object_storage_without_network_is_refused_within_the_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_object_storage_without_network_is_refused_within_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """This machine has no network: pyarrow's GCS client alone would retry for minutes."""
     import time
 

@@ -84,9 +84,7 @@ def test_every_chart_renders_in_chromium(tmp_path: Path) -> None:
         assert size["marks"] >= 3, (name, size)
     assert sizes["learning-curves"]["marks"] >= 24
     screenshot = tmp_path / "report.png"
-    done = chromium(
-        tmp_path, "--hide-scrollbars", "--window-size=1100,3600", f"--screenshot={screenshot}", asha.html.as_uri()
-    )
+    done = chromium(tmp_path, "--hide-scrollbars", "--window-size=1100,3600", f"--screenshot={screenshot}", asha.html.as_uri())
     assert screenshot.is_file(), done.stderr[-2000:]
     width, height, colours = png_size_and_colours(screenshot)
     assert (width, height) == (1100, 3600) and colours > 50

@@ -113,9 +113,7 @@ def write_experiment(
         "scheduler": scheduler or {"type": "fifo"},
     }
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
-    (folder / "status.json").write_text(
-        json.dumps({"name": folder.name, "state": "completed", "metric": metric, "mode": mode})
-    )
+    (folder / "status.json").write_text(json.dumps({"name": folder.name, "state": "completed", "metric": metric, "mode": mode}))
     if pbt is not None:
         pq.write_table(
             pa.Table.from_pylist(
@@ -241,10 +239,7 @@ def test_without_scikit_learn_importance_is_rank_correlation(tmp_path: Path, mon
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)
-    trials = [
-        {"trial_id": f"t{i}", "status": "completed", "config": {"x": float(i), "y": float((i * 7) % 5)}}
-        for i in range(10)
-    ]
+    trials = [{"trial_id": f"t{i}", "status": "completed", "config": {"x": float(i), "y": float((i * 7) % 5)}} for i in range(10)]
     curves = {f"t{i}": [float(i) ** 2] for i in range(10)}
     folder = write_experiment(tmp_path / "mono", trials, curves, config_types={"x": pa.float64(), "y": pa.float64()})
     rows, method = importances(load(folder))

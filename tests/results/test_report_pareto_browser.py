@@ -34,8 +34,11 @@ def three_objective_experiment(folder: Path, trials: int = 30) -> Path:
         record.status = TrialStatus.COMPLETED if i % 7 else TrialStatus.ERROR
         size = float(record.config["hidden"] * 70)
         for step in (1, 2):
-            metrics = {"val_loss": 1.0 / (1 + size / 4000) + rng.normal(0, 0.05) + 0.1 / step, "num_params": size,
-                       "latency_ms": size / 1000 + rng.uniform(0, 1)}
+            metrics = {
+                "val_loss": 1.0 / (1 + size / 4000) + rng.normal(0, 0.05) + 0.1 / step,
+                "num_params": size,
+                "latency_ms": size / 1000 + rng.uniform(0, 1),
+            }
             result = {"training_iteration": step, "time_total_s": float(step), "timestamp": 1_790_000_000 + i}
             record.observe(book.metric, book.sign, metrics, step)
             store.add_result(record.trial_id, result, metrics)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from loopback_ports import free_port
 from typer.testing import CliRunner
 
 from raytuner.cli import app
@@ -95,9 +96,7 @@ def test_show_filters_and_sorts_trials_with_their_errors(runs: Path) -> None:
 
 def test_export_results_with_trial_columns_reads_back_in_pyarrow_pandas_duckdb(runs: Path, tmp_path: Path) -> None:
     target = tmp_path / "quad.parquet"
-    invoke(
-        "export", "quad", "--storage", str(runs), "-o", str(target), "-c", "trial_id,training_iteration,loss,config/*"
-    )
+    invoke("export", "quad", "--storage", str(runs), "-o", str(target), "-c", "trial_id,training_iteration,loss,config/*")
     table = pq.read_table(target)
     assert table.num_rows == 15  # 3 trials x 5 reports
     assert table.column_names == ["trial_id", "training_iteration", "loss", "config/x"]
@@ -106,9 +105,7 @@ def test_export_results_with_trial_columns_reads_back_in_pyarrow_pandas_duckdb(r
     best = duckdb.sql(f"select min(loss) from '{target}' where \"config/x\" = 1.5").fetchall()
     assert best[0][0] == pytest.approx(0.25 + 1 / 5)
 
-    text = invoke(
-        "export", "quad", "--storage", str(runs), "-f", "csv", "--where", "config/x < 1 and training_iteration >= 4"
-    )
+    text = invoke("export", "quad", "--storage", str(runs), "-f", "csv", "--where", "config/x < 1 and training_iteration >= 4")
     frame = pd.read_csv(io.StringIO(text))
     assert len(frame) == 2 and set(frame["training_iteration"]) == {4, 5}
     assert "config/x" not in frame.columns  # used by --where, not asked for in the output
@@ -284,12 +281,6 @@ def test_ls_reads_the_trials_table_of_a_run_still_marked_running(runs: Path, tmp
     assert "3 completed" in table and "loss 0.45" in table and "s so far" in table
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _one_line_exit_2(*args: str) -> str:
     result = runner.invoke(app, list(args))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -309,7 +300,7 @@ def test_unknown_schemes_and_unreachable_buckets_are_one_line(
 
     for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(name, value)
-    nobody = f"endpoint_override=127.0.0.1:{_free_port()}&scheme=http&region=us-east-1"
+    nobody = f"endpoint_override=127.0.0.1:{free_port()}&scheme=http&region=us-east-1"
     bucket = f"s3://no-such-bucket-audit6/prefix?{nobody}"
     assert "cannot list s3://no-such-bucket-audit6/prefix" in _one_line_exit_2("ls", "--storage", bucket)
     assert "cannot read s3://no-such-bucket-audit6/prefix" in _one_line_exit_2("show", bucket)

@@ -218,11 +218,7 @@ def test_state_round_trip_continues_identically(tmp_path: Path) -> None:
 
 def branin(config: dict[str, Any]) -> float:
     x1, x2 = config["x1"], config["x2"]
-    return (
-        (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
-        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1)
-        + 10
-    )
+    return (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
 
 
 def test_optuna_tpe_beats_random_search_on_branin() -> None:

@@ -31,8 +31,12 @@ def nsga2_notes(search: str) -> list[str]:
     [
         (  # the defaults: 16 trials, a population of 50
             "{algorithm: nsga2}",
-            ["nsga2 runs 16 trials with population_size 50", "every trial is random search",
-             "num_samples to at least 100", "population_size to at most 8"],
+            [
+                "nsga2 runs 16 trials with population_size 50",
+                "every trial is random search",
+                "num_samples to at least 100",
+                "population_size to at most 8",
+            ],
         ),
         (
             "{algorithm: nsga2, num_samples: 30, population_size: 20}",

@@ -408,9 +408,7 @@ def test_match_option_tells_branches_apart_by_range() -> None:
 
 
 def test_notes_for_grid_under_hyperopt() -> None:
-    assert notes(space(NESTED)) == [
-        "space.seed: hyperopt treats grid as a categorical choice (sampled by TPE, not enumerated)"
-    ]
+    assert notes(space(NESTED)) == ["space.seed: hyperopt treats grid as a categorical choice (sampled by TPE, not enumerated)"]
     assert notes(space({"a": {"choice": [1]}})) == []
 
 
@@ -427,9 +425,7 @@ def test_complete_point_full_and_partial() -> None:
 
 
 def test_complete_point_branch_selection() -> None:
-    parsed = space(
-        {"opt": {"choice": [{"name": "sgd", "m": {"uniform": [0, 1]}}, {"name": "adam", "b": {"randint": [0, 2]}}]}}
-    )
+    parsed = space({"opt": {"choice": [{"name": "sgd", "m": {"uniform": [0, 1]}}, {"name": "adam", "b": {"randint": [0, 2]}}]}})
     rng = np.random.default_rng(0)
     sgd = complete_point(parsed, {"opt": {"name": "sgd"}}, rng)
     assert sgd["opt"]["name"] == "sgd" and 0 <= sgd["opt"]["m"] <= 1

@@ -56,7 +56,7 @@ def test_placeholders_fill_nested_keys_and_keep_literal_braces() -> None:
     config = {"lr": 0.001, "model": {"width": 64, "act": "relu"}, "flag": True, "tags": [1, 2]}
     assert fill("--lr={lr}", config) == "--lr=0.001"
     assert fill("{model.width}x{model.act}", config) == "64xrelu"
-    assert fill("{flag} {tags} {{lr}}", config) == 'true [1, 2] {lr}'
+    assert fill("{flag} {tags} {{lr}}", config) == "true [1, 2] {lr}"
     with pytest.raises(KeyError, match="model has no key 'depth'.*width, act"):
         fill("{model.depth}", config)
 
@@ -109,7 +109,6 @@ def test_placeholders_in_conditional_branches_validate() -> None:
 
 
 # ---------------------------------------------------------------------------- through Ray
-
 
 
 @pytest.mark.ray
@@ -211,9 +210,7 @@ def test_a_program_that_never_prints_the_metric(ray_session: None, storage: Path
         run(spec(f"{{command: [python, chatty.py, keys], workdir: {COMMANDS}}}", "search: {num_samples: 2}\n"), storage)
     assert "accuracy, val_loss" in str(caught.value) and "'loss'" in str(caught.value)
 
-    summary = run(
-        spec(f"{{command: [python, chatty.py, text], workdir: {COMMANDS}}}", "search: {num_samples: 1}\n"), storage
-    )
+    summary = run(spec(f"{{command: [python, chatty.py, text], workdir: {COMMANDS}}}", "search: {num_samples: 1}\n"), storage)
     (record,) = summary.book.trials.values()
     error = record.error or ""
     assert record.status is TrialStatus.ERROR
@@ -226,8 +223,7 @@ def test_a_program_that_never_prints_the_metric(ray_session: None, storage: Path
 def test_asha_stops_programs_with_sigterm(ray_session: None, storage: Path) -> None:
     summary = run(
         spec(
-            f"{{command: [python, train.py, --x, '{{x}}', --steps, '12', --sleep, '0.1'], stop_grace_s: 5, "
-            f"workdir: {COMMANDS}}}",
+            f"{{command: [python, train.py, --x, '{{x}}', --steps, '12', --sleep, '0.1'], stop_grace_s: 5, workdir: {COMMANDS}}}",
             "space: {x: {grid: [1.0, 5.0, 1.1, 6.0, 7.0]}}\nsearch: {algorithm: grid, max_concurrent: 2}\n"
             "scheduler: {type: asha, max_t: 12, grace_period: 2, reduction_factor: 3}\n",
         ),

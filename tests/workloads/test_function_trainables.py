@@ -95,8 +95,7 @@ def test_class_trainable_resumes_from_its_checkpoint_after_a_failure(ray_session
             "user_trainables:Resumable",
             "loss",
             "min",
-            "space: {x: {grid: [0.5]}}\nsearch: {algorithm: grid}\n"
-            "failure: {max_retries: 1}\nstop: {iterations: 4}\n",
+            "space: {x: {grid: [0.5]}}\nsearch: {algorithm: grid}\nfailure: {max_retries: 1}\nstop: {iterations: 4}\n",
         ),
         storage,
     )
@@ -129,8 +128,12 @@ def test_a_module_next_to_the_spec_runs_on_workers_that_cannot_import_it(
     (folder / "spec_side_module_rt.py").write_text(MODULE)
     file = folder / "exp.yaml"
     file.write_text(
-        spec("spec_side_module_rt:train", "loss", "min", f"space: {{x: {{grid: [1.0, 2.0]}}}}\n"
-             f"search: {{algorithm: grid}}\nstorage: {storage}\n")
+        spec(
+            "spec_side_module_rt:train",
+            "loss",
+            "min",
+            f"space: {{x: {{grid: [1.0, 2.0]}}}}\nsearch: {{algorithm: grid}}\nstorage: {storage}\n",
+        )
     )
     summary = run(load_experiment(file), storage)  # the session's workers do not have `folder` on their path
     records = sorted(summary.book.trials.values(), key=lambda r: r.config["x"])

@@ -78,9 +78,7 @@ storage: {folder / "runs"}
         )
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env["RAY_TMPDIR"] = str(folder / "ray")
-        done = subprocess.run(
-            [RAYTUNER, "run", str(spec), "--json"], capture_output=True, text=True, env=env, timeout=540
-        )
+        done = subprocess.run([RAYTUNER, "run", str(spec), "--json"], capture_output=True, text=True, env=env, timeout=540)
         assert done.returncode == 0, done.stderr[-3000:]
         start = json.loads(done.stdout.splitlines()[0])
         gpus = int(start["cluster_gpus"])

@@ -62,9 +62,7 @@ def test_space_preset_is_expanded_and_overridden_key_by_key() -> None:
     assert space["weight_decay"] == {"uniform": [0.0, 1e-4]}  # from the preset
     assert space["batch_size"]["choice"][0] == 16
     with pytest.raises(SpecError, match="torch workloads"):
-        load_experiment_text(
-            "trainable: {builtin: analytic}\nmetric: loss\nmode: min\nspace_preset: adam\n", "a.yaml"
-        )
+        load_experiment_text("trainable: {builtin: analytic}\nmetric: loss\nmode: min\nspace_preset: adam\n", "a.yaml")
 
 
 @pytest.mark.ray

@@ -64,9 +64,7 @@ class _Reports:
         from ray import tune
 
         class Collect(tune.Callback):
-            def on_trial_result(
-                self, iteration: int, trials: Any, trial: Any, result: dict[str, Any], **info: Any
-            ) -> None:
+            def on_trial_result(self, iteration: int, trials: Any, trial: Any, result: dict[str, Any], **info: Any) -> None:
                 rows.append((result["epoch"], result["training_iteration"], result["lr"], result["config"]["lr"]))
 
         rows: list[tuple[float, int, float, float]] = []

@@ -72,9 +72,7 @@ SCHEDULE_CONFIGS: dict[ScheduleName, dict[str, Any]] = {
 def test_every_schedule_sets_the_reported_lr(name: ScheduleName, digits: list[Fold]) -> None:
     run = _run({"lr": 0.01, "schedule": SCHEDULE_CONFIGS[name]}, digits, max_epochs=4)
     reported = [run.step()["lr"] for _ in range(2)]
-    expected = (
-        [0.01 * run.schedule.factor(epoch) for epoch in range(2)] if name != ScheduleName.PLATEAU else [0.01, 0.01]
-    )
+    expected = [0.01 * run.schedule.factor(epoch) for epoch in range(2)] if name != ScheduleName.PLATEAU else [0.01, 0.01]
     assert reported == pytest.approx(expected)
     assert run.folds[0].optimizer.param_groups[-1]["lr"] == pytest.approx(reported[-1])
     if name in (ScheduleName.EXPONENTIAL, ScheduleName.STEP, ScheduleName.PIECEWISE, ScheduleName.COSINE):
@@ -236,9 +234,7 @@ def test_regressor_on_diabetes_beats_the_mean() -> None:
 
 
 def test_cnn_on_digit_images() -> None:
-    run = TrainingRun(
-        _options("cnn_classifier", max_epochs=3), {"lr": 3e-3, "batch_size": 32, "channels": 8, "hidden": 32}
-    )
+    run = TrainingRun(_options("cnn_classifier", max_epochs=3), {"lr": 3e-3, "batch_size": 32, "channels": 8, "hidden": 32})
     assert len(run.folds[0].network.groups) == 4  # two conv blocks, the dense layer, the head
     results = [run.step() for _ in range(3)]
     assert results[-1]["val_accuracy"] > 0.8
