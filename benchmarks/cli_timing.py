@@ -4,13 +4,16 @@
   one untimed warm-up run; the target is under 0.5 s.
 * Launch to first trial: from starting ``raytuner run --json`` (2 trivial trials) to its first
   ``trial_started`` event, with the parts: launch -> experiment_started (Python, imports,
-  spec, Ray start) and experiment_started -> trial_started (Tuner, first actor). Median of 3.
+  spec, Ray start) and experiment_started -> trial_started (Tuner, first actor). Median of 3,
+  for ``raytuner`` (Ray backend) and ``raytuner-inline`` (``--set execution.backend=inline``: no
+  Ray to start, the first trial a thread), interleaved.
 
-    .venv/bin/python benchmarks/cli_timing.py
+    .venv/bin/python benchmarks/cli_timing.py [--only raytuner-inline]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -23,6 +26,8 @@ import overhead
 from procs import ROOT, fmt, raytuner_argv
 
 HELP_TARGET_S = 0.5
+VARIANTS = tuple(overhead.RAYTUNER_VARIANTS)  # launch -> first trial for raytuner on each backend
+PARTS = ("to_first_trial_s", "to_experiment_started_s", "started_to_first_trial_s")
 
 
 def help_times(repeats: int = 5) -> list[float]:
@@ -36,23 +41,31 @@ def help_times(repeats: int = 5) -> list[float]:
     return times
 
 
-def first_trial(tmp: Path, repeats: int = 3) -> list[dict[str, Any]]:
-    runs = []
+def first_trial(tmp: Path, variants: tuple[str, ...] = VARIANTS, repeats: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """Launch -> first trial_started, ``repeats`` times for each variant, interleaved (a slow
+    minute on a shared machine then hits every variant alike)."""
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
     for i in range(repeats):
-        work = tmp / f"first-{i}"
-        work.mkdir(parents=True)
-        run = overhead.run_raytuner(2, 1, work, 600)
-        events = run.pop("events")
-        started = next((e["time"] for e in events if e["event"] == "experiment_started"), None)
-        first = next((e["time"] for e in events if e["event"] == "trial_started"), None)
-        launched = run["launched"]
-        runs.append({
-            "rc": run["rc"],
-            "to_first_trial_s": None if first is None else first - launched,
-            "to_experiment_started_s": None if started is None else started - launched,
-            "started_to_first_trial_s": None if first is None or started is None else first - started,
-        })  # fmt: skip
+        for variant in variants:
+            work = tmp / f"first-{i}"
+            work.mkdir(parents=True, exist_ok=True)
+            runs[variant].append(_first_trial_once(work, variant))
     return runs
+
+
+def _first_trial_once(work: Path, variant: str) -> dict[str, Any]:
+    run = overhead.run_raytuner(2, 1, work, 600, variant=variant)
+    events = run.pop("events")
+    started = next((e["time"] for e in events if e["event"] == "experiment_started"), None)
+    first = next((e["time"] for e in events if e["event"] == "trial_started"), None)
+    launched = run["launched"]
+    return {
+        "rc": run["rc"],
+        "ray_started": run["ray_started"],
+        "to_first_trial_s": None if first is None else first - launched,
+        "to_experiment_started_s": None if started is None else started - launched,
+        "started_to_first_trial_s": None if first is None or started is None else first - started,
+    }
 
 
 def _median(values: list[Any]) -> float | None:
@@ -60,37 +73,58 @@ def _median(values: list[Any]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def measure(tmp: Path) -> dict[str, Any]:
-    print("cli: raytuner --help x 5, launch -> first trial x 3 ...", file=sys.stderr, flush=True)
+def measure(tmp: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+    """``--help`` (no variant: the same command for both backends) and launch -> first trial for
+    each variant; ``first_trial`` and ``first_trial_median`` are keyed by variant."""
+    print(f"cli: raytuner --help x 5, launch -> first trial x 3 for {', '.join(variants)} ...", file=sys.stderr, flush=True)
     helps = help_times()
-    firsts = first_trial(tmp)
+    firsts = first_trial(tmp, variants)
     return {
         "help_s": helps,
         "help_median_s": statistics.median(helps),
         "help_target_s": HELP_TARGET_S,
         "first_trial": firsts,
-        **{f"{key}_median": _median([r[key] for r in firsts])
-           for key in ("to_first_trial_s", "to_experiment_started_s", "started_to_first_trial_s")},
+        "first_trial_median": {variant: {key: _median([r[key] for r in runs]) for key in PARTS}
+                               for variant, runs in firsts.items()},
     }  # fmt: skip
 
 
 def table(result: dict[str, Any]) -> list[str]:
     helps = ", ".join(f"{t:.2f}" for t in result["help_s"])
-    return [
+    lines = [
         "| measurement | median s | each s | target |",
         "|---|---:|---|---|",
         f"| `raytuner --help` (fresh process) | {result['help_median_s']:.3f} | {helps} | < {HELP_TARGET_S} s |",
-        f"| launch -> first trial running | {fmt(result['to_first_trial_s_median'])} "
-        f"| {', '.join(fmt(r['to_first_trial_s']) for r in result['first_trial'])} | - |",
-        f"| of which launch -> experiment started (Python, imports, spec, Ray start) "
-        f"| {fmt(result['to_experiment_started_s_median'])} | | |",
-        f"| of which experiment started -> first trial started | {fmt(result['started_to_first_trial_s_median'])} | | |",
     ]
+    for variant, runs in result["first_trial"].items():
+        median = result["first_trial_median"][variant]
+        inline = variant == overhead.INLINE
+        flag = overhead.RAY_STARTED if inline and any(r.get("ray_started") for r in runs) else ""
+        start = "Python, imports, spec" + ("" if inline else ", Ray start")
+        lines += [
+            f"| {variant}{flag}: launch -> first trial running | {fmt(median['to_first_trial_s'])} "
+            f"| {', '.join(fmt(r['to_first_trial_s']) for r in runs)} | - |",
+            f"| of which launch -> experiment started ({start}) | {fmt(median['to_experiment_started_s'])} | | |",
+            f"| of which experiment started -> first trial started | {fmt(median['started_to_first_trial_s'])} | | |",
+        ]
+    return [*lines, "", LEGEND]
 
 
-def main() -> int:
+LEGEND = (
+    "raytuner: `raytuner run --json` of 2 trivial trials (Ray backend); raytuner-inline: the same with "
+    "`--set execution.backend=inline` (no Ray started, the first trial a thread of the raytuner process). "
+    "(Ray started: not inline): a Ray session appeared in the inline run's RAY_TMPDIR, so that row measured "
+    "the Ray backend."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=VARIANTS, action="append", help="launch -> first trial only for this variant")
+    args = parser.parse_args(argv)
+    variants = tuple(v for v in VARIANTS if not args.only or v in args.only)
     with tempfile.TemporaryDirectory(prefix="raytuner-cli-") as tmp:
-        result = measure(Path(tmp))
+        result = measure(Path(tmp), variants)
     print("\n".join(table(result)))
     return 0
 

@@ -1,10 +1,13 @@
 """Per-trial and per-report overhead of ``raytuner run`` against its peers, measured in the same run.
 
-N trivial trials (R reports each, no real work), 2 at a time with 1 CPU each, four ways:
+N trivial trials (R reports each, no real work), 2 at a time with 1 CPU each, five ways:
 
 * ``raytuner``: the installed ``raytuner run benchmarks/specs/trivial.yaml --json`` as a
   subprocess; the whole command, and ``experiment_started`` -> ``experiment_finished``
   (its JSON events: the run without Ray's start-up).
+* ``raytuner-inline``: the same command with ``--set execution.backend=inline`` (trials in
+  threads of the raytuner process, no Ray started); whether a Ray session appeared anyway is
+  recorded and flagged in the table (an inline row measured on Ray is not the inline backend).
 * ``ray-defaults``: plain Ray Tune as most people first write it (``tune.Tuner`` with
   its defaults) in a fresh Python process.
 * ``ray-tuned``: the same, hand-tuned for short trials: ``reuse_actors=True``,
@@ -18,6 +21,7 @@ Writes ``overhead.md`` and ``overhead.json`` to ``--out`` and prints the table. 
 assertions: the ratios are for reading (see benchmarks/README.md).
 
     .venv/bin/python benchmarks/overhead.py [--trials 100] [--reports 10] [--out benchmarks/results]
+                                            [--only raytuner-inline --only ray-tuned] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ SPEC = HERE / "specs" / "trivial.yaml"
 CPUS = 2  # the Ray each variant starts; 1 CPU per trial, so 2 trials at a time
 RESULT_PREFIX = "@@overhead-result@@ "
 
-VARIANTS = ("raytuner", "ray-defaults", "ray-tuned", "optuna")
-PEERS = ("ray-defaults", "ray-tuned", "optuna")
+VARIANTS = ("raytuner", "raytuner-inline", "ray-defaults", "ray-tuned", "optuna")
+PEERS = ("ray-defaults", "ray-tuned", "optuna")  # run by this module in a child process (--peer)
+INLINE = "raytuner-inline"
+# The variants that are ``raytuner run`` itself, with the ``--set`` values that make each one.
+RAYTUNER_VARIANTS: dict[str, tuple[str, ...]] = {"raytuner": (), INLINE: ("execution.backend=inline",)}
 
 
 # ---------------------------------------------------------------------------- peers (child side)
@@ -136,18 +143,24 @@ def peer_main(variant: str, trials: int, reports: int, storage: str, sleep_s: fl
 
 
 def run_raytuner(trials: int, reports: int, tmp: Path, timeout: float, overrides: tuple[str, ...] = (),
-                 on_start: Callable[[int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+                 on_start: Callable[[int], None] | None = None, variant: str = "raytuner") -> dict[str, Any]:  # fmt: skip
     """``raytuner run`` of the trivial spec with N trials of R reports; the timings of its events.
 
+    ``variant`` is a key of :data:`RAYTUNER_VARIANTS` (its ``--set`` values come first);
     ``overrides`` are more ``--set`` values; ``on_start`` gets the driver's pid as it starts.
+    Storage and log go under ``tmp / variant``: two variants in one folder would meet in the
+    same experiment folder (the spec's name).
     """
+    work = tmp / variant
+    work.mkdir(parents=True, exist_ok=True)
+    sets = (*RAYTUNER_VARIANTS[variant], *overrides)
     argv = [*raytuner_argv(), "run", str(SPEC), "--set", f"search.num_samples={trials}",
-            "--set", f"trainable.iterations={reports}", *[a for o in overrides for a in ("--set", o)],
-            "--storage", str(tmp / "storage"), "--cpus", str(CPUS), "--json"]  # fmt: skip
-    done = launch(Command(argv, timeout_s=timeout, on_start=on_start), tmp / "raytuner.stderr")
+            "--set", f"trainable.iterations={reports}", *[a for o in sets for a in ("--set", o)],
+            "--storage", str(work / "storage"), "--cpus", str(CPUS), "--json"]  # fmt: skip
+    done = launch(Command(argv, timeout_s=timeout, on_start=on_start), work / "raytuner.stderr")
     started, finished = done.first_event("experiment_started"), done.first_event("experiment_finished")
     return {
-        "variant": "raytuner",
+        "variant": variant,
         "command": " ".join(argv),
         "rc": done.rc,
         "wall_s": done.wall_s,
@@ -157,6 +170,7 @@ def run_raytuner(trials: int, reports: int, tmp: Path, timeout: float, overrides
         "startup_s": started["time"] - done.launched if started else None,
         "exit_s": done.wall_s - (finished["time"] - done.launched) if finished else None,
         "trials_ok": (finished or {}).get("trials", {}).get("completed"),
+        "ray_started": done.ray_started,  # for raytuner-inline: False once the inline executor runs it
         "leftover_processes": done.leftovers,
         "stderr_tail": done.stderr_tail,
         "launched": done.launched,
@@ -191,6 +205,7 @@ def run_peer(variant: str, trials: int, reports: int, tmp: Path, timeout: float,
         "started_at": inner.get("started_at"),  # epoch seconds: the run span, for samplers of the peer
         "finished_at": inner.get("finished_at"),
         "stdout_lines": len(done.lines),
+        "ray_started": done.ray_started,
         "leftover_processes": done.leftovers,
         "stderr_tail": done.stderr_tail,
     }
@@ -221,22 +236,23 @@ def summarise(runs: list[dict[str, Any]], trials: int, reports: int) -> dict[str
             "per_report_run_ms": None if run_s is None else 1000 * run_s / (trials * reports),
             "trials_ok": min((run["trials_ok"] or 0) for run in mine),
             "all_rc_zero": all(run["rc"] == 0 for run in mine),
+            "ray_started": any(run.get("ray_started") for run in mine),
         }
     return summary
 
 
-def speedups(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """peer / raytuner for each peer: above 1 means raytuner took less time (it is that many times faster)."""
+def speedups(summary: dict[str, dict[str, Any]], reference: str = "raytuner") -> dict[str, dict[str, float | None]]:
+    """other / reference for every other variant: above 1 means the reference took less time (it is
+    that many times faster). One table holds two references, raytuner (Ray backend) and
+    raytuner-inline, so each backend reads directly against plain Ray Tune."""
     out: dict[str, dict[str, float | None]] = {}
-    ours = summary.get("raytuner")
+    ours = summary.get(reference)
     if ours is None:
         return out
-    for peer in PEERS:
-        theirs = summary.get(peer)
-        if theirs is not None:
-            out[peer] = {
-                key: (theirs[key] / ours[key]) if ours[key] and theirs[key] else None for key in ("wall_s", "run_s")
-            }
+    for other in VARIANTS:
+        theirs = summary.get(other)
+        if other != reference and theirs is not None:
+            out[other] = {key: (theirs[key] / ours[key]) if ours[key] and theirs[key] else None for key in ("wall_s", "run_s")}
     return out
 
 
@@ -250,8 +266,8 @@ def measure(trials: int, reports: int, variants: list[str], tmp: Path, *, repeat
             work = tmp / f"{trials}x{reports}-{repeat}"
             work.mkdir(parents=True, exist_ok=True)
             print(f"[{repeat + 1}/{repeats}] {variant}: {trials} trials x {reports} reports ...", file=sys.stderr, flush=True)
-            if variant == "raytuner":
-                run = run_raytuner(trials, reports, work, timeout)
+            if variant in RAYTUNER_VARIANTS:
+                run = run_raytuner(trials, reports, work, timeout, variant=variant)
                 run.pop("events")  # every trial's events: the scale section reads them, the table does not
             else:
                 run = run_peer(variant, trials, reports, work, timeout)
@@ -269,35 +285,53 @@ def measure(trials: int, reports: int, variants: list[str], tmp: Path, *, repeat
         "cpus_per_trial": 1,
         "repeats": repeats,
         "summary": summary,
-        "speedups": speedups(summary),
+        "speedups": speedups(summary),  # against raytuner (Ray backend)
+        "speedups_inline": speedups(summary, INLINE),  # against raytuner-inline
         "runs": runs,
     }
 
 
 TABLE_HEAD = (
     "| N x R | variant | wall s | start-up s | run s | per trial (run) ms | per report (run) ms | trials ok "
-    "| speed-up (run) | speed-up (wall) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| speed-up (run) | speed-up (wall) | inline speed-up (run) | inline speed-up (wall) |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
+COLUMNS = TABLE_HEAD.split("\n")[0].count("|") - 1
+RAY_STARTED = " **(Ray started: not inline)**"
 
 
 def table_rows(result: dict[str, Any]) -> list[str]:
     """Rows of :data:`TABLE_HEAD` for one :func:`measure` result."""
     rows = []
-    trials, summary, ups = result["trials"], result["summary"], result["speedups"]
+    trials, summary = result["trials"], result["summary"]
     for variant in VARIANTS:
         row = summary.get(variant)
         if row is None:
             continue
-        up = ups.get(variant, {})
-        own = variant == "raytuner"
+        flag = RAY_STARTED if variant == INLINE and row.get("ray_started") else ""
         rows.append(
-            f"| {trials} x {result['reports']} | {variant}{_runs(row)} | {fmt(row['wall_s'])} | {fmt(row['startup_s'])} "
-            f"| {fmt(row['run_s'])}{_spread(row)} | {fmt(row['per_trial_run_ms'], '.1f')} "
+            f"| {trials} x {result['reports']} | {variant}{_runs(row)}{flag} | {fmt(row['wall_s'])} "
+            f"| {fmt(row['startup_s'])} | {fmt(row['run_s'])}{_spread(row)} | {fmt(row['per_trial_run_ms'], '.1f')} "
             f"| {fmt(row['per_report_run_ms'], '.2f')} "
             f"| {row['trials_ok']}/{trials}{'' if row['all_rc_zero'] else ' (rc!=0)'} "
-            f"| {'1' if own else fmt(up.get('run_s'), '.3g')} | {'1' if own else fmt(up.get('wall_s'), '.3g')} |"
+            f"| {_against(result, 'speedups', 'raytuner', variant)} "
+            f"| {_against(result, 'speedups_inline', INLINE, variant)} |"
         )
     return rows
+
+
+def _against(result: dict[str, Any], key: str, reference: str, variant: str) -> str:
+    """The two speed-up cells (run, wall) of ``variant`` against ``reference``: '1' on the
+    reference's own row, '-' where the reference did not run."""
+    if variant == reference:
+        return "1 | 1"
+    up = result.get(key, {}).get(variant, {})  # results saved before the inline variant have no speedups_inline
+    return f"{fmt(up.get('run_s'), '.3g')} | {fmt(up.get('wall_s'), '.3g')}"
+
+
+def not_run_row(trials: int, reports: int, variant: str, why: str) -> str:
+    """A row saying why a variant was left out at this size (the other cells empty)."""
+    return f"| {trials} x {reports} | {variant} | {why} |" + " |" * (COLUMNS - 3)
 
 
 def _runs(row: dict[str, Any]) -> str:
@@ -311,10 +345,16 @@ def _spread(row: dict[str, Any]) -> str:
 
 
 LEGEND = (
-    "wall: the whole subprocess. start-up: launch -> the run starts (Python, imports, ray.init). "
+    "wall: the whole subprocess. start-up: launch -> the run starts (Python, imports, ray.init; no ray.init "
+    "for raytuner-inline and optuna). "
     "run: raytuner's experiment_started -> experiment_finished events; for the Ray peers Tuner built + fit + "
     "ray.shutdown(); for Optuna study.optimize. Per trial / per report: run divided by N / by N x R. "
-    "Speed-up: the peer's time divided by raytuner's; above 1, raytuner is that many times faster. "
+    "Speed-up: this row's time divided by raytuner's (Ray backend); above 1, raytuner is that many times "
+    "faster. Inline speed-up: this row's time divided by raytuner-inline's (`--set execution.backend=inline`: "
+    "trials in threads of the raytuner process, no Ray); above 1, raytuner-inline is that many times faster, "
+    "so its ray-defaults and ray-tuned cells compare the inline backend with plain Ray Tune, and its raytuner "
+    "cells with the Ray backend. (Ray started: not inline): a Ray session appeared in the inline variant's "
+    "RAY_TMPDIR, so that row measured the Ray backend, not the inline one. "
     "With several runs a variant's figures are medians, the run span's range in brackets."
 )
 

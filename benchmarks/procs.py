@@ -3,7 +3,8 @@
 Each measured command runs in its own session (process group) with a marker variable in its
 environment and its own Ray temporary folder (``RAY_TMPDIR``), so its Ray never meets another
 one on the machine; afterwards the group is killed, then anything else carrying the marker
-(Ray's raylet and workers start their own sessions), and the temporary folder is removed.
+(Ray's raylet and workers start their own sessions), and the temporary folder is removed, after
+noting whether a Ray session appeared in it (the inline backend's runs must start none).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Launched:
     rc: int
     leftovers: int  # processes still alive after the command's group was killed
     stderr_tail: str = ""
+    # A Ray session folder appeared in the command's RAY_TMPDIR: it started Ray (an inline run must not)
+    ray_started: bool = False
 
     def events(self) -> list[dict[str, Any]]:
         """The JSON event lines (``raytuner run --json``), in order."""
@@ -130,8 +133,9 @@ def launch(command: Command, log: Path) -> Launched:
             wall = time.perf_counter() - start
         leftovers = reap(proc.pid, mark)
     finally:
+        ray_started = any(Path(ray_tmp, "ray").glob("session_2*"))  # session_<date>_...: ray.init ran
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    return Launched(launched, wall, lines, rc, leftovers, tail(log) if rc != 0 else "")
+    return Launched(launched, wall, lines, rc, leftovers, tail(log) if rc != 0 else "", ray_started)
 
 
 def tail(path: Path, chars: int = 2000) -> str:

@@ -1,18 +1,25 @@
 """Every performance comparison in one run, on one machine, in one table.
 
     .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli] [--quick]
+                                       [--variants raytuner-inline,ray-tuned]
 
 Sections (each a module here, runnable on its own too):
 
-* ``overhead``   (overhead.py): N trivial trials x R reports through ``raytuner run`` against plain
-  Ray Tune with its defaults, hand-tuned Ray Tune and Optuna in-process, same parallelism.
+* ``overhead``   (overhead.py): N trivial trials x R reports through ``raytuner run`` (Ray backend,
+  and ``raytuner-inline``: ``--set execution.backend=inline``) against plain Ray Tune with its
+  defaults, hand-tuned Ray Tune and Optuna in-process, same parallelism.
 * ``search``     (search_efficiency.py): the digits MLP, best validation accuracy over wall time
-  for optuna_tpe+ASHA (raytuner's default), hyperopt+ASHA, random+FIFO, PBT and Optuna TPE +
-  successive halving.
-* ``scale``      (scale.py): 10,000 trials in one experiment with the driver's memory sampled;
-  export of 1,000,000 result rows (export_scale.py).
-* ``throughput`` (throughput.py): Ray Tune's bookkeeping and result-throughput release-test shapes.
-* ``cli``        (cli_timing.py): ``raytuner --help`` and launch -> first trial running.
+  for optuna_tpe+ASHA (raytuner's default, on each backend), hyperopt+ASHA, random+FIFO, PBT and
+  Optuna TPE + successive halving.
+* ``scale``      (scale.py): 10,000 trials in one experiment with the driver's memory sampled, on
+  each backend; export of 1,000,000 result rows (export_scale.py).
+* ``throughput`` (throughput.py): Ray Tune's bookkeeping and result-throughput release-test shapes,
+  on each backend and through plain Ray Tune.
+* ``cli``        (cli_timing.py): ``raytuner --help`` and launch -> first trial running, on each backend.
+
+``--variants`` keeps only the named variants (search: methods) in every chosen section, to keep
+a run short, e.g. ``--sections overhead,throughput,scale --variants raytuner-inline,ray-tuned``;
+each chosen section must have at least one of them (``cli`` always times ``--help``).
 
 Writes ``benchmarks/results/latest.md`` and ``latest.json`` (every raw measurement, the machine,
 the load average before and after each section). ``--quick`` shrinks every section (minutes,
@@ -48,6 +55,15 @@ SECTIONS = ("overhead", "search", "scale", "throughput", "cli")
 DEFAULTS_MAX_TRIALS = 100
 
 
+# Every section's variants (search: its methods), the names --variants picks from.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "overhead": overhead.VARIANTS,
+    "search": search_efficiency.METHODS,
+    "scale": scale.DRIVERS,
+    "throughput": throughput.VARIANTS,
+    "cli": cli_timing.VARIANTS,
+}
+
 FULL: dict[str, Any] = {
     "overhead": [(100, 10), (1000, 10)],
     "overhead_repeats": 3,
@@ -69,13 +85,35 @@ def plan(quick: set[str]) -> dict[str, Any]:
     return {name: (QUICK if name.split("_")[0] in quick else FULL)[name] for name in FULL}  # overhead_repeats: overhead
 
 
-def run_overhead(tmp: Path, sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
+def pick_variants(names: set[str], sections: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each section's variants that are in ``names`` (all of them when ``names`` is empty).
+
+    Raises:
+        ValueError: a name no section has, or a chosen section left with none.
+    """
+    if not names:
+        return dict(VARIANTS)
+    known = {v for variants in VARIANTS.values() for v in variants}
+    unknown = sorted(names - known)
+    if unknown:
+        raise ValueError(f"unknown variant {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    picked = {section: tuple(v for v in variants if v in names) for section, variants in VARIANTS.items()}
+    for section in sections:
+        if not picked[section]:
+            raise ValueError(f"section {section} has none of {', '.join(sorted(names))} (its variants: "
+                             f"{', '.join(VARIANTS[section])}); add one or leave {section} out of --sections")  # fmt: skip
+    return picked
+
+
+def run_overhead(tmp: Path, sizes: list[tuple[int, int]], repeats: int,
+                 chosen: tuple[str, ...] = overhead.VARIANTS) -> dict[str, Any]:  # fmt: skip
     """Every size; each variant ``repeats`` times, interleaved (Ray's defaults once: minutes a run)."""
     results = []
     for trials, reports in sizes:
-        variants = [v for v in overhead.VARIANTS if v != "ray-defaults" or trials <= DEFAULTS_MAX_TRIALS]
-        results.append(overhead.measure(trials, reports, variants, tmp / "overhead", repeats=repeats,
-                                        once=("ray-defaults",)))  # fmt: skip
+        variants = [v for v in chosen if v != "ray-defaults" or trials <= DEFAULTS_MAX_TRIALS]
+        size = overhead.measure(trials, reports, variants, tmp / "overhead", repeats=repeats, once=("ray-defaults",))
+        size["defaults_left_out"] = "ray-defaults" in chosen and "ray-defaults" not in variants
+        results.append(size)
     return {"sizes": results}
 
 
@@ -83,9 +121,10 @@ def overhead_table(result: dict[str, Any]) -> list[str]:
     lines = [overhead.TABLE_HEAD]
     for size in result["sizes"]:
         lines += overhead.table_rows(size)
-        if "ray-defaults" not in size["summary"]:
-            lines.append(f"| {size['trials']} x {size['reports']} | ray-defaults | not run: an actor per trial, "
-                         f"about half an hour a run here (see {DEFAULTS_MAX_TRIALS} trials) | | | | | | | |")  # fmt: skip
+        if size.get("defaults_left_out"):
+            lines.append(overhead.not_run_row(size["trials"], size["reports"], "ray-defaults",
+                                              "not run: an actor per trial, about half an hour a run here "
+                                              f"(see {DEFAULTS_MAX_TRIALS} trials)"))  # fmt: skip
     return [*lines, "", overhead.LEGEND]
 
 
@@ -98,14 +137,18 @@ SECTION_TITLES = {
 }
 
 
-def runners(sizes: dict[str, Any]) -> dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]]:
+def runners(sizes: dict[str, Any], variants: dict[str, tuple[str, ...]] = VARIANTS,
+            ) -> dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]]:  # fmt: skip
     return {
-        "overhead": (lambda tmp: run_overhead(tmp, sizes["overhead"], sizes["overhead_repeats"]), overhead_table),
-        "search": (lambda tmp: search_efficiency.measure(sizes["search"]["seeds"], sizes["search"]["trials"], tmp),
+        "overhead": (lambda tmp: run_overhead(tmp, sizes["overhead"], sizes["overhead_repeats"], variants["overhead"]),
+                     overhead_table),
+        "search": (lambda tmp: search_efficiency.measure(sizes["search"]["seeds"], sizes["search"]["trials"], tmp,
+                                                         methods=variants["search"]),
                    lambda r: [*search_efficiency.table(r), "", search_efficiency.LEGEND]),
-        "scale": (lambda tmp: scale.measure(tmp, **sizes["scale"]), scale.table),
-        "throughput": (lambda tmp: throughput.measure(tmp, **sizes["throughput"]), throughput.table),
-        "cli": (cli_timing.measure, cli_timing.table),
+        "scale": (lambda tmp: scale.measure(tmp, **sizes["scale"], drivers=variants["scale"]), scale.table),
+        "throughput": (lambda tmp: throughput.measure(tmp, **sizes["throughput"], variants=variants["throughput"]),
+                       throughput.table),
+        "cli": (lambda tmp: cli_timing.measure(tmp, variants["cli"]), cli_timing.table),
     }  # fmt: skip
 
 
@@ -123,8 +166,11 @@ def markdown(report: dict[str, Any]) -> str:
     for name, section in report["sections"].items():
         shrunk = " (QUICK: shrunk sizes, see below)" if name in report["quick"] else ""
         lines += ["", f"## {SECTION_TITLES[name]}{shrunk}", ""]
-        if shrunk or (name in FULL and report["sizes"][name] != FULL[name]):
+        if name in FULL and report["sizes"][name] != FULL[name]:
             lines += [f"Sizes: `{json.dumps(report['sizes'][name])}` instead of `{json.dumps(FULL[name])}`.", ""]
+        picked = report.get("variants", VARIANTS).get(name, VARIANTS[name])
+        if tuple(picked) != VARIANTS[name]:
+            lines += [f"Variants: only {', '.join(picked)} (`--variants`; all: {', '.join(VARIANTS[name])}).", ""]
         lines.append(f"Load average (1/5/15 min) before: {section['load_before']}, after: {section['load_after']}; "
                      f"{section['seconds'] / 60:.1f} min.")  # fmt: skip
         lines.append("")
@@ -142,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="small sizes (every section, or only those listed): try the harness in minutes")  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.md and latest.json")
     parser.add_argument("--overhead-sizes", metavar="NxR,...", help="overhead sizes instead of 100x10,1000x10")
+    parser.add_argument("--variants", default="", metavar="NAME,...",
+                        help="only these variants (search: methods), e.g. raytuner-inline,ray-tuned")  # fmt: skip
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     quick = {s.strip() for s in args.quick.split(",") if s.strip()}
@@ -156,12 +204,17 @@ def main(argv: list[str] | None = None) -> int:
             sizes["overhead"] = [tuple(int(n) for n in size.split("x")) for size in args.overhead_sizes.split(",")]
         except ValueError:
             parser.error(f"--overhead-sizes: expected sizes like 100x10,1000x10, found {args.overhead_sizes!r}")
-    table_of = runners(sizes)
+    try:
+        variants = pick_variants({v.strip() for v in args.variants.split(",") if v.strip()}, chosen)
+    except ValueError as exc:
+        parser.error(f"--variants: {exc}")
+    table_of = runners(sizes, variants)
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "command": " ".join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
-        "quick": sorted(quick & set(chosen)),
+        "quick": sorted(quick & set(chosen) & set(FULL)),  # cli has no sizes: --quick leaves it as it is
         "sizes": sizes,
+        "variants": {name: variants[name] for name in chosen},
         "machine": machine(),
         "sections": {},
     }

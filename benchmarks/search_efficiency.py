@@ -1,10 +1,12 @@
 """Search efficiency on the built-in digits MLP: best validation accuracy against wall-clock time.
 
 The workload is ``experiments/torch-digits-mlp.yaml`` (an MLP on scikit-learn's digits, up to
-27 epochs, 2 trials at a time with 1 CPU each). Five recipes, each for several seeds:
+27 epochs, 2 trials at a time with 1 CPU each). Six recipes, each for several seeds:
 
 * ``optuna_tpe+asha`` (raytuner's default recipe: the spec as shipped with its algorithm left to
   the default, ``optuna_tpe``, 8 startup trials as the spec's HyperOpt has, 48 trials),
+* ``optuna_tpe+asha-inline`` (the same recipe with ``--set execution.backend=inline``: the
+  trials in threads of the raytuner process, no Ray started),
 * ``hyperopt+asha`` (the spec as shipped, 48 trials),
 * ``random+fifo`` (48 random trials, every one trained to the end),
 * ``pbt`` (a population of 8 random trials, lr exploited/explored every 3 epochs),
@@ -47,11 +49,14 @@ REPORT_PREFIX = "@@epoch@@ "
 def recipes(trials: int, seed: int) -> dict[str, list[str]]:
     """``--set`` overrides of the shipped spec for each raytuner recipe."""
     common = [f"trainable.seed={seed}"]
+    default = [
+        *common,
+        f"search={{algorithm: optuna_tpe, num_samples: {trials}, max_concurrent: {CPUS}, n_startup_trials: 8, seed: {seed}}}",
+    ]
     return {
-        "optuna_tpe+asha": [
-            *common,
-            f"search={{algorithm: optuna_tpe, num_samples: {trials}, max_concurrent: {CPUS}, n_startup_trials: 8, seed: {seed}}}",
-        ],
+        "optuna_tpe+asha": default,
+        # the default recipe on the inline backend: the same searcher and ASHA, trials in threads
+        "optuna_tpe+asha-inline": [*default, "execution.backend=inline"],
         "hyperopt+asha": [*common, f"search.num_samples={trials}", f"search.seed={seed}"],
         "random+fifo": [
             *common,
@@ -68,8 +73,9 @@ def recipes(trials: int, seed: int) -> dict[str, list[str]]:
     }
 
 
-METHODS = ("optuna_tpe+asha", "hyperopt+asha", "random+fifo", "pbt", "optuna-tpe+sh")
+METHODS = ("optuna_tpe+asha", "optuna_tpe+asha-inline", "hyperopt+asha", "random+fifo", "pbt", "optuna-tpe+sh")
 DEFAULT_RECIPE = "optuna_tpe+asha"
+INLINE_RECIPE = "optuna_tpe+asha-inline"
 
 
 # ---------------------------------------------------------------------------- Optuna (child side)
@@ -142,7 +148,8 @@ def run_raytuner(method: str, overrides: list[str], seed: int, tmp: Path, timeou
     argv = [*raytuner_argv(), "run", str(SPEC), "--json", "--storage", str(storage), "--cpus", str(CPUS),
             "--name", f"{method.replace('+', '-')}-{seed}", *[a for o in overrides for a in ("--set", o)]]  # fmt: skip
     done = launch(Command(argv, timeout_s=timeout), tmp / f"{method}-{seed}.stderr")
-    out: dict[str, Any] = {"method": method, "seed": seed, "rc": done.rc, "wall_s": done.wall_s, "command": " ".join(argv)}
+    out: dict[str, Any] = {"method": method, "seed": seed, "rc": done.rc, "wall_s": done.wall_s, "command": " ".join(argv),
+                           "ray_started": done.ray_started}  # fmt: skip
     started, finished = done.first_event("experiment_started"), done.first_event("experiment_finished")
     if finished is None or started is None:
         return {**out, "stderr_tail": done.stderr_tail}
@@ -226,6 +233,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "final_best": _median([run.get("final_best") for run in mine]),
             "epochs": _median([run.get("epochs") for run in mine]),
             "wall_s": _median([run["wall_s"] for run in mine]),
+            "ray_started": any(run.get("ray_started") for run in mine),
             **{f"best_at_{s}s": _median([_best_at(run.get("curve") or [], s) for run in mine]) for s in MARKS_S},
         }
     return summary
@@ -242,6 +250,8 @@ def table(result: dict[str, Any]) -> list[str]:
         each = ", ".join(fmt(v, ".1f") for v in row["time_to_target_each"])
         at = " | ".join(fmt(row[f"best_at_{s}s"], ".4f") for s in MARKS_S)
         label = f"**{method}** (default)" if method == DEFAULT_RECIPE else method
+        if method == INLINE_RECIPE and row.get("ray_started"):
+            label += " **(Ray started: not inline)**"
         lines.append(
             f"| {label} | {row['reached']}/{row['runs']} | {fmt(row['time_to_target_s'], '.1f')} ({each}) | {at} "
             f"| {fmt(row['final_best'], '.4f')} | {fmt(row['epochs'], '.0f')} | {fmt(row['wall_s'], '.1f')} |"
@@ -251,9 +261,12 @@ def table(result: dict[str, Any]) -> list[str]:
 
 LEGEND = (
     "Times are seconds from launching the command (raytuner: `raytuner run`, Ray's start-up included; "
-    "Optuna: the Python process, imports and data loading included). Best at T: the best validation "
-    "accuracy of any epoch reported by then (median over seeds; '-': nothing reported yet). Epochs: "
-    "epochs trained in all (ASHA, PBT and the pruner stop trials early)."
+    f"{INLINE_RECIPE}: the default recipe with `--set execution.backend=inline`, trials in threads of the "
+    "raytuner process, no Ray to start; Optuna: the Python process, imports and data loading included). "
+    "Best at T: the best validation accuracy of any epoch reported by then (median over seeds; '-': nothing "
+    "reported yet). Epochs: epochs trained in all (ASHA, PBT and the pruner stop trials early). "
+    "(Ray started: not inline): a Ray session appeared in the inline runs' RAY_TMPDIR, so that row measured "
+    "the Ray backend."
 )
 
 

@@ -103,7 +103,7 @@ class LiveView:
             self.total = data["total_trials"]
             self.title = (
                 f"{data['name']} · {data['algorithm']} + {data['scheduler']} · {data['metric']} ({data['mode']}) · "
-                f"Ray {data['ray']} ({data['cluster_cpus']:g} CPU, {data['cluster_gpus']:g} GPU)"
+                f"{_where(data['ray'])} ({data['cluster_cpus']:g} CPU, {data['cluster_gpus']:g} GPU)"
             )
             if data.get("placement"):  # the pre-flight report stays above the live table
                 self.console.print(data["placement"]["line"], markup=False, highlight=False)
@@ -167,7 +167,7 @@ class PlainLines:
             self.total = data["total_trials"]
             self._print(
                 f"[{stamp}] {data['name']}: {self.total} trials, {data['algorithm']} + {data['scheduler']}, "
-                f"{data['metric']} ({data['mode']}), Ray {data['ray']}"
+                f"{data['metric']} ({data['mode']}), {_where(data['ray'])}"
             )
             if data.get("placement"):  # the pre-flight report: GPUs, trials at once, per GPU
                 self._print(f"[{stamp}] {data['placement']['line']}")
@@ -314,3 +314,8 @@ def run_with_display(json_: bool, verbose: bool, start: Callable[[Any], RunSumma
     if summary.state.value == "interrupted":
         raise typer.Exit(130)
     return summary
+
+
+def _where(ray: str) -> str:
+    """Where the trials run, for the run's first line: ``Ray <address>``, or in this process."""
+    return "inline, no Ray" if ray == "inline" else f"Ray {ray}"

@@ -27,6 +27,13 @@ def run(
     gpus: Annotated[
         int | None, typer.Option("--gpus", min=0, help="GPUs of the local Ray (default: all; beyond real ones, logical).")
     ] = None,
+    inline: Annotated[
+        bool,
+        typer.Option(
+            "--inline",
+            help="Run trials in threads of this process, no Ray (execution.backend=inline): short trials, debugging.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
@@ -39,7 +46,8 @@ def run(
         from raytuner.execution.session import enable_token_auth
 
         enable_token_auth()  # before user code imports Ray while the spec is validated
-    experiment = load_experiment(spec, set_ or [], name=name, storage=storage)
+    overrides = [*(set_ or []), *(["execution.backend=inline"] if inline else [])]
+    experiment = load_experiment(spec, overrides, name=name, storage=storage)
     run_with_display(
         json_,
         verbose,

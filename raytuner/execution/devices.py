@@ -144,6 +144,8 @@ def trial_gpu_ids() -> list[str]:
         return list(_claimed)
     import ray
 
+    if not ray.is_initialized():  # an inline trial (CPU only): asking would start a Ray
+        return []
     return [str(gpu) for gpu in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
 
 

@@ -29,7 +29,7 @@ from raytuner.results.records import ExperimentBook, TrialStatus
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore, write_json_atomic
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Logger, MlflowSpec, Mode, Spec, WandbSpec
+from raytuner.spec.models import Backend, Logger, MlflowSpec, Mode, Spec, WandbSpec
 
 
 class RunState(str, Enum):
@@ -82,7 +82,8 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     experiment = _seeded(experiment)
     spec = experiment.spec
     joining = cluster_address(options.address)
-    if joining and ray_kind(options.address) is RayKind.JOINED:  # a cluster that cannot be joined leaves no folder
+    inline = _check_inline_options(experiment, options)
+    if joining and not inline and ray_kind(options.address) is RayKind.JOINED:  # a cluster that cannot be joined leaves no folder
         check_reachable(joining, verbose=options.verbose)
     where = Location(experiment.source, None, "storage")
     if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
@@ -102,6 +103,16 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     status = _Status(folder, experiment, book, started)
     return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
+
+
+def _check_inline_options(experiment: Experiment, options: RunOptions) -> bool:
+    """Whether the experiment runs inline; if so, refuse the options that ask for a Ray."""
+    if experiment.spec.execution.backend is not Backend.INLINE:
+        return False
+    from raytuner.execution.inline import check_options
+
+    check_options(options)
+    return True
 
 
 def _seeded(experiment: Experiment) -> Experiment:
@@ -156,6 +167,7 @@ def _continue(
 ) -> RunSummary:
     from raytuner.execution.revive import rebuild_book
 
+    _check_inline_options(experiment, options)
     book = rebuild_book(folder, experiment)
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     started = float(read_status(folder).get("started_at") or time.time())
@@ -256,6 +268,10 @@ def _fit(
     from raytuner.workloads.function import search_path
 
     spec = experiment.spec
+    if spec.execution.backend is Backend.INLINE:
+        from raytuner.execution.inline import fit_inline
+
+        return fit_inline(experiment, options, listener, book, store, folder, resume, mirror)
     wanted = trial_resources(spec.resources.cpu, spec.resources.gpu, spec.resources.custom)
     if _starts_private_ray(options.address):
         check_before_start(wanted, options.num_cpus, options.num_gpus, experiment.source)
@@ -273,14 +289,10 @@ def _fit(
         leave_job_working_dir(folder.parent)
         from ray import tune
 
-        from raytuner.execution.callbacks import Bookkeeper
         from raytuner.execution.devices import DeviceSetup, local_gpu_ids
         from raytuner.execution.pending import awaited_node
         from raytuner.execution.preflight import check_placeable, local_single_node, preflight
-        from raytuner.execution.stopper import SpecStopper
-        from raytuner.schedulers import create_scheduler
         from raytuner.search import create_search
-        from raytuner.workloads import build_trainable
 
         nodes = ray.nodes()
         awaited = check_placeable(wanted, nodes, experiment.source, local=session.private)
@@ -294,45 +306,12 @@ def _fit(
             spread=spread,
             requested_gpus=options.num_gpus if session.private else None,
         )
-        scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
-        build = build_trainable(experiment)
-        stopper = SpecStopper(spec.stop, book)
-        max_t = getattr(spec.scheduler, "max_t", None)
-        horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
-        bookkeeper = Bookkeeper(
-            book,
-            store,
-            listener,
-            stopper,
-            experiment.source,
-            horizon,
-            getattr(scheduler, "drain", None),
-            getattr(scheduler, "early_stopped", None),
-            trial_timeout_s=spec.failure.trial_timeout_s,
-            pending_warning_s=spec.execution.pending_warning_s,
-            mirror=mirror,
-        )
-        listener.handle(
-            Event(
-                EventKind.EXPERIMENT_STARTED,
-                {
-                    "name": spec.name,
-                    "folder": _display(folder),
-                    "total_trials": plan.total_trials,
-                    "metric": spec.metric,
-                    "mode": spec.mode.value,
-                    "algorithm": spec.search.algorithm.value,
-                    "scheduler": spec.scheduler.type.value,
-                    "ray": session.address,
-                    "cluster_cpus": ray.cluster_resources().get("CPU", 0),
-                    "cluster_gpus": ray.cluster_resources().get("GPU", 0),
-                    "placement": placement.to_json(),
-                    # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
-                    "awaits_node": None if awaited is None else awaited_node(wanted, awaited),
-                },
-            ),
-            book,
-        )
+        scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror)
+        cluster = ray.cluster_resources()
+        # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
+        awaits = None if awaited is None else awaited_node(wanted, awaited)
+        started = started_event(experiment, folder, plan.total_trials, session.address, cluster, placement, awaits)
+        listener.handle(started, book)
         resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
         devices = DeviceSetup.start(spec.resources.gpu, local_gpu_ids(int(placement.cluster_gpus)), spread)
         trainable = tune.with_resources(devices.wrap(build.trainable), resources)
@@ -366,6 +345,67 @@ def _fit(
         finally:
             devices.close()
         return plan.total_trials
+
+
+def run_parts(
+    experiment: Experiment, book: ExperimentBook, store: ResultsStore, listener: Listener, mirror: remote.Mirror | None
+) -> tuple[Any, Any, Any, Any]:
+    """The scheduler, the trainable's build, the stopper and the Bookkeeper: the same for both backends."""
+    from raytuner.execution.callbacks import Bookkeeper
+    from raytuner.execution.stopper import SpecStopper
+    from raytuner.schedulers import create_scheduler
+    from raytuner.workloads import build_trainable
+
+    spec = experiment.spec
+    scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
+    build = build_trainable(experiment)
+    stopper = SpecStopper(spec.stop, book)
+    max_t = getattr(spec.scheduler, "max_t", None)
+    horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
+    bookkeeper = Bookkeeper(
+        book,
+        store,
+        listener,
+        stopper,
+        experiment.source,
+        horizon,
+        getattr(scheduler, "drain", None),
+        getattr(scheduler, "early_stopped", None),
+        trial_timeout_s=spec.failure.trial_timeout_s,
+        pending_warning_s=spec.execution.pending_warning_s,
+        mirror=mirror,
+    )
+    return scheduler, build, stopper, bookkeeper
+
+
+def started_event(
+    experiment: Experiment,
+    folder: Path,
+    total_trials: int,
+    ray: str,
+    cluster: dict[str, float],
+    placement: Any,
+    awaits_node: dict[str, Any] | None,
+) -> Event:
+    """``experiment_started``: what runs, where (``ray``: the Ray's address, or ``inline``) and how."""
+    spec = experiment.spec
+    return Event(
+        EventKind.EXPERIMENT_STARTED,
+        {
+            "name": spec.name,
+            "folder": _display(folder),
+            "total_trials": total_trials,
+            "metric": spec.metric,
+            "mode": spec.mode.value,
+            "algorithm": spec.search.algorithm.value,
+            "scheduler": spec.scheduler.type.value,
+            "ray": ray,
+            "cluster_cpus": cluster.get("CPU", 0),
+            "cluster_gpus": cluster.get("GPU", 0),
+            "placement": placement.to_json(),
+            "awaits_node": awaits_node,
+        },
+    )
 
 
 def _starts_private_ray(address: str | None) -> bool:

@@ -168,6 +168,11 @@ class ResultsStore:
         """Mark the trials table as changed (a trial started, ended or failed)."""
         self._dirty = True
 
+    @property
+    def last_flush(self) -> float:
+        """When the tables were last written (``time.monotonic()``)."""
+        return self._last_flush
+
     def maybe_flush(self) -> None:
         if self._dirty and time.monotonic() - self._last_flush >= self.flush_every_s:
             self.flush()

@@ -38,6 +38,7 @@ def check_experiment(experiment: Experiment, locate: Locate) -> None:
     _check_search(experiment, locate)
     _check_warm_start(experiment, locate)
     _check_population(experiment, locate)
+    _check_inline(experiment, locate)
     from raytuner.workloads import check_trainable
 
     check_trainable(experiment, locate)
@@ -138,6 +139,53 @@ def _check_warm_start(experiment: Experiment, locate: Locate) -> None:
         priors_for(experiment)
     except WarmStartError as exc:
         raise SpecError(f"warm start: {exc}", locate(("search", "warm_start", exc.key))) from exc
+
+
+def _check_inline(experiment: Experiment, locate: Locate) -> None:
+    """``execution.backend: inline`` runs trials as threads of one process: what needs actors is refused."""
+    from raytuner.results.remote import is_uri
+    from raytuner.spec.models import Backend, SchedulerType
+
+    spec = experiment.spec
+    if spec.execution.backend is not Backend.INLINE:
+        return
+    use_ray = "; use execution.backend: ray"
+    scheduler = spec.scheduler.type
+    if scheduler in (SchedulerType.HYPERBAND, SchedulerType.PBT, SchedulerType.PB2):
+        raise SpecError(
+            f"execution.backend inline runs the fifo, asha and median schedulers, found {scheduler.value} (it pauses "
+            f"or clones trials, which needs Ray's trial actors){use_ray}",
+            locate(("scheduler", "type")),
+        )
+    if spec.resources.gpu > 0:
+        raise SpecError(
+            f"execution.backend inline runs trials in threads of one process, which cannot each get their own GPU; "
+            f"found resources.gpu {spec.resources.gpu:g}{use_ray}",
+            locate(("resources", "gpu")),
+        )
+    if spec.resources.custom:
+        raise SpecError(
+            f"execution.backend inline has no custom resources, found {sorted(spec.resources.custom)}{use_ray}",
+            locate(("resources", "custom")),
+        )
+    if spec.execution.loggers:
+        raise SpecError(
+            "execution.backend inline has no per-trial loggers or trackers (Ray's callbacks), found "
+            f"{[logger.value for logger in spec.execution.loggers]}{use_ray}",
+            locate(("execution", "loggers")),
+        )
+    if spec.failure.trial_timeout_s is not None:
+        raise SpecError(
+            "execution.backend inline cannot end a hung trial (a thread cannot be killed), found "
+            f"failure.trial_timeout_s {spec.failure.trial_timeout_s:g}{use_ray}",
+            locate(("failure", "trial_timeout_s")),
+        )
+    if is_uri(spec.storage):
+        raise SpecError(
+            f"execution.backend inline keeps checkpoints and its resume state in a local folder, found storage "
+            f"{spec.storage}{use_ray}",
+            locate(("storage",)),
+        )
 
 
 def _check_bohb(experiment: Experiment, locate: Locate) -> None:

@@ -73,6 +73,13 @@ class Logger(str, Enum):
     WANDB = "wandb"
 
 
+class Backend(str, Enum):
+    """Where trials run: Ray actors (local or a cluster), or threads of the raytuner process."""
+
+    RAY = "ray"
+    INLINE = "inline"
+
+
 # the loggers that need an optional package: logger -> (module, raytuner extra)
 TRACKER_PACKAGES: dict[Logger, tuple[str, str]] = {Logger.MLFLOW: ("mlflow", "mlflow"), Logger.WANDB: ("wandb", "wandb")}
 
@@ -502,6 +509,12 @@ class WandbSpec(Model):
 
 
 class ExecutionSpec(Model):
+    backend: Backend = Field(
+        Backend.RAY,
+        description="ray: trials in Ray actors (a private local Ray, or the cluster of --address); inline: trials "
+        "in threads of the raytuner process, no Ray started (short trials, debugging; fifo, asha and median "
+        "schedulers, CPU only)",
+    )
     reuse_actors: bool = Field(True, description="reuse Ray actors between trials (fast for short trials)")
     loggers: list[Logger] = Field(
         default_factory=list,

@@ -150,6 +150,8 @@ def _assigned_resources() -> tuple[float, float]:
     try:
         import ray
 
+        if not ray.is_initialized():  # an inline trial: asking would start a Ray
+            return 1.0, 0.0
         assigned = ray.get_runtime_context().get_assigned_resources()
     except Exception:  # not in a Ray worker (a direct call, a test)
         return 1.0, 0.0

@@ -1,0 +1,764 @@
+"""Trials in threads of this process: Ray Tune's searchers, schedulers and report API, no actors.
+
+``execution.backend: inline``. A Ray trial pays for its actor: a worker process that imports
+Ray Tune (about 2 s here), and a round trip through Ray's controller for every report (3-7 ms
+on 2 cores). For trials that take milliseconds, or while debugging a trainable (a breakpoint
+stops the run, tracebacks are the trial's own), that is most of the run. Here each trial runs
+in a thread of the raytuner process; ``ray.tune.report``, ``get_checkpoint`` and
+``get_context`` reach a session of this module instead of Ray's (one per trial thread), and
+each report goes through the same parts as on Ray, in Ray's order: the spec's stopper, the
+scheduler (ASHA, median, FIFO: Ray's own classes), the searcher, then raytuner's
+:class:`~raytuner.execution.callbacks.Bookkeeper` (tables, events). Nothing starts Ray.
+
+What it leaves to the Ray backend, refused at validation (``spec/checks.py``): schedulers
+that pause or clone trials (HyperBand, PBT, PB2), GPUs and custom resources (threads share
+one process and its devices), Ray's per-trial loggers and trackers, ``trial_timeout_s`` (a
+thread cannot be killed), joining a cluster.
+
+Resume: the searcher's state, the scheduler and the unfinished trials are saved to
+``inline-state.pkl`` at most every second while trials start and end, and at the end; each
+trial lists its kept checkpoints in its folder (``checkpoints.json``). A resume runs the
+unfinished trials again from their latest checkpoints; trials that started after the last
+save are dropped with their reports and suggested again, as on Ray.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import pickle
+import queue
+import shutil
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raytuner.errors import ExperimentError
+from raytuner.results.store import write_json_atomic
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from raytuner.execution.callbacks import Bookkeeper
+    from raytuner.execution.events import Listener
+    from raytuner.execution.runner import ResumeOptions, RunOptions
+    from raytuner.results.records import ExperimentBook, TrialRecord
+    from raytuner.results.remote import Mirror
+    from raytuner.results.store import ResultsStore
+    from raytuner.spec.loader import Experiment
+
+STATE_FILE = "inline-state.pkl"
+CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints, newest last
+STATE_VERSION = 1
+TICK_S = 0.25
+SAVE_EVERY_S = 1.0  # the state is saved at most this often while trials start and end (and at the end)
+NODE_IP = "127.0.0.1"
+
+
+class TrialStopped(BaseException):
+    """Raised in a trial's thread, from its report, when the trial must end there.
+
+    A BaseException, so the trainable's own ``except Exception`` does not swallow it;
+    ``finally`` blocks still run (a command trainable ends its program in one).
+    """
+
+
+@dataclass
+class Resources:
+    """What Ray's ``PlacementGroupFactory`` offers the Bookkeeper and ``get_trial_resources``."""
+
+    required_resources: dict[str, float]
+
+    def __repr__(self) -> str:
+        return f"Resources({self.required_resources})"
+
+
+@dataclass(eq=False)
+class InlineTrial:
+    """What Ray's schedulers, searchers and raytuner's Bookkeeper read of a ``Trial``.
+
+    Compared and hashed by identity, like Ray's (the median rule keys its results by trial).
+    Picklable: the unfinished ones are saved for resume.
+    """
+
+    trial_id: str
+    config: dict[str, Any]
+    trainable_name: str
+    experiment_dir_name: str
+    local_path: str
+    placement_group_factory: Resources
+    status: str = "PENDING"
+    last_result: dict[str, Any] = field(default_factory=dict)
+    num_failures: int = 0
+    error_file: str | None = None
+    checkpoints: list[tuple[str, int, float]] = field(default_factory=list)  # (folder, iteration, time_total_s)
+    checkpoints_made: int = 0
+    stop_reason: str | None = None
+    run_metadata: None = None  # Ray keeps running metric windows there; nothing to release here
+
+    def __str__(self) -> str:
+        return f"{self.trainable_name}_{self.trial_id}"
+
+    @property
+    def path(self) -> str:
+        return self.local_path
+
+    @property
+    def latest_checkpoint(self) -> tuple[str, int, float] | None:
+        return self.checkpoints[-1] if self.checkpoints else None
+
+
+class _Controller:
+    """The part of Ray's TuneController that its schedulers call back into."""
+
+    def __init__(self, running: dict[str, InlineTrial]) -> None:
+        self._running = running
+
+    def get_trials(self) -> list[InlineTrial]:
+        return list(self._running.values())
+
+    def get_live_trials(self) -> list[InlineTrial]:
+        return list(self._running.values())
+
+
+# ---------------------------------------------------------------------- the trial's session
+
+
+class TrialSession:
+    """What ``ray.tune.report``, ``get_checkpoint`` and ``get_context`` find in a trial's thread."""
+
+    world_rank = None  # a Tune session, not a Train worker's
+
+    def __init__(self, executor: InlineExecutor, trial: InlineTrial) -> None:
+        self._executor = executor
+        self._trial = trial
+        self.trial_id = trial.trial_id
+        self.trial_name = str(trial)
+        self.run_id = executor.run_id
+        self.experiment_name = trial.experiment_dir_name
+        self.trial_dir = trial.local_path
+        self.trial_resources = trial.placement_group_factory
+        self.loaded_checkpoint: Any = None
+        latest = trial.latest_checkpoint
+        if latest is not None:
+            from ray.tune import Checkpoint
+
+            self.loaded_checkpoint = Checkpoint.from_directory(latest[0])
+        self._iteration = latest[1] if latest is not None else 0
+        self._time_before = latest[2] if latest is not None else 0.0
+        self._started = time.time()
+        self._last = self._started
+        self._since_restore = 0
+
+    def report(self, metrics: dict[str, Any], *, checkpoint: Any = None) -> None:
+        trial = self._trial
+        executor = self._executor
+        if executor.stopping is not None:
+            trial.stop_reason = executor.stopping
+            raise TrialStopped
+        now = time.time()
+        self._iteration += 1
+        self._since_restore += 1
+        result = dict(metrics)
+        result.update(
+            training_iteration=self._iteration,
+            time_this_iter_s=now - self._last,
+            time_total_s=self._time_before + (now - self._started),
+            time_since_restore=now - self._started,
+            iterations_since_restore=self._since_restore,
+            timestamp=int(now),
+            date=datetime.fromtimestamp(now).strftime("%Y-%m-%d_%H-%M-%S"),
+            trial_id=trial.trial_id,
+            done=False,
+            pid=os.getpid(),
+            hostname=executor.hostname,
+            node_ip=NODE_IP,
+            config=trial.config,
+        )
+        self._last = now
+        if checkpoint is not None:
+            result["checkpoint_dir_name"] = executor.keep_checkpoint(trial, Path(checkpoint.path), result)
+        executor.on_result(trial, result)
+
+
+class _Router:
+    """Ray's session slot (``ray.train._internal.session._session``) for every thread at once:
+    each attribute is looked up on the session of the calling trial's thread."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            raise RuntimeError(
+                f"ray.tune session attribute {name!r} used outside a trial's thread (execution.backend: inline runs "
+                "each trial in one thread; report from that thread)"
+            )
+        return getattr(session, name)
+
+
+_ROUTER = _Router()
+
+
+@contextlib.contextmanager
+def routed_sessions() -> Iterator[_Router]:
+    """Point Ray's session slot at the router for the run; restore what was there after."""
+    from ray.train._internal import session as ray_session
+
+    previous = ray_session._session
+    ray_session._session = _ROUTER  # type: ignore[assignment]
+    try:
+        yield _ROUTER
+    finally:
+        ray_session._session = previous
+
+
+# ---------------------------------------------------------------------- the executor
+
+
+@dataclass
+class InlineSetup:
+    """The parts the runner builds for either backend."""
+
+    searcher: Any
+    scheduler: Any
+    stopper: Any
+    bookkeeper: Bookkeeper
+    trainable: Any
+    label: str
+    total_trials: int
+    at_once: int
+    cpu: float
+    max_retries: int
+    fail_fast: bool
+    keep: int | None
+    time_budget_s: float | None
+
+
+class InlineExecutor:
+    """Runs the experiment's trials, ``at_once`` threads at a time, to the end of the search."""
+
+    def __init__(self, setup: InlineSetup, folder: Path, book: ExperimentBook, store: ResultsStore) -> None:
+        import inspect
+
+        self.setup = setup
+        self.folder = folder
+        self.book = book
+        self.store = store
+        self.lock = threading.RLock()
+        self.running: dict[str, InlineTrial] = {}
+        self.retry: collections.deque[InlineTrial] = collections.deque()
+        self.ended: queue.Queue[tuple[InlineTrial, str, str | None]] = queue.Queue()
+        self.controller = _Controller(self.running)
+        self.created = 0
+        self.exhausted = False
+        self.stopping: str | None = None  # why every trial stops now: interrupt, budget, abort, fail_fast
+        self.failure: str | None = None
+        self.interrupted = False  # Ctrl-C
+        self.run_id = uuid.uuid4().hex[:5]
+        self.hostname = socket.gethostname()
+        self.is_class = inspect.isclass(setup.trainable)
+        self._iteration = 0
+        self._unsaved = False  # trials started or ended since the state was saved
+        self._last_save = 0.0
+        self.todo: queue.Queue[InlineTrial | None] = queue.Queue()  # trials for the worker threads
+        self._workers: list[threading.Thread] = []
+        self._ended: list[tuple[float, TrialRecord]] = []  # (monotonic time, record) of trials ended since
+        # the tables were last written: the saved state carries them until the tables do
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ resume
+
+    def restore(self, retry_errored: bool) -> None:
+        """Go on from ``inline-state.pkl``: the searcher's memory, the scheduler, the unfinished trials.
+
+        Trials that the tables show finished are not run again (they ended after the last
+        save); trials the tables know but the state does not (started after it) are dropped
+        with their reports: the restored searcher suggests them again.
+        """
+        path = self.folder / STATE_FILE
+        if not path.is_file():
+            raise ExperimentError(
+                f"{self.folder.name}: no saved state to resume from (the run stopped before its first save); "
+                "start it again with raytuner run"
+            )
+        with path.open("rb") as fh:
+            state = pickle.load(fh)
+        if state.get("version") != STATE_VERSION:
+            raise ExperimentError(f"{path}: saved by another raytuner version (state {state.get('version')})")
+        _restore_searcher(self.setup.searcher, state["searcher"])
+        self.setup.scheduler = state["scheduler"]
+        self.run_id = state["run_id"]
+        self.created = state["created"]
+        known = set()
+        for record in state["ended"]:  # ended after the tables were last written
+            current = self.book.trials.get(record.trial_id)
+            if current is None or not current.status.finished:
+                self.book.trials[record.trial_id] = record
+                self.store.touch()
+        for trial in state["trials"]:
+            known.add(trial.trial_id)
+            record = self.book.trials.get(trial.trial_id)
+            if record is not None and record.status.finished:
+                continue
+            trial.status, trial.stop_reason = "PENDING", None
+            trial.checkpoints = _listed_checkpoints(Path(trial.local_path), trial.checkpoints)
+            self.retry.append(trial)
+        for trial_id, record in list(self.book.trials.items()):
+            if trial_id in known or record.status.finished:
+                continue
+            del self.book.trials[trial_id]
+            self.store.forget(trial_id)
+        if retry_errored:
+            self._requeue_errored()
+
+    def _requeue_errored(self) -> None:
+        from raytuner.results.records import TrialStatus
+
+        for record in self.book.trials.values():
+            if record.status is not TrialStatus.ERROR:
+                continue
+            record.status, record.error, record.ended_at = TrialStatus.PENDING, None, None
+            self.retry.append(self._new_trial(record.trial_id, dict(record.config)))
+
+    def save_state(self, *, flush: bool = False) -> None:
+        """Write the resumable state (at most every second while trials start and end: one
+        rename per save costs about a millisecond here, a trial a few).
+
+        The tables are written every few seconds (and with ``flush``, at the end); the records
+        of trials that ended since are saved here, and a resume takes them over the tables'.
+        """
+        if flush:
+            self.store.flush()
+        self._ended = [(when, record) for when, record in self._ended if when >= self.store.last_flush]
+        unfinished = [*self.running.values(), *self.retry]
+        state = {
+            "version": STATE_VERSION,
+            "run_id": self.run_id,
+            "created": self.created,
+            "searcher": _searcher_state(self.setup.searcher),
+            "scheduler": self.setup.scheduler,
+            "trials": unfinished,
+            "ended": [record for _, record in self._ended],
+        }
+        data = pickle.dumps(state)
+        tmp = self.folder / f".{STATE_FILE}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.folder / STATE_FILE)
+        self._unsaved = False
+        self._last_save = time.monotonic()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Run trials until the search is done.
+
+        The first Ctrl-C stops every trial at its next report (they stay unfinished, for
+        ``resume``) and starts no more; a second one stops at once. Either way the state is
+        saved and KeyboardInterrupt raised for the runner.
+        """
+        with routed_sessions() as router, self._ctrl_c():
+            self._router = router
+            try:
+                self._loop()
+            finally:
+                for _ in self._workers:
+                    self.todo.put(None)
+                with self.lock:
+                    self.book.pending = len(self.retry)
+                    self.save_state(flush=True)
+        if self.interrupted:
+            raise KeyboardInterrupt
+        if self.failure is not None:
+            raise ExperimentError(self.failure)
+
+    @contextlib.contextmanager
+    def _ctrl_c(self) -> Iterator[None]:
+        """SIGINT as a request (a flag the loop reads), not an exception that could land
+        between two steps of the bookkeeping; the second one raises at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def interrupt(signum: int, frame: Any) -> None:
+            if self.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            self.interrupted = True
+            self._stop_all("interrupt")
+
+        previous = signal.signal(signal.SIGINT, interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _loop(self) -> None:
+        bookkeeper = self.setup.bookkeeper
+        while True:
+            self._start_trials()
+            if self._unsaved and time.monotonic() - self._last_save >= SAVE_EVERY_S:
+                with self.lock:
+                    self.save_state()
+            if not self.running and (self.stopping is not None or (self.exhausted and not self.retry)):
+                return
+            try:
+                item: tuple[InlineTrial, str, str | None] | None = self.ended.get(timeout=TICK_S)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                self._end(*item)
+                try:
+                    item = self.ended.get_nowait()
+                except queue.Empty:
+                    item = None
+            with self.lock:
+                self._iteration += 1
+                bookkeeper.on_step_end(self._iteration, list(self.running.values()))
+                if self.setup.stopper.stop_all():
+                    self._stop_all("abort")
+                budget = self.setup.time_budget_s
+                if budget is not None and time.monotonic() - self._started >= budget:
+                    self._stop_all("budget")
+
+    def _stop_all(self, reason: str) -> None:
+        if self.stopping is None:
+            self.stopping = reason
+
+    def _start_trials(self) -> None:
+        """Start the trials that fit, retried ones first; the state is saved once before they start."""
+        setup = self.setup
+        batch: list[InlineTrial] = []
+        while len(self.running) + len(batch) < setup.at_once and self.stopping is None:
+            if self.retry:
+                batch.append(self.retry.popleft())
+                continue
+            if self.exhausted or self.created >= setup.total_trials:
+                self.exhausted = True
+                break
+            trial_id = f"{self.run_id}_{self.created:05d}"
+            with self.lock:
+                config = setup.searcher.suggest(trial_id)
+            if config is None:  # the searcher waits for results (a concurrency limit)
+                if not self.running and not batch:
+                    self.exhausted = True
+                break
+            if isinstance(config, str):  # Searcher.FINISHED
+                self.exhausted = True
+                break
+            self.created += 1
+            trial = self._new_trial(trial_id, config)
+            with self.lock:
+                setup.scheduler.on_trial_add(self.controller, trial)
+            batch.append(trial)
+        if not batch:
+            return
+        with self.lock:
+            for trial in batch:
+                trial.status, trial.stop_reason = "RUNNING", None
+                self.running[trial.trial_id] = trial
+                self.setup.bookkeeper.on_trial_start(self._iteration, [], trial)
+            self._unsaved = True
+        while len(self._workers) < setup.at_once:
+            worker = threading.Thread(target=self._work, name=f"raytuner-trial-{len(self._workers)}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        for trial in batch:
+            self.todo.put(trial)
+
+    def _new_trial(self, trial_id: str, config: dict[str, Any]) -> InlineTrial:
+        name = f"{self.setup.label}_{trial_id}"
+        # a folder already there is a trial's lost with the driver (or an errored one started again)
+        shutil.rmtree(self.folder / name, ignore_errors=True)
+        return InlineTrial(
+            trial_id=trial_id,
+            config=config,
+            trainable_name=self.setup.label,
+            experiment_dir_name=self.folder.name,
+            local_path=str(self.folder / name),
+            placement_group_factory=Resources({"CPU": self.setup.cpu}),
+        )
+
+    # ------------------------------------------------------------------ one trial, in its thread
+
+    def _work(self) -> None:
+        """A worker thread: runs the trials it is handed, one after another, until told to stop.
+
+        Daemons: a trial still running when the process exits (a second Ctrl-C) does not hold it.
+        """
+        while (trial := self.todo.get()) is not None:
+            self._trial_thread(trial)
+
+    def _trial_thread(self, trial: InlineTrial) -> None:
+        session = TrialSession(self, trial)
+        self._router.local.session = session
+        try:
+            if self.is_class:
+                self._run_class(trial)
+            else:
+                self.setup.trainable(dict(trial.config))
+            outcome, detail = "done", None
+        except TrialStopped:
+            outcome, detail = "stopped", None
+        except BaseException as exc:  # noqa: BLE001 - the trial's own error, recorded like Ray records it
+            outcome, detail = "error", "".join(traceback.format_exception(exc))
+        finally:
+            self._router.local.session = None
+        self.ended.put((trial, outcome, detail))
+
+    def _run_class(self, trial: InlineTrial) -> None:
+        from ray.tune.experiment.trial import _TrialInfo
+        from ray.tune.result import RESULT_DUPLICATE, SHOULD_CHECKPOINT, TRIAL_INFO
+
+        instance = _in_folder(self.setup.trainable, trial.local_path)(config={**trial.config, TRIAL_INFO: _TrialInfo(trial)})  # type: ignore[arg-type]
+        try:
+            latest = trial.latest_checkpoint
+            if latest is not None:
+                instance.restore(latest[0])
+                instance._iteration, instance._time_total = latest[1], latest[2]
+            while True:
+                if self.stopping is not None:
+                    trial.stop_reason = self.stopping
+                    raise TrialStopped
+                result = instance.train()
+                if result.get(RESULT_DUPLICATE):  # the trainable ended after its last result
+                    return
+                result["node_ip"] = NODE_IP
+                if result.pop(SHOULD_CHECKPOINT, False):
+                    result["checkpoint_dir_name"] = self._checkpoint(trial, result, lambda folder: instance.save(str(folder)))
+                self.on_result(trial, result)
+                if result.get("done"):
+                    return
+        finally:
+            instance.stop()
+
+    # ------------------------------------------------------------------ reports (any trial thread)
+
+    def on_result(self, trial: InlineTrial, result: dict[str, Any]) -> None:
+        """One report, in Ray's order: stopper, scheduler, searcher, bookkeeping. Raises
+        TrialStopped in the trial's thread when the trial ends here."""
+        from ray.tune.schedulers import TrialScheduler
+
+        setup = self.setup
+        with self.lock:
+            trial.last_result = result
+            if setup.stopper(trial.trial_id, result):
+                decision = TrialScheduler.STOP
+            else:
+                decision = setup.scheduler.on_trial_result(self.controller, trial, result)
+            setup.searcher.on_trial_result(trial.trial_id, result)
+            setup.bookkeeper.on_trial_result(self._iteration, [], trial, result)
+            if decision == TrialScheduler.STOP:
+                trial.stop_reason = "scheduler"
+            elif self.stopping is not None:
+                trial.stop_reason = self.stopping
+        if trial.stop_reason is not None:
+            raise TrialStopped
+
+    def keep_checkpoint(self, trial: InlineTrial, source: Path, result: dict[str, Any]) -> str:
+        """Copy a reported checkpoint into the trial's folder (the trainable deletes its own)."""
+        return self._checkpoint(trial, result, lambda folder: shutil.copytree(source, folder))
+
+    def _checkpoint(self, trial: InlineTrial, result: dict[str, Any], write: Callable[[Path], Any]) -> str:
+        """Write the trial's next checkpoint folder, then list it in ``checkpoints.json``, then drop
+        those beyond ``checkpoint.keep``: a driver killed at any step leaves a listed, whole one.
+
+        The list in the trial's folder, not the saved state, is what a resume trusts: the state
+        may be older than checkpoints written (and pruned) after it.
+        """
+        trial_folder = Path(trial.local_path)
+        trial_folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            folder = trial_folder / f"checkpoint_{trial.checkpoints_made:06d}"
+            trial.checkpoints_made += 1
+            if not folder.exists():
+                break
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        write(partial)
+        os.replace(partial, folder)
+        with self.lock:
+            trial.checkpoints.append((str(folder), int(result["training_iteration"]), float(result["time_total_s"])))
+            keep = self.setup.keep
+            dropped = trial.checkpoints[: -keep] if keep is not None and len(trial.checkpoints) > keep else []
+            trial.checkpoints = trial.checkpoints[len(dropped) :]
+            write_json_atomic(trial_folder / CHECKPOINTS_FILE, [list(entry) for entry in trial.checkpoints])
+            for old in dropped:
+                shutil.rmtree(old[0], ignore_errors=True)
+            self.setup.bookkeeper.on_checkpoint(self._iteration, [], trial, folder)
+        return folder.name
+
+    # ------------------------------------------------------------------ a trial's end (main thread)
+
+    def _end(self, trial: InlineTrial, outcome: str, detail: str | None) -> None:
+        setup = self.setup
+        with self.lock:
+            self.running.pop(trial.trial_id, None)
+            self._unsaved = True
+            if outcome == "error":
+                self._failed(trial, detail or "")
+                return
+            if outcome == "stopped" and trial.stop_reason not in ("scheduler", "budget"):
+                trial.status = "PENDING"  # interrupted: resume runs it again from its latest checkpoint
+                self.retry.appendleft(trial)
+                return
+            if trial.stop_reason == "budget":
+                setup.bookkeeper.early_stopped.add(trial.trial_id)
+                record = self.book.trials.get(trial.trial_id)
+                if record is not None:
+                    record.early_stopped = True
+            trial.status = "TERMINATED"
+            result = dict(trial.last_result, done=True)
+            setup.scheduler.on_trial_complete(self.controller, trial, result)
+            setup.searcher.on_trial_complete(trial.trial_id, result=result)
+            setup.bookkeeper.on_trial_complete(self._iteration, [], trial)
+            self._release(trial)
+
+    def _failed(self, trial: InlineTrial, text: str) -> None:
+        setup = self.setup
+        folder = Path(trial.local_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        error_file = folder / "error.txt"
+        error_file.write_text(text)
+        trial.error_file = str(error_file)
+        trial.num_failures += 1
+        retries = setup.max_retries
+        if self.stopping is None and (retries < 0 or trial.num_failures <= retries):
+            setup.bookkeeper.on_trial_recover(self._iteration, [], trial)
+            trial.status = "PENDING"
+            self.retry.append(trial)
+            return
+        trial.status = "ERROR"
+        setup.scheduler.on_trial_error(self.controller, trial)
+        setup.searcher.on_trial_complete(trial.trial_id, error=True)
+        setup.bookkeeper.on_trial_error(self._iteration, [], trial)
+        self._release(trial)
+        if setup.fail_fast and self.failure is None:
+            record = self.book.trials.get(trial.trial_id)
+            self.failure = f"trial {trial.trial_id} failed and failure.fail_fast is set: {record.error if record else text}"
+            self._stop_all("fail_fast")
+
+    def _release(self, trial: InlineTrial) -> None:
+        """A finished trial keeps only its kept checkpoints on disk; nothing of it stays in memory
+        but raytuner's record (and whatever the scheduler and searcher keep)."""
+        trial.last_result = {}
+        record = self.book.trials.get(trial.trial_id)
+        if record is not None:
+            self._ended.append((time.monotonic(), record))
+
+
+def _searcher_state(searcher: Any) -> dict[str, Any]:
+    """The searcher's memory, in memory (raytuner's searchers and Ray's concurrency limit
+    around them all have ``get_state``): no file written per save."""
+    from ray.tune.search import ConcurrencyLimiter
+
+    if isinstance(searcher, ConcurrencyLimiter):
+        return {"limiter": searcher.get_state(), "inner": _searcher_state(searcher.searcher)}
+    return {"state": searcher.get_state()}
+
+
+def _restore_searcher(searcher: Any, state: dict[str, Any]) -> None:
+    from ray.tune.search import ConcurrencyLimiter
+
+    if isinstance(searcher, ConcurrencyLimiter):
+        searcher.set_state(state["limiter"])
+        _restore_searcher(searcher.searcher, state["inner"])
+    else:
+        searcher.set_state(state["state"])
+
+
+def _listed_checkpoints(folder: Path, saved: list[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
+    """The trial's checkpoints as its ``checkpoints.json`` lists them (newer than the saved
+    state), those still on disk; the state's own list when the trial never wrote one."""
+    import json
+
+    listed = folder / CHECKPOINTS_FILE
+    entries = [tuple(entry) for entry in json.loads(listed.read_text())] if listed.is_file() else saved
+    return [(str(path), int(it), float(t)) for path, it, t in entries if Path(path).is_dir()]
+
+
+def _in_folder(cls: type, folder: str) -> type:
+    """``cls`` with its log folder set to the trial's folder (Ray's default without storage is
+    a fresh folder under ~/ray_results)."""
+
+    def setup_logdir(self: Any) -> None:
+        self._logdir = folder
+        os.makedirs(folder, exist_ok=True)
+
+    return type(cls.__name__, (cls,), {"_setup_logdir": setup_logdir, "__module__": cls.__module__})
+
+
+def check_options(options: RunOptions) -> None:
+    """Refuse what asks for a Ray: a cluster to join, GPUs."""
+    from raytuner.errors import UsageError
+
+    if options.address:
+        raise UsageError(
+            f"execution.backend is inline (trials run in this process), but a Ray cluster was given "
+            f"({options.address}, from --address or RAY_ADDRESS): drop one of them"
+        )
+    if options.num_gpus:
+        raise UsageError("execution.backend is inline, which runs trials on CPUs only: drop --gpus")
+
+
+def fit_inline(
+    experiment: Experiment,
+    options: RunOptions,
+    listener: Listener,
+    book: ExperimentBook,
+    store: ResultsStore,
+    folder: Path,
+    resume: ResumeOptions | None,
+    mirror: Mirror | None,
+) -> int:
+    """The runner's ``_fit`` for ``execution.backend: inline``; returns the trials planned."""
+    from raytuner.execution.gpus import GpuInventory, plan_placement
+    from raytuner.execution.runner import run_parts, started_event
+    from raytuner.search import create_search
+
+    spec = experiment.spec
+    cpus = float(options.num_cpus or os.cpu_count() or 1)
+    plan = create_search(experiment)
+    wanted = {"CPU": spec.resources.cpu}
+    placement = plan_placement(
+        wanted,
+        [{"Alive": True, "Resources": {"CPU": cpus}}],
+        inventory=GpuInventory((), "none"),
+        max_concurrent=spec.search.max_concurrent,
+        total_trials=plan.total_trials,
+        spread=False,
+    )
+    scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror)
+    bookkeeper.pending_watch = None  # no trial waits for resources here: each starts when a thread is free
+    setup = InlineSetup(
+        searcher=plan.searcher,
+        scheduler=scheduler,
+        stopper=stopper,
+        bookkeeper=bookkeeper,
+        trainable=build.trainable,
+        label=build.label,
+        total_trials=plan.total_trials,
+        at_once=max(1, placement.trials_at_once),
+        cpu=spec.resources.cpu,
+        max_retries=spec.failure.max_retries,
+        fail_fast=spec.failure.fail_fast,
+        keep=spec.checkpoint.keep,
+        time_budget_s=spec.search.time_budget_s,
+    )
+    executor = InlineExecutor(setup, folder, book, store)
+    if resume is not None:
+        executor.restore(resume.retry_errored)
+        bookkeeper.early_stopped = getattr(setup.scheduler, "early_stopped", bookkeeper.early_stopped)
+    listener.handle(started_event(experiment, folder, plan.total_trials, "inline", {"CPU": cpus}, placement, None), book)
+    executor.run()
+    return plan.total_trials
+
