@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check raytuner tests benchmarks
 	$(BIN)/mypy raytuner
 
-# Every comparison in one run (about 36 min on a 2-core machine); QUICK=1 shrinks it to minutes.
+# Every comparison in one run (about 41 min on a 2-core machine); QUICK=1 shrinks it to minutes.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)

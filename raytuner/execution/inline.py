@@ -59,8 +59,10 @@ STATE_FILE = "inline-state.pkl"
 CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints, newest last
 STATE_VERSION = 1
 TICK_S = 0.25
+WAIT_ON_ERROR_S = 30.0  # after an error in the run itself, how long running trials get to reach a report
 SAVE_EVERY_S = 1.0  # the state is saved at most this often while trials start and end (and at the end)
 NODE_IP = "127.0.0.1"
+STOP = "STOP"  # ray.tune.schedulers.TrialScheduler.STOP
 
 
 class TrialStopped(BaseException):
@@ -264,6 +266,7 @@ class InlineExecutor:
         self.stopping: str | None = None  # why every trial stops now: interrupt, budget, abort, fail_fast
         self.failure: str | None = None
         self.interrupted = False  # Ctrl-C
+        self.resumed = False
         self.run_id = uuid.uuid4().hex[:5]
         self.hostname = socket.gethostname()
         self.is_class = inspect.isclass(setup.trainable)
@@ -282,9 +285,10 @@ class InlineExecutor:
         """Go on from ``inline-state.pkl``: the searcher's memory, the scheduler, the unfinished trials.
 
         Trials that the tables show finished are not run again (they ended after the last
-        save); trials the tables know but the state does not (started after it) are dropped
-        with their reports: the restored searcher suggests them again.
+        save); trials that started after it are dropped with their reports, finished or not:
+        the restored searcher suggests them again, under the same numbers.
         """
+        self.resumed = True
         path = self.folder / STATE_FILE
         if not path.is_file():
             raise ExperimentError(
@@ -314,7 +318,8 @@ class InlineExecutor:
             trial.checkpoints = _listed_checkpoints(Path(trial.local_path), trial.checkpoints)
             self.retry.append(trial)
         for trial_id, record in list(self.book.trials.items()):
-            if trial_id in known or record.status.finished:
+            started_after = _number(trial_id) >= self.created  # the restored searcher suggests it again
+            if trial_id in known or (record.status.finished and not started_after):
                 continue
             del self.book.trials[trial_id]
             self.store.forget(trial_id)
@@ -350,7 +355,9 @@ class InlineExecutor:
             "trials": unfinished,
             "ended": [record for _, record in self._ended],
         }
-        data = pickle.dumps(state)
+        from ray import cloudpickle  # Ray's schedulers hold lambdas (the median rule's defaultdicts)
+
+        data = cloudpickle.dumps(state)
         tmp = self.folder / f".{STATE_FILE}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, self.folder / STATE_FILE)
@@ -370,6 +377,12 @@ class InlineExecutor:
             self._router = router
             try:
                 self._loop()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+                raise
+            except BaseException:
+                self._stop_all("error")  # let the trials end at their next report, not report into nothing
+                self._wait_for_running(WAIT_ON_ERROR_S)
+                raise
             finally:
                 for _ in self._workers:
                     self.todo.put(None)
@@ -434,6 +447,12 @@ class InlineExecutor:
         if self.stopping is None:
             self.stopping = reason
 
+    def _wait_for_running(self, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
+        while self.running and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self._end(*self.ended.get(timeout=TICK_S))
+
     def _start_trials(self) -> None:
         """Start the trials that fit, retried ones first; the state is saved once before they start."""
         setup = self.setup
@@ -477,8 +496,8 @@ class InlineExecutor:
 
     def _new_trial(self, trial_id: str, config: dict[str, Any]) -> InlineTrial:
         name = f"{self.setup.label}_{trial_id}"
-        # a folder already there is a trial's lost with the driver (or an errored one started again)
-        shutil.rmtree(self.folder / name, ignore_errors=True)
+        if self.resumed:  # a folder already there is a trial's lost with the driver (or an errored one's)
+            shutil.rmtree(self.folder / name, ignore_errors=True)
         return InlineTrial(
             trial_id=trial_id,
             config=config,
@@ -546,18 +565,16 @@ class InlineExecutor:
     def on_result(self, trial: InlineTrial, result: dict[str, Any]) -> None:
         """One report, in Ray's order: stopper, scheduler, searcher, bookkeeping. Raises
         TrialStopped in the trial's thread when the trial ends here."""
-        from ray.tune.schedulers import TrialScheduler
-
         setup = self.setup
         with self.lock:
             trial.last_result = result
             if setup.stopper(trial.trial_id, result):
-                decision = TrialScheduler.STOP
+                decision = STOP
             else:
                 decision = setup.scheduler.on_trial_result(self.controller, trial, result)
             setup.searcher.on_trial_result(trial.trial_id, result)
             setup.bookkeeper.on_trial_result(self._iteration, [], trial, result)
-            if decision == TrialScheduler.STOP:
+            if decision == STOP:
                 trial.stop_reason = "scheduler"
             elif self.stopping is not None:
                 trial.stop_reason = self.stopping
@@ -654,6 +671,12 @@ class InlineExecutor:
         record = self.book.trials.get(trial.trial_id)
         if record is not None:
             self._ended.append((time.monotonic(), record))
+
+
+def _number(trial_id: str) -> int:
+    """A trial's place in the run (``<run id>_<number>``)."""
+    tail = trial_id.rpartition("_")[2]
+    return int(tail) if tail.isdigit() else -1
 
 
 def _searcher_state(searcher: Any) -> dict[str, Any]:

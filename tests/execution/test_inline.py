@@ -346,3 +346,27 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path: Path)
     assert done.returncode == 0, done.stderr[-2000:]
     trials = pq.read_table(folder / "trials.parquet").to_pandas()
     assert len(trials) == 3 and set(trials["status"]) == {"completed"}
+
+
+def test_a_time_budget_stops_the_run_and_the_median_rule_stops_trials(storage: Path) -> None:
+    summary, _ = run(
+        """
+name: inline-budget
+trainable: {builtin: analytic, iterations: 30, sleep_s: 0.05}
+metric: loss
+mode: min
+space: {x: {uniform: [-1, 1]}}
+search: {algorithm: random, num_samples: 100, seed: 2, time_budget_s: 2.5}
+scheduler: {type: median, grace_period: 3, min_samples_required: 2}
+execution: {backend: inline}
+""",
+        storage,
+        num_cpus=2,
+    )
+    assert summary.state is RunState.COMPLETED  # a budget that runs out ends the run normally
+    records = list(summary.book.trials.values())
+    assert 2 < len(records) < 100
+    assert all(r.status.finished for r in records)
+    stopped = [r for r in records if r.status is TrialStatus.STOPPED]
+    assert any(3 <= r.iterations < 30 for r in stopped)  # the median rule (or the budget) cut them short
+    assert summary.duration_s < 30
