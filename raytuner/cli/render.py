@@ -293,6 +293,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(f"experiment folder: {summary.location}", markup=False)
     if summary.state.value == "interrupted":
         console.print(f"resume it with: raytuner resume {summary.location}", markup=False)
+    if summary.hint:
+        console.print(f"hint: {summary.hint}", style="dim", markup=False)
 
 
 def run_with_display(json_: bool, verbose: bool, start: Callable[[Any], RunSummary]) -> RunSummary:

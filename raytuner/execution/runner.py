@@ -63,6 +63,7 @@ class RunSummary:
     duration_s: float
     total_trials: int
     error: str | None = None
+    hint: str | None = None  # a suggestion for the next run (trials this short would run faster inline)
 
     @property
     def location(self) -> str:
@@ -222,7 +223,16 @@ def _run(
                     mirror.close()
     if book.abort is not None:
         raise book.abort
-    summary = RunSummary(experiment.spec.name, folder, state, book, time.time() - status.started, total, error)
+    summary = RunSummary(
+        experiment.spec.name,
+        folder,
+        state,
+        book,
+        time.time() - status.started,
+        total,
+        error,
+        _inline_hint(experiment, options, book),
+    )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
 
@@ -565,6 +575,29 @@ def _front_data(book: ExperimentBook) -> dict[str, Any]:
     }
 
 
+INLINE_HINT_TRIALS = 8  # finished trials before a run's trials say what they cost
+INLINE_HINT_S = 2.0  # a median trial this short is mostly Ray's per-trial cost
+
+
+def _inline_hint(experiment: Experiment, options: RunOptions, book: ExperimentBook) -> str | None:
+    """Suggest ``--inline`` after a private-Ray run of short trials that could have run inline."""
+    from raytuner.spec.checks import inline_obstacle
+
+    spec = experiment.spec
+    if spec.execution.backend is Backend.INLINE or options.address or options.num_gpus:
+        return None
+    times = sorted(r.time_total_s for r in book.trials.values() if r.status.finished and r.time_total_s > 0)
+    if len(times) < INLINE_HINT_TRIALS or inline_obstacle(spec) is not None:
+        return None
+    median = times[len(times) // 2]
+    if median >= INLINE_HINT_S:
+        return None
+    return (
+        f"trials took a median {median:.2g} s, less than Ray's cost per trial: raytuner run --inline runs them "
+        "in this process (docs/spec.md, execution backends)"
+    )
+
+
 def _display(folder: Path) -> str:
     bucket = remote.remote_of(folder)
     return bucket.uri if bucket is not None else str(folder)
@@ -583,4 +616,5 @@ def _finish_data(summary: RunSummary) -> dict[str, Any]:
         if best is None or summary.book.multi_objective
         else {"trial_id": best.trial_id, "value": best.value, "config": best.config},
         **_front_data(summary.book),
+        "hint": summary.hint,
     }

@@ -16,7 +16,7 @@ from raytuner.space.model import Choice, Constant, Nested, Node, Path, walk
 from raytuner.space.points import PointError, complete_point
 from raytuner.space.sample import grid_size
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Algorithm
+from raytuner.spec.models import Algorithm, Spec
 
 MAX_GRID = 1_000_000
 
@@ -143,49 +143,51 @@ def _check_warm_start(experiment: Experiment, locate: Locate) -> None:
 
 def _check_inline(experiment: Experiment, locate: Locate) -> None:
     """``execution.backend: inline`` runs trials as threads of one process: what needs actors is refused."""
-    from raytuner.results.remote import is_uri
-    from raytuner.spec.models import Backend, SchedulerType
+    from raytuner.spec.models import Backend
 
-    spec = experiment.spec
-    if spec.execution.backend is not Backend.INLINE:
+    if experiment.spec.execution.backend is not Backend.INLINE:
         return
-    use_ray = "; use execution.backend: ray"
+    obstacle = inline_obstacle(experiment.spec)
+    if obstacle is not None:
+        message, path = obstacle
+        raise SpecError(f"execution.backend inline {message}; use execution.backend: ray", locate(path))
+
+
+def inline_obstacle(spec: Spec) -> tuple[str, Path] | None:
+    """Why ``spec`` cannot run inline (the reason, and the key to point at), or None if it can."""
+    from raytuner.results.remote import is_uri
+    from raytuner.spec.models import SchedulerType
+
     scheduler = spec.scheduler.type
     if scheduler in (SchedulerType.HYPERBAND, SchedulerType.PBT, SchedulerType.PB2):
-        raise SpecError(
-            f"execution.backend inline runs the fifo, asha and median schedulers, found {scheduler.value} (it pauses "
-            f"or clones trials, which needs Ray's trial actors){use_ray}",
-            locate(("scheduler", "type")),
+        return (
+            f"runs the fifo, asha and median schedulers, found {scheduler.value} (it pauses or clones trials, which "
+            "needs Ray's trial actors)",
+            ("scheduler", "type"),
         )
     if spec.resources.gpu > 0:
-        raise SpecError(
-            f"execution.backend inline runs trials in threads of one process, which cannot each get their own GPU; "
-            f"found resources.gpu {spec.resources.gpu:g}{use_ray}",
-            locate(("resources", "gpu")),
+        return (
+            "runs trials in threads of one process, which cannot each get their own GPU; found resources.gpu "
+            f"{spec.resources.gpu:g}",
+            ("resources", "gpu"),
         )
     if spec.resources.custom:
-        raise SpecError(
-            f"execution.backend inline has no custom resources, found {sorted(spec.resources.custom)}{use_ray}",
-            locate(("resources", "custom")),
-        )
+        return f"has no custom resources, found {sorted(spec.resources.custom)}", ("resources", "custom")
     if spec.execution.loggers:
-        raise SpecError(
-            "execution.backend inline has no per-trial loggers or trackers (Ray's callbacks), found "
-            f"{[logger.value for logger in spec.execution.loggers]}{use_ray}",
-            locate(("execution", "loggers")),
-        )
+        found = [logger.value for logger in spec.execution.loggers]
+        return f"has no per-trial loggers or trackers (Ray's callbacks), found {found}", ("execution", "loggers")
     if spec.failure.trial_timeout_s is not None:
-        raise SpecError(
-            "execution.backend inline cannot end a hung trial (a thread cannot be killed), found "
-            f"failure.trial_timeout_s {spec.failure.trial_timeout_s:g}{use_ray}",
-            locate(("failure", "trial_timeout_s")),
+        return (
+            "cannot end a hung trial (a thread cannot be killed), found failure.trial_timeout_s "
+            f"{spec.failure.trial_timeout_s:g}",
+            ("failure", "trial_timeout_s"),
         )
     if is_uri(spec.storage):
-        raise SpecError(
-            f"execution.backend inline keeps checkpoints and its resume state in a local folder, found storage "
-            f"{spec.storage}{use_ray}",
-            locate(("storage",)),
+        return (
+            f"keeps checkpoints and its resume state in a local folder, found storage {spec.storage}",
+            ("storage",),
         )
+    return None
 
 
 def _check_bohb(experiment: Experiment, locate: Locate) -> None:

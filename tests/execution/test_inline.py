@@ -370,3 +370,13 @@ execution: {backend: inline}
     stopped = [r for r in records if r.status is TrialStatus.STOPPED]
     assert any(3 <= r.iterations < 30 for r in stopped)  # the median rule (or the budget) cut them short
     assert summary.duration_s < 30
+
+
+@pytest.mark.ray
+def test_a_ray_run_of_short_trials_suggests_the_inline_backend(ray_session: None, storage: Path) -> None:
+    text = ASHA.replace("execution: {backend: inline}\n", "").replace("num_samples: 12", "num_samples: 8")
+    summary, _ = run(text, storage)
+    assert summary.hint is not None and "raytuner run --inline" in summary.hint
+    # a spec the inline backend refuses gets no such hint
+    refused, _ = run(text, storage, ["execution.loggers=[csv]"])
+    assert refused.hint is None
