@@ -56,6 +56,7 @@ class Bookkeeper(Callback):
         self.trial_timeout_s = trial_timeout_s  # the hung-trial watchdog's limit (failure.trial_timeout_s)
         self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
         self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
+        self._resources: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
         _count_callbacks_by_name()
 
@@ -103,9 +104,11 @@ class Bookkeeper(Callback):
             record.started_at = time.time()
         record.trial_dir = trial.path
         try:
-            record.resources = dict(trial.placement_group_factory.required_resources)
+            resources = dict(trial.placement_group_factory.required_resources)
         except Exception:  # noqa: BLE001 - resources are informative only
-            record.resources = {}
+            resources = {}
+        # trials mostly ask for the same: one dict shared by all that do (read only)
+        record.resources = self._resources.setdefault(tuple(sorted(resources.items())), resources)
         self._last_seen[trial.trial_id] = time.monotonic()
         self.store.touch()
         self._emit(EventKind.TRIAL_STARTED, trial_id=trial.trial_id, config=record.config)
@@ -159,6 +162,7 @@ class Bookkeeper(Callback):
         record.status = TrialStatus.STOPPED if finished_early else TrialStatus.COMPLETED
         record.ended_at = time.time()
         self.store.touch()
+        self._last_seen.pop(trial.trial_id, None)  # watched while running only
         _release_running_windows(trial)
         kind = EventKind.TRIAL_STOPPED if finished_early else EventKind.TRIAL_COMPLETED
         self._emit(kind, trial_id=trial.trial_id, iterations=record.iterations, best=record.best)
@@ -178,6 +182,7 @@ class Bookkeeper(Callback):
         record.error = self._timed_out.pop(trial.trial_id, None) or _error_message(trial)
         record.ended_at = time.time()
         self.store.touch()
+        self._last_seen.pop(trial.trial_id, None)
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:

@@ -78,7 +78,7 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialRecord:
     """Everything recorded about one trial."""
 
