@@ -104,7 +104,6 @@ class InlineTrial:
     checkpoints: list[tuple[str, int, float]] = field(default_factory=list)  # (folder, iteration, time_total_s)
     checkpoints_made: int = 0
     stop_reason: str | None = None
-    run_metadata: None = None  # Ray keeps running metric windows there; nothing to release here
 
     def __str__(self) -> str:
         return f"{self.trainable_name}_{self.trial_id}"
@@ -212,14 +211,14 @@ _ROUTER = _Router()
 
 
 @contextlib.contextmanager
-def routed_sessions() -> Iterator[_Router]:
+def routed_sessions() -> Iterator[None]:
     """Point Ray's session slot at the router for the run; restore what was there after."""
     from ray.train._internal import session as ray_session
 
     previous = ray_session._session
     ray_session._session = _ROUTER  # type: ignore[assignment]
     try:
-        yield _ROUTER
+        yield
     finally:
         ray_session._session = previous
 
@@ -373,8 +372,7 @@ class InlineExecutor:
         ``resume``) and starts no more; a second one stops at once. Either way the state is
         saved and KeyboardInterrupt raised for the runner.
         """
-        with routed_sessions() as router, self._ctrl_c():
-            self._router = router
+        with routed_sessions(), self._ctrl_c():
             try:
                 self._loop()
             except KeyboardInterrupt:  # a second Ctrl-C: stop at once
@@ -424,16 +422,7 @@ class InlineExecutor:
                     self.save_state()
             if not self.running and (self.stopping is not None or (self.exhausted and not self.retry)):
                 return
-            try:
-                item: tuple[InlineTrial, str, str | None] | None = self.ended.get(timeout=TICK_S)
-            except queue.Empty:
-                item = None
-            while item is not None:
-                self._end(*item)
-                try:
-                    item = self.ended.get_nowait()
-                except queue.Empty:
-                    item = None
+            self._end_arrived(TICK_S)
             with self.lock:
                 self._iteration += 1
                 bookkeeper.on_step_end(self._iteration, list(self.running.values()))
@@ -450,11 +439,20 @@ class InlineExecutor:
     def _wait_for_running(self, limit_s: float) -> None:
         deadline = time.monotonic() + limit_s
         while self.running and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                self._end(*self.ended.get(timeout=TICK_S))
+            self._end_arrived(TICK_S)
+
+    def _end_arrived(self, wait_s: float) -> None:
+        """Wait up to ``wait_s`` for a trial to end; then end it and every other that has."""
+        try:
+            item = self.ended.get(timeout=wait_s)
+            while True:
+                self._end(*item)
+                item = self.ended.get_nowait()
+        except queue.Empty:
+            return
 
     def _start_trials(self) -> None:
-        """Start the trials that fit, retried ones first; the state is saved once before they start."""
+        """Hand the worker threads the trials that fit, retried ones first."""
         setup = self.setup
         batch: list[InlineTrial] = []
         while len(self.running) + len(batch) < setup.at_once and self.stopping is None:
@@ -519,7 +517,7 @@ class InlineExecutor:
 
     def _trial_thread(self, trial: InlineTrial) -> None:
         session = TrialSession(self, trial)
-        self._router.local.session = session
+        _ROUTER.local.session = session
         try:
             if self.is_class:
                 self._run_class(trial)
@@ -531,7 +529,7 @@ class InlineExecutor:
         except BaseException as exc:  # noqa: BLE001 - the trial's own error, recorded like Ray records it
             outcome, detail = "error", "".join(traceback.format_exception(exc))
         finally:
-            self._router.local.session = None
+            _ROUTER.local.session = None
         self.ended.put((trial, outcome, detail))
 
     def _run_class(self, trial: InlineTrial) -> None:
@@ -628,8 +626,7 @@ class InlineExecutor:
                 trial.status = "PENDING"  # interrupted: resume runs it again from its latest checkpoint
                 self.retry.appendleft(trial)
                 return
-            if trial.stop_reason == "budget":
-                setup.bookkeeper.early_stopped.add(trial.trial_id)
+            if trial.stop_reason == "budget":  # cut short like a scheduler's stop; no report follows to say so
                 record = self.book.trials.get(trial.trial_id)
                 if record is not None:
                     record.early_stopped = True
