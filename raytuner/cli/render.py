@@ -219,17 +219,13 @@ class JsonLines:
         print(json.dumps(payload, default=str), file=self.out, flush=True)
 
 
-def summary_table(summary: RunSummary, top: int = 10) -> Table:
+def summary_table(summary: RunSummary, top: int = 10) -> Table:  # at most records.KEEP_BEST
     """The best trials of a finished run, best first (several metrics: the Pareto front)."""
     book = summary.book
     if book.multi_objective:
         return _front_table(summary, top)
-    sign = book.sign
-    ranked = sorted(
-        book.trials.values(),
-        key=lambda r: (r.best is None, -(sign * r.best) if r.best is not None else 0.0),
-    )
-    table = Table(title=f"{summary.name}: top {min(top, len(ranked))} of {len(ranked)} trials")
+    ranked = book.ranked()
+    table = Table(title=f"{summary.name}: top {min(top, len(ranked))} of {book.size} trials")
     for column in ("#", "trial", "status", f"best {book.metric}", "iter", "config"):
         table.add_column(column, overflow="fold")
     for rank, record in enumerate(ranked[:top], 1):

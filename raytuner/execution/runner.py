@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
 from raytuner.results.experiment_table import write_experiment_table
-from raytuner.results.records import ExperimentBook, TrialStatus
+from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, read_records
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore, write_json_atomic
 from raytuner.spec.loader import Experiment
@@ -69,6 +70,13 @@ class RunSummary:
     def location(self) -> str:
         """Where the experiment is: its folder, or its URI on object storage."""
         return _display(self.folder)
+
+    @functools.cached_property
+    def trials(self) -> dict[str, TrialRecord]:
+        """Every trial of the experiment as its trials table holds them when first asked (the
+        book lets go of finished trials once the table holds them)."""
+        path = self.folder / layout.TRIALS
+        return read_records(path) if path.is_file() else {}
 
 
 def run_experiment(experiment: Experiment, options: RunOptions, listener: Listener) -> RunSummary:
@@ -231,7 +239,7 @@ def _run(
         time.time() - status.started,
         total,
         error,
-        _inline_hint(experiment, options, book),
+        _inline_hint(experiment, options, folder),
     )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
@@ -260,7 +268,7 @@ def _unfinished(book: ExperimentBook, total: int, budgeted: bool) -> bool:
     """
     if any(not record.status.finished for record in book.trials.values()):
         return True
-    return not budgeted and len(book.trials) < total
+    return not budgeted and book.size < total
 
 
 def _fit(
@@ -579,15 +587,21 @@ INLINE_HINT_TRIALS = 8  # finished trials before a run's trials say what they co
 INLINE_HINT_S = 2.0  # a median trial this short is mostly Ray's per-trial cost
 
 
-def _inline_hint(experiment: Experiment, options: RunOptions, book: ExperimentBook) -> str | None:
+def _inline_hint(experiment: Experiment, options: RunOptions, folder: Path) -> str | None:
     """Suggest ``--inline`` after a private-Ray run of short trials that could have run inline."""
     from raytuner.spec.checks import inline_obstacle
 
     spec = experiment.spec
     if spec.execution.backend is Backend.INLINE or options.address or options.num_gpus:
         return None
-    times = sorted(r.time_total_s for r in book.trials.values() if r.status.finished and r.time_total_s > 0)
-    if len(times) < INLINE_HINT_TRIALS or inline_obstacle(spec) is not None:
+    if inline_obstacle(spec) is not None or not (folder / layout.TRIALS).is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    trials = pq.read_table(folder / layout.TRIALS, columns=["status", "time_total_s"]).to_pylist()
+    ended = {status.value for status in TrialStatus if status.finished}
+    times = sorted(t["time_total_s"] for t in trials if t["status"] in ended and (t["time_total_s"] or 0) > 0)
+    if len(times) < INLINE_HINT_TRIALS:
         return None
     median = times[len(times) // 2]
     if median >= INLINE_HINT_S:

@@ -2,14 +2,20 @@
 
 This is the source of truth for progress, the Parquet tables and the summary. Ray's
 ``ResultGrid`` is not used for metrics: with per-trial logger files off it cannot read them.
+
+A finished trial's record is let go once the trials table holds it (:meth:`ExperimentBook.retire`):
+what the run still needs of it (the counts, the best few for the summary, the Pareto front) is
+kept in :class:`Retired`, so a run's memory does not grow with its trials.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, TypeGuard
 
 
@@ -121,9 +127,31 @@ class Best:
     config: dict[str, Any]
 
 
+KEEP_BEST = 10  # retired trials kept for the end-of-run summary (its top 10)
+
+
+@dataclass(slots=True)
+class Retired:
+    """What is kept of the finished trials whose records were let go: how many of each status,
+    the :data:`KEEP_BEST` best, and (several metrics) the retired trials on the Pareto front."""
+
+    counts: dict[TrialStatus, int] = field(default_factory=lambda: dict.fromkeys(TrialStatus, 0))
+    best: list[TrialRecord] = field(default_factory=list)
+    front: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
 @dataclass
 class ExperimentBook:
-    """All trial records of one run, and the best so far (of ``metric``, the primary objective)."""
+    """The trial records of one run, and the best so far (of ``metric``, the primary objective).
+
+    ``trials`` holds every trial not yet retired: pending, running, failed, and finished ones the
+    trials table does not hold yet. :meth:`counts`, :meth:`ranked`, :meth:`front` and :attr:`size`
+    count the retired ones too.
+    """
 
     metric: str
     sign: float
@@ -134,27 +162,60 @@ class ExperimentBook:
     abort: Exception | None = None
     # (metric, mode) of every objective when the spec has several metrics; empty otherwise
     objectives: tuple[tuple[str, str], ...] = ()
+    retired: Retired = field(default_factory=Retired)
 
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
 
+    @property
+    def size(self) -> int:
+        """Trials of this run so far, retired ones included."""
+        return len(self.trials) + self.retired.total
+
     def front(self) -> list[TrialRecord]:
         """The completed trials on the Pareto front (see :mod:`raytuner.results.pareto`), best first by the first objective."""
-        from raytuner.results.pareto import front_of_rows
-
-        records = list(self.trials.values())
-        rows = [{"status": r.status.value, **{f"last/{m}": r.last.get(m) for m, _ in self.objectives}} for r in records]
-        flags = front_of_rows(rows, self.objectives)
-        chosen = [r for r, on in zip(records, flags, strict=True) if on]
+        chosen = self._front_of([*self.retired.front, *self.trials.values()])
         first, mode = self.objectives[0]
         return sorted(chosen, key=lambda r: (-1.0 if mode == "max" else 1.0) * float(r.last[first]))
 
+    def _front_of(self, records: list[TrialRecord]) -> list[TrialRecord]:
+        from raytuner.results.pareto import front_of_rows
+
+        rows = [{"status": r.status.value, **{f"last/{m}": r.last.get(m) for m, _ in self.objectives}} for r in records]
+        return [r for r, on in zip(records, front_of_rows(rows, self.objectives), strict=True) if on]
+
+    def ranked(self) -> list[TrialRecord]:
+        """The trials best first (those without a value last): every held one and the retired
+        :data:`KEEP_BEST` best, so at least the first :data:`KEEP_BEST` are the run's best."""
+        return self._ranked([*self.retired.best, *self.trials.values()])
+
+    def _ranked(self, records: Iterable[TrialRecord]) -> list[TrialRecord]:
+        sign = self.sign
+        return sorted(records, key=lambda r: (r.best is None, -(sign * r.best) if r.best is not None else 0.0))
+
     def counts(self) -> dict[TrialStatus, int]:
-        out = dict.fromkeys(TrialStatus, 0)
+        out = dict(self.retired.counts)
         for record in self.trials.values():
             out[record.status] += 1
         return out
+
+    def retire(self) -> int:
+        """Let go of the finished trials' records (call once the trials table holds them).
+
+        Failed trials stay: ``resume --retry-errored`` starts them again. Returns how many went.
+        """
+        going = [r for r in self.trials.values() if r.status.finished and r.status is not TrialStatus.ERROR]
+        if not going:
+            return 0
+        retired = self.retired
+        for record in going:
+            del self.trials[record.trial_id]
+            retired.counts[record.status] += 1
+        retired.best = self._ranked([*retired.best, *going])[:KEEP_BEST]
+        if self.multi_objective:
+            retired.front = self._front_of([*retired.front, *going])
+        return len(going)
 
     def consider(self, record: TrialRecord) -> bool:
         """Update the overall best from ``record``; True if it is the new best."""
@@ -164,3 +225,32 @@ class ExperimentBook:
             self.best = Best(record.trial_id, record.best, record.best_iteration or 0, record.config)
             return True
         return False
+
+
+def read_records(path: Path) -> dict[str, TrialRecord]:
+    """The trial records a trials table (``trials.parquet``) holds, by trial id, in its order."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    last_columns = [name for name in table.column_names if name.startswith("last/")]
+    records = {}
+    for row in table.to_pylist():
+        record = TrialRecord(
+            trial_id=row["trial_id"],
+            config=json.loads(row["config_json"]),
+            status=TrialStatus(row["status"]),
+            iterations=int(row["iterations"] or 0),
+            time_total_s=float(row["time_total_s"] or 0.0),
+            best=row["metric_best"],
+            best_iteration=row["metric_best_iteration"],
+            error=row["error"],
+            num_failures=int(row["num_failures"] or 0),
+            node_ip=row["node_ip"],
+            gpu_ids=row.get("gpu_ids"),
+            trial_dir=row["trial_dir"],
+            last={name[len("last/") :]: row[name] for name in last_columns if row[name] is not None},
+        )
+        record.started_at = row["started_at"].timestamp() if row["started_at"] else None
+        record.ended_at = row["ended_at"].timestamp() if row["ended_at"] else None
+        records[record.trial_id] = record
+    return records

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from raytuner.results import layout
-from raytuner.results.pareto import OBJECTIVES_KEY, encode_objectives, with_pareto
+from raytuner.results.pareto import OBJECTIVES_KEY, PARETO_COLUMN, encode_objectives
 from raytuner.results.records import ExperimentBook, TrialRecord, is_number
 from raytuner.results.schema import (
     DECISION_COLUMNS,
@@ -63,13 +63,19 @@ class ResultsStore:
         book: ExperimentBook,
         config_types: Mapping[str, ColumnType],
         flush_every_s: float = 2.0,
-        max_buffered: int = 20_000,
+        max_buffered: int = 5_000,
+        max_new_trials: int = 1_000,
     ) -> None:
         self.folder = folder
         self.book = book
         self.config_types = dict(config_types)
         self.flush_every_s = flush_every_s
+        # Flushing sooner than every ``flush_every_s`` when this many reports are buffered or
+        # this many trials were added since the last flush bounds what a flush holds at once
+        # (about 6 kB a trial, 1 kB a report): a run of many short trials keeps a flat memory.
         self.max_buffered = max_buffered
+        self.max_new_trials = max_new_trials
+        self._held_after_flush = 0
         self.metric_types: dict[str, ColumnType] = {}
         self._rows: list[dict[str, Any]] = []
         self._decisions: list[dict[str, Any]] = []
@@ -174,7 +180,12 @@ class ResultsStore:
         return self._last_flush
 
     def maybe_flush(self) -> None:
-        if self._dirty and time.monotonic() - self._last_flush >= self.flush_every_s:
+        if not self._dirty:
+            return
+        if (
+            time.monotonic() - self._last_flush >= self.flush_every_s
+            or len(self.book.trials) - self._held_after_flush >= self.max_new_trials
+        ):
             self.flush()
 
     # ------------------------------------------------------------------ output
@@ -184,6 +195,7 @@ class ResultsStore:
         if self._rows:
             self._write_part()
         self._write_trials()
+        self._held_after_flush = len(self.book.trials)
         if len(self._decisions) != self._decisions_written:
             self._write_decisions()
         self._last_flush = time.monotonic()
@@ -214,17 +226,59 @@ class ResultsStore:
         self._rows = []
 
     def _write_trials(self) -> None:
-        import pyarrow as pa
+        """Replace the trials table: the rows it had stay in place, a held trial's row replaces its
+        old one (new trials last), a forgotten trial's goes.
 
-        records = list(self.book.trials.values())
+        Retired trials' records are gone from memory (:meth:`ExperimentBook.retire`), so their
+        rows are streamed from the table written last, a batch at a time: what a flush holds
+        does not grow with the experiment. Then the finished records just written are retired.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         base = list(fixed_schema(TRIAL_COLUMNS))
         config_fields = [pa.field(name, kind.arrow()) for name, kind in self.config_types.items()]
         last_fields = [pa.field(f"last/{name}", kind.arrow()) for name, kind in self.metric_types.items()]
         schema = pa.schema(base + config_fields + last_fields, metadata=_metadata(self.book))
-        rows = [self._trial_row(record) for record in records]
-        columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
-        table = pa.Table.from_pydict(columns, schema=schema)
-        _write_table_atomic(with_pareto(table), self.folder / layout.TRIALS)  # unchanged for a single metric
+        rows = [self._trial_row(record) for record in self.book.trials.values()]
+        held = pa.Table.from_pydict({field.name: [row.get(field.name) for row in rows] for field in schema}, schema=schema)
+        front = {record.trial_id for record in self.book.front()} if self.book.multi_objective else None
+        path = self.folder / layout.TRIALS
+        tmp = path.with_name(path.name + ".tmp")
+        unplaced = {trial_id: i for i, trial_id in enumerate(self.book.trials)}  # held rows not yet written
+        chunks: list[Any] = []  # written as one row group once they hold TRIALS_BATCH rows
+        with pq.ParquetWriter(tmp, _with_front(held, front).schema) as writer:
+            if self.book.retired.total:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=TRIALS_BATCH):
+                    chunks.append(self._merged(pa.Table.from_batches([batch]), held, unplaced))
+                    if sum(chunk.num_rows for chunk in chunks) >= TRIALS_BATCH:
+                        writer.write_table(_with_front(pa.concat_tables(chunks), front))
+                        chunks = []
+            chunks.append(held.take(pa.array(list(unplaced.values()), type=pa.int64())))
+            writer.write_table(_with_front(pa.concat_tables(chunks), front))
+        os.replace(tmp, path)
+        self.book.retire()
+
+    def _merged(self, earlier: Any, held: Any, unplaced: dict[str, int]) -> Any:
+        """Rows of the last table with the held rows that replace some of them (taken out of
+        ``unplaced``), in ``held``'s schema."""
+        import pyarrow as pa
+
+        kept: list[int] = []  # rows of ``earlier`` that stay
+        taken: list[int] = []  # rows of ``held`` that replace one
+        order: list[int] = []  # rows of [kept..., taken...], encoded: held ones as -1 - place
+        for i, trial_id in enumerate(earlier.column("trial_id").to_pylist()):
+            if trial_id in unplaced:
+                order.append(-1 - len(taken))
+                taken.append(unplaced.pop(trial_id))
+            elif trial_id not in self._forgotten:
+                order.append(len(kept))
+                kept.append(i)
+        merged = pa.concat_tables([
+            _conform(earlier.take(pa.array(kept, type=pa.int64())), held.schema),
+            held.take(pa.array(taken, type=pa.int64())),
+        ])  # fmt: skip
+        return merged.take(pa.array([len(kept) - 1 - at if at < 0 else at for at in order], type=pa.int64()))
 
     def _write_decisions(self) -> None:
         import pyarrow as pa
@@ -266,6 +320,20 @@ class ResultsStore:
             if kind is not None:
                 row[f"last/{name}"] = coerce(value, kind)
         return row
+
+
+TRIALS_BATCH = 4096  # rows of the trials table read, and written as one row group, at a time
+
+
+def _with_front(table: Any, front: set[str] | None) -> Any:
+    """``table`` with its ``pareto`` column (several metrics): the trials in ``front``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if front is None:
+        return table
+    flags = pc.is_in(table.column("trial_id"), value_set=pa.array(sorted(front), type=pa.string()))
+    return table.append_column(pa.field(PARETO_COLUMN, pa.bool_()), flags)
 
 
 def results_schema(metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None) -> Any:

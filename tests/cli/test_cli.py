@@ -27,6 +27,17 @@ def test_help_does_not_import_heavy_modules() -> None:
     assert out == ""
 
 
+@pytest.mark.parametrize(("given", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_the_command_allocates_arrow_with_malloc_unless_told_otherwise(given: str | None, expected: str) -> None:
+    """mimalloc kept what the driver's table writes freed: its memory grew with the trials."""
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if given:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = given
+    code = "import raytuner.cli, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == expected
+
+
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0

@@ -35,7 +35,7 @@ search: {algorithm: random, num_samples: 3, seed: 1}
 def test_a_trainable_that_raises_is_recorded_and_the_experiment_goes_on(ray_session: None, storage: Path) -> None:
     summary, recorder = run(ANALYTIC, storage, ["failure.max_retries=1"])
     assert summary.state is RunState.COMPLETED
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert len(records) == 3
     assert all(r.status is TrialStatus.ERROR for r in records)
     assert all(r.num_failures == 2 for r in records)  # the first try and one retry
@@ -58,14 +58,14 @@ search: {algorithm: grid}
 """,
         storage,
     )
-    statuses = {r.config["x"]: r.status for r in summary.book.trials.values()}
+    statuses = {r.config["x"]: r.status for r in summary.trials.values()}
     assert statuses == {
         -1.0: TrialStatus.COMPLETED,
         -0.5: TrialStatus.COMPLETED,
         0.5: TrialStatus.ERROR,
         1.0: TrialStatus.ERROR,
     }
-    errors = [r.error for r in summary.book.trials.values() if r.error]
+    errors = [r.error for r in summary.trials.values() if r.error]
     assert all("ValueError" in e and "refuses it" in e for e in errors)
     assert summary.book.best is not None and summary.book.best.value == 0.25
 
@@ -104,7 +104,7 @@ stop:
 """,
         storage,
     )
-    by_x = {r.config["x"]: r for r in summary.book.trials.values()}
+    by_x = {r.config["x"]: r for r in summary.trials.values()}
     assert by_x[1.0].iterations == 4  # loss = 1/t reaches 0.25 <= 0.3 at t=4
     assert by_x[3.0].iterations == 4  # stopped by the iteration limit, not the threshold
     assert all(r.status is TrialStatus.COMPLETED for r in by_x.values())
@@ -120,9 +120,9 @@ search: {num_samples: 4, seed: 2}
 """,
         storage,
     )
-    assert [r.iterations for r in summary.book.trials.values()] == [3, 3, 3, 3]
+    assert [r.iterations for r in summary.trials.values()] == [3, 3, 3, 3]
     # a class that ends itself with done=True completed; it was not stopped early
-    assert all(r.status is TrialStatus.COMPLETED for r in summary.book.trials.values())
+    assert all(r.status is TrialStatus.COMPLETED for r in summary.trials.values())
 
 
 def test_checkpoints_are_kept_as_configured(ray_session: None, storage: Path) -> None:
@@ -138,7 +138,7 @@ checkpoint: {every: 2, keep: 1}
 """,
         storage,
     )
-    for record in summary.book.trials.values():
+    for record in summary.trials.values():
         folders = sorted(Path(record.trial_dir or "").glob("checkpoint_*"))
         assert len(folders) == 1, folders
         assert (folders[0] / "state.json").read_text().strip() == '{"iteration": 6}'

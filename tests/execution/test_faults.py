@@ -33,7 +33,7 @@ def _run(storage: Path, name: str, function: str, failure: str):  # type: ignore
 def _check(summary, error_words: str) -> None:  # type: ignore[no-untyped-def]
     """x=-1 never fails; x=0.25 fails once and resumes from its checkpoint; x=1 always fails."""
     assert summary.state is RunState.COMPLETED
-    by_x = {record.config["x"]: record for record in summary.book.trials.values()}
+    by_x = {record.config["x"]: record for record in summary.trials.values()}
     assert {x: (r.status, r.num_failures) for x, r in by_x.items()} == {
         -1.0: (TrialStatus.COMPLETED, 0),
         0.25: (TrialStatus.COMPLETED, 1),
@@ -54,7 +54,7 @@ def _check(summary, error_words: str) -> None:  # type: ignore[no-untyped-def]
 def test_a_trial_whose_process_dies_is_retried_and_recorded(ray_session: None, storage: Path) -> None:
     summary = _run(storage, "dies", "process_dies", "{max_retries: 1}")
     _check(summary, "the trial's process died (Worker exit type: SYSTEM_ERROR")
-    killed = next(r for r in summary.book.trials.values() if r.config["x"] == 0.25)  # SIGKILL, then resumed
+    killed = next(r for r in summary.trials.values() if r.config["x"] == 0.25)  # SIGKILL, then resumed
     assert killed.error is not None and killed.error.startswith("the trial's process died")
     assert killed.error.endswith("a crash, or a kill (the out-of-memory killer?)")
 

@@ -60,7 +60,7 @@ def test_an_asha_search_runs_in_this_process_and_records_everything(storage: Pat
     summary, recorder = run(ASHA, storage, num_cpus=2)
     assert _ray_processes() <= before and ray.is_initialized() == initialized  # no Ray was started for it
     assert summary.state is RunState.COMPLETED
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert len(records) == 12
     statuses = {r.status for r in records}
     assert statuses <= {TrialStatus.COMPLETED, TrialStatus.STOPPED} and TrialStatus.STOPPED in statuses
@@ -71,7 +71,7 @@ def test_an_asha_search_runs_in_this_process_and_records_everything(storage: Pat
     results = pq.read_table(summary.folder / "results.parquet").to_pandas()
     assert len(results) == summary.book.reports
     for trial_id, rows in results.groupby("trial_id"):
-        iterations = summary.book.trials[str(trial_id)].iterations
+        iterations = summary.trials[str(trial_id)].iterations
         assert list(rows.sort_values("timestamp")["training_iteration"]) == list(range(1, iterations + 1))
     trials = pq.read_table(summary.folder / "trials.parquet").to_pandas()
     assert dict(zip(trials["trial_id"], trials["status"], strict=True)) == {r.trial_id: r.status.value for r in records}
@@ -107,7 +107,7 @@ execution: {backend: inline}
 def test_a_failing_trial_is_retried_from_its_checkpoint_then_recorded_with_its_error(storage: Path) -> None:
     summary, recorder = run(FAILING, storage)
     assert summary.state is RunState.COMPLETED
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert [r.status for r in records] == [TrialStatus.ERROR] * 2
     assert all(r.num_failures == 3 for r in records)  # the first try and two retries
     assert all(r.error == "RuntimeError: analytic objective failed at iteration 7 (fail_at=7)" for r in records)
@@ -142,7 +142,7 @@ execution: {backend: inline}
         storage,
     )
     assert summary.book.best is not None and summary.book.best.value == 0.25
-    for record in summary.book.trials.values():
+    for record in summary.trials.values():
         seen = json.loads((Path(record.trial_dir or "") / "context.json").read_text())
         assert seen == {"trial_id": record.trial_id, "trial_name": Path(record.trial_dir or "").name}
 
@@ -160,7 +160,7 @@ execution: {backend: inline}
 """,
         storage,
     )
-    records = list(resumable.book.trials.values())
+    records = list(resumable.trials.values())
     assert all(r.status is TrialStatus.COMPLETED and r.num_failures == 1 and r.iterations == 5 for r in records)
     results = pq.read_table(resumable.folder / "results.parquet").to_pandas()
     assert sorted(set(results["restored_from"])) == [0, 2]  # failed at step 3, went on from its step-2 checkpoint
@@ -180,7 +180,7 @@ execution: {{backend: inline}}
 """,
         storage,
     )
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert len(records) == 2 and all(r.status is TrialStatus.COMPLETED and r.iterations == 3 for r in records), records
 
 
@@ -202,10 +202,11 @@ execution: {backend: inline}
 
 def test_an_extended_run_goes_on_from_the_saved_searcher(storage: Path) -> None:
     summary, _ = run(ASHA, storage)
+    first = sorted(summary.trials)
     extended = extend_experiment(summary.folder, 4, RunOptions(), Recorder())
     assert extended.state is RunState.COMPLETED
-    ids = sorted(extended.book.trials)
-    assert len(ids) == 16 and ids[:12] == sorted(summary.book.trials)
+    ids = sorted(extended.trials)
+    assert len(ids) == 16 and ids[:12] == first
     assert ids[12:] == [f"{ids[0][:5]}_{n:05d}" for n in range(12, 16)]  # numbered on from the first run's
 
 
@@ -364,7 +365,7 @@ execution: {backend: inline}
         num_cpus=2,
     )
     assert summary.state is RunState.COMPLETED  # a budget that runs out ends the run normally
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert 2 < len(records) < 100
     assert all(r.status.finished for r in records)
     stopped = [r for r in records if r.status is TrialStatus.STOPPED]

@@ -68,11 +68,11 @@ def test_every_algorithm_with_every_scheduler(ray_session: None, storage: Path, 
 
     expected = {"random": 6 * 2, "grid": 2 * 2 * 2 * 3, "hyperopt": 6}[algorithm]
     assert summary.state is RunState.COMPLETED
-    assert len(summary.book.trials) == expected
-    assert all(r.status.finished and r.status.value != "error" for r in summary.book.trials.values())
+    assert len(summary.trials) == expected
+    assert all(r.status.finished and r.status.value != "error" for r in summary.trials.values())
 
     rng = np.random.default_rng(0)
-    for record in summary.book.trials.values():
+    for record in summary.trials.values():
         config = record.config
         # every configuration is one the space can produce, conditional branches included
         assert complete_point(experiment.space, config, rng) == config
@@ -88,7 +88,7 @@ def test_every_algorithm_with_every_scheduler(ray_session: None, storage: Path, 
     if algorithm == "grid":
         seen = {
             (c["seed"], c["act"], c["optimizer"]["name"], c["optimizer"].get("schedule", {}).get("kind"))
-            for c in (r.config for r in summary.book.trials.values())
+            for c in (r.config for r in summary.trials.values())
         }
         assert len(seen) == 2 * 2 * 3  # every grid point, choices and branches enumerated
 

@@ -65,12 +65,12 @@ def test_a_pbt_population_records_its_lineage(ray_session: None, tmp_path: Path)
     recorder = Recorder()
     summary = run_experiment(experiment, RunOptions(), recorder)
     assert summary.state is RunState.COMPLETED
-    assert len(summary.book.trials) == 4
+    assert len(summary.trials) == 4
 
     exploits = read_exploits(summary.folder)
     assert exploits, "a 4-member population over 12 iterations exploits at least once"
     assert recorder.kinds().count(EventKind.PBT_EXPLOIT) == len(exploits)
-    ids = set(summary.book.trials)
+    ids = set(summary.trials)
     for exploit in exploits:
         assert exploit.trial_id in ids and exploit.source_trial_id in ids
         assert exploit.trial_id != exploit.source_trial_id

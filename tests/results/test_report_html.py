@@ -351,7 +351,7 @@ scheduler: {{type: asha, max_t: 9, grace_period: 1, reduction_factor: 3}}
 storage: {tmp_path}
 """
     summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
-    stopped = sum(1 for r in summary.book.trials.values() if r.status.value == "stopped")
+    stopped = sum(1 for r in summary.trials.values() if r.status.value == "stopped")
     html = write_report(summary.folder).html.read_text()
     drawn = svgs(html)
     assert drawn["learning-curves"].count("<polyline") + drawn["learning-curves"].count('<circle class="series') == 8

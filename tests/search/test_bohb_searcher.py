@@ -143,7 +143,7 @@ def test_a_real_run_with_hyperband_feeds_the_model_every_budget(ray_session: Non
     experiment = load_experiment_text(text)
     summary = run_experiment(experiment, RunOptions(), Recorder())
     assert summary.state is RunState.COMPLETED
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert len(records) == 12
     assert all(r.status in (TrialStatus.COMPLETED, TrialStatus.STOPPED) for r in records)
     assert any(r.status is TrialStatus.STOPPED for r in records)  # HyperBand stopped some early

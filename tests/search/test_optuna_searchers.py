@@ -354,7 +354,7 @@ def test_a_real_run_completes_every_trial(ray_session: None, storage: Path, algo
     experiment = load_experiment_text(spec(algorithm.value, space, point) + f"storage: {storage}\n")
     summary = run_experiment(experiment, RunOptions(), Recorder())
     assert summary.state is RunState.COMPLETED
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert len(records) == 6
     assert all(r.status is TrialStatus.COMPLETED for r in records)
     rng = np.random.default_rng(0)

@@ -73,7 +73,7 @@ def test_b_learns_a_and_records_only_its_own_trials_and_extending_keeps_it(earli
     assert len({r["trial_id"] for r in pq.read_table(summary.folder / "results.parquet").to_pylist()}) == 4
     # a restored searcher (extend, like resume) goes on from the saved study: A's trials are not told twice
     extended = extend_experiment(summary.folder, 2, RunOptions(), Recorder())
-    assert all(r.status is TrialStatus.COMPLETED for r in extended.book.trials.values())
+    assert all(r.status is TrialStatus.COMPLETED for r in extended.trials.values())
     assert len(saved_state(summary.folder)["study"].trials) == 8 + 4 + 2
 
 

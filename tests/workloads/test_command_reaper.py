@@ -87,7 +87,7 @@ def _kill_when_started(pids: Path, killed: list[tuple[int, int, int, int]]) -> N
 
 def _check_retried(summary: RunSummary, error_words: str) -> None:
     assert summary.state is RunState.COMPLETED
-    (record,) = summary.book.trials.values()
+    (record,) = summary.trials.values()
     assert record.status is TrialStatus.COMPLETED and record.num_failures == 1
     assert error_words in (record.error or ""), record.error
     (row,) = pq.read_table(summary.folder / "trials.parquet").to_pylist()
@@ -217,7 +217,7 @@ def test_a_program_that_exits_ends_its_trial_and_what_it_left_running(ray_sessio
         f"storage: {storage}\n"
     )
     summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
-    (record,) = summary.book.trials.values()
+    (record,) = summary.trials.values()
     assert (record.status, record.num_failures, record.iterations) == (TrialStatus.COMPLETED, 0, 1), record.error
     sleep = int(pid_file.read_text())
     try:

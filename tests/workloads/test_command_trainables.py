@@ -121,7 +121,7 @@ def test_python_command_gets_its_config_and_checkpoints(ray_session: None, stora
         ),
         storage,
     )
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert [r.status for r in records] == [TrialStatus.COMPLETED] * 3
     assert all(r.iterations == 3 for r in records)
     assert summary.book.best is not None and summary.book.best.config["x"] == 1.0
@@ -148,7 +148,7 @@ def test_plain_shell_command_with_prefixed_pairs(ray_session: None, storage: Pat
         ),
         storage,
     )
-    by_x = {r.config["x"]: r for r in summary.book.trials.values()}
+    by_x = {r.config["x"]: r for r in summary.trials.values()}
     assert by_x[1].status is TrialStatus.COMPLETED and by_x[1].iterations == 3
     assert by_x[1].best == 33 and by_x[2].best == 133  # x*x*100/3 in integer arithmetic
     log = (Path(by_x[2].trial_dir or "") / "output.log").read_text()
@@ -172,7 +172,7 @@ def test_shell_metacharacters_are_literal_arguments(ray_session: None, storage: 
         ),
         storage,
     )
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert len(records) == 4 and all(r.status is TrialStatus.COMPLETED for r in records)
     for record in records:
         argv = json.loads((Path(record.trial_dir or "") / "argv.json").read_text())
@@ -191,7 +191,7 @@ def test_crash_records_exit_status_and_stderr_and_retries_resume(ray_session: No
         ),
         storage,
     )
-    by_mode = {r.config["crash"]: r for r in summary.book.trials.values()}
+    by_mode = {r.config["crash"]: r for r in summary.trials.values()}
     once, always = by_mode["once"], by_mode["always"]
     assert once.status is TrialStatus.COMPLETED and once.num_failures == 1 and once.iterations == 3
     rows = last_reports(summary)
@@ -211,7 +211,7 @@ def test_a_program_that_never_prints_the_metric(ray_session: None, storage: Path
     assert "accuracy, val_loss" in str(caught.value) and "'loss'" in str(caught.value)
 
     summary = run(spec(f"{{command: [python, chatty.py, text], workdir: {COMMANDS}}}", "search: {num_samples: 1}\n"), storage)
-    (record,) = summary.book.trials.values()
+    (record,) = summary.trials.values()
     error = record.error or ""
     assert record.status is TrialStatus.ERROR
     assert "exited with status 0 without printing any metrics" in error
@@ -229,13 +229,13 @@ def test_asha_stops_programs_with_sigterm(ray_session: None, storage: Path) -> N
         ),
         storage,
     )
-    records: list[TrialRecord] = list(summary.book.trials.values())
-    stopped = [r for r in records if r.early_stopped]
+    records: list[TrialRecord] = list(summary.trials.values())
+    stopped = [r for r in records if r.status is TrialStatus.STOPPED]
     assert stopped, [(r.config, r.iterations) for r in records]
     for record in stopped:
         assert record.iterations < 12
         marker = Path(record.trial_dir or "") / "sigterm.txt"
         assert marker.is_file(), f"{record.config} stopped at {record.iterations} without SIGTERM"
-    finished = [r for r in records if not r.early_stopped]
+    finished = [r for r in records if r.status is not TrialStatus.STOPPED]
     assert all(r.iterations == 12 for r in finished)
     assert not any((Path(r.trial_dir or "") / "sigterm.txt").exists() for r in finished)

@@ -64,7 +64,7 @@ def test_rays_shipped_function_example_runs_unmodified_with_its_checkpoints(ray_
         ),
         storage,
     )
-    for record in summary.book.trials.values():
+    for record in summary.trials.values():
         assert record.status is TrialStatus.COMPLETED and record.iterations == 5
         (checkpoint,) = Path(record.trial_dir or "").glob("checkpoint_*")  # every 3 steps, keep 1
         assert json.loads((checkpoint / "checkpoint.json").read_text()) == {"timestep": 3}
@@ -82,7 +82,7 @@ def test_rays_shipped_class_example_runs_unmodified(ray_session: None, storage: 
         ),
         storage,
     )
-    records = list(summary.book.trials.values())
+    records = list(summary.trials.values())
     assert [r.status for r in records] == [TrialStatus.COMPLETED] * 3
     assert all(r.iterations == 4 for r in records)
 
@@ -99,7 +99,7 @@ def test_class_trainable_resumes_from_its_checkpoint_after_a_failure(ray_session
         ),
         storage,
     )
-    for record in summary.book.trials.values():
+    for record in summary.trials.values():
         assert record.status is TrialStatus.COMPLETED, record.error
         assert record.num_failures == 1 and "simulated preemption" in (record.error or "")
         assert record.iterations == 4  # steps 1, 2, then 3 and 4 after resuming from step 2
@@ -136,6 +136,6 @@ def test_a_module_next_to_the_spec_runs_on_workers_that_cannot_import_it(
         )
     )
     summary = run(load_experiment(file), storage)  # the session's workers do not have `folder` on their path
-    records = sorted(summary.book.trials.values(), key=lambda r: r.config["x"])
+    records = sorted(summary.trials.values(), key=lambda r: r.config["x"])
     assert [r.status for r in records] == [TrialStatus.COMPLETED] * 2
     assert [r.best for r in records] == pytest.approx([10.0 + 1.0 / 3, 10.0 + 2.0 / 3])

@@ -71,13 +71,13 @@ def test_a_torch_sweep_runs_with_checkpoints_and_parquet(ray_session: None, tmp_
     experiment = load_experiment_text(SPEC + f"storage: {tmp_path}\n", "wine.yaml")
     summary = run_experiment(experiment, RunOptions(), Recorder())
     assert summary.state is RunState.COMPLETED
-    assert len(summary.book.trials) == 4
-    assert all(r.status.value in ("completed", "stopped") for r in summary.book.trials.values())
+    assert len(summary.trials) == 4
+    assert all(r.status.value in ("completed", "stopped") for r in summary.trials.values())
     assert summary.book.best is not None and summary.book.best.value > 0.8
     results = pq.read_table(summary.folder / "results.parquet").to_pandas()
     assert {"train_loss", "val_loss", "val_accuracy", "epoch", "lr"} <= set(results.columns)
     assert (results["epoch"] == results["training_iteration"]).all()
-    finished = [r for r in summary.book.trials.values() if r.iterations == 4]
+    finished = [r for r in summary.trials.values() if r.iterations == 4]
     assert finished and all(list(Path(r.trial_dir or "").glob("checkpoint_*")) for r in finished)
 
 
