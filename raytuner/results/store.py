@@ -249,11 +249,12 @@ class ResultsStore:
         chunks: list[Any] = []  # written as one row group once they hold TRIALS_BATCH rows
         with pq.ParquetWriter(tmp, _with_front(held, front).schema) as writer:
             if self.book.retired.total:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=TRIALS_BATCH):
-                    chunks.append(self._merged(pa.Table.from_batches([batch]), held, unplaced))
-                    if sum(chunk.num_rows for chunk in chunks) >= TRIALS_BATCH:
-                        writer.write_table(_with_front(pa.concat_tables(chunks), front))
-                        chunks = []
+                with pq.ParquetFile(path) as last:
+                    for batch in last.iter_batches(batch_size=TRIALS_BATCH):
+                        chunks.append(self._merged(pa.Table.from_batches([batch]), held, unplaced))
+                        if sum(chunk.num_rows for chunk in chunks) >= TRIALS_BATCH:
+                            writer.write_table(_with_front(pa.concat_tables(chunks), front))
+                            chunks = []
             chunks.append(held.take(pa.array(list(unplaced.values()), type=pa.int64())))
             writer.write_table(_with_front(pa.concat_tables(chunks), front))
         os.replace(tmp, path)

@@ -96,6 +96,7 @@ def test_the_best_kept_of_many_retired_trials_are_the_best_of_all(tmp_path: Path
     best_first = sorted(range(60), key=lambda i: -scores[i])
     assert [r.trial_id for r in book.ranked()] == [f"t{i:02d}" for i in best_first[:KEEP_BEST]]
     assert len(_table(tmp_path)) == 60
+    assert pq.ParquetFile(tmp_path / layout.TRIALS).metadata.num_row_groups == 1  # not one per flush
 
 
 def test_the_pareto_front_survives_retirement(tmp_path: Path) -> None:
