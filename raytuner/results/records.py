@@ -200,14 +200,14 @@ class ExperimentBook:
             out[record.status] += 1
         return out
 
-    def retire(self) -> int:
+    def retire(self) -> None:
         """Let go of the finished trials' records (call once the trials table holds them).
 
-        Failed trials stay: ``resume --retry-errored`` starts them again. Returns how many went.
+        Failed trials stay: ``resume --retry-errored`` starts them again.
         """
         going = [r for r in self.trials.values() if r.status.finished and r.status is not TrialStatus.ERROR]
         if not going:
-            return 0
+            return
         retired = self.retired
         for record in going:
             del self.trials[record.trial_id]
@@ -215,7 +215,6 @@ class ExperimentBook:
         retired.best = self._ranked([*retired.best, *going])[:KEEP_BEST]
         if self.multi_objective:
             retired.front = self._front_of([*retired.front, *going])
-        return len(going)
 
     def consider(self, record: TrialRecord) -> bool:
         """Update the overall best from ``record``; True if it is the new best."""

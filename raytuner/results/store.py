@@ -247,7 +247,8 @@ class ResultsStore:
         tmp = path.with_name(path.name + ".tmp")
         unplaced = {trial_id: i for i, trial_id in enumerate(self.book.trials)}  # held rows not yet written
         chunks: list[Any] = []  # written as one row group once they hold TRIALS_BATCH rows
-        with pq.ParquetWriter(tmp, _with_front(held, front).schema) as writer:
+        written = schema if front is None else schema.append(pa.field(PARETO_COLUMN, pa.bool_()))
+        with pq.ParquetWriter(tmp, written) as writer:
             if self.book.retired.total:
                 with pq.ParquetFile(path) as last:
                     for batch in last.iter_batches(batch_size=TRIALS_BATCH):
