@@ -54,7 +54,7 @@ class UsageError(RaytunerError):
 
 
 class MetricNotReportedError(RaytunerError):
-    """The trainable's first report lacks the spec's metric; the run was stopped."""
+    """A trial's report cannot count for the spec's metric, and no trial has reported it: the run was stopped."""
 
     exit_code = 2
 

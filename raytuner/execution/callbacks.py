@@ -1,24 +1,24 @@
 """The one Ray Tune callback raytuner adds: it keeps the books and feeds everyone else.
 
 It records every trial and report in the :class:`ExperimentBook`, streams reports to the
-Parquet store, checks each trial's first report for the spec's metric, and turns Ray's
+Parquet store, records as failed a trial stopped at a report that could not count for the spec's
+metric (:class:`~raytuner.execution.stopper.SpecStopper` judges reports), and turns Ray's
 hooks into :class:`Event` objects for the progress display.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
-from raytuner.errors import Location, MetricNotReportedError
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.pending import PendingWatch
 from raytuner.execution.stopper import SpecStopper
-from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, metrics_of
+from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, is_number, metrics_of
 from raytuner.results.remote import Mirror
 from raytuner.results.store import ResultsStore
 
@@ -35,7 +35,6 @@ class Bookkeeper(Callback):
         store: ResultsStore,
         listener: Listener,
         stopper: SpecStopper,
-        source: str,
         horizon: tuple[str, float] | None = None,
         decisions: Callable[[], list[Any]] | None = None,
         early_stopped: set[str] | None = None,
@@ -48,7 +47,6 @@ class Bookkeeper(Callback):
         self.mirror = mirror  # the upload to object storage, when the experiment lives there
         self.listener = listener
         self.stopper = stopper
-        self.source = source
         self.decisions = decisions  # the PBT scheduler's drain(), if any
         self.early_stopped = early_stopped if early_stopped is not None else set()  # the scheduler's STOPs
         self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
@@ -116,16 +114,9 @@ class Bookkeeper(Callback):
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         record = self._record(trial)
         self._last_seen[trial.trial_id] = time.monotonic()
+        if trial.trial_id in self.stopper.faults:
+            _drop_bad_metrics(result, self.book)
         metrics = metrics_of(result)
-        wanted = [name for name, _ in self.book.objectives] or [self.book.metric]
-        missing = [name for name in wanted if name not in metrics]
-        if record.iterations == 0 and missing and self.book.abort is None:
-            shown = ", ".join(sorted(metrics)) or "no metrics"
-            what = f"the spec's metric '{missing[0]}' is" if len(missing) == 1 else f"the spec's metrics {missing} are"
-            self.book.abort = MetricNotReportedError(
-                f"trial {trial.trial_id} reported {shown}; {what} not among them",
-                Location(self.source, None, "metric"),
-            )
         record.iterations = int(result.get("training_iteration", record.iterations + 1) or 0)
         record.time_total_s = float(result.get("time_total_s", 0.0) or 0.0)
         record.node_ip = result.get("node_ip", record.node_ip)
@@ -157,6 +148,10 @@ class Bookkeeper(Callback):
         self.store.flush()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        fault = self.stopper.faults.pop(trial.trial_id, None)
+        if fault is not None:  # stopped at a report that could not count: the trial failed
+            self._failed(trial, fault)
+            return
         record = self._record(trial)
         finished_early = record.early_stopped
         record.status = TrialStatus.STOPPED if finished_early else TrialStatus.COMPLETED
@@ -170,16 +165,21 @@ class Bookkeeper(Callback):
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         record = self._record(trial)
         record.num_failures += 1
-        record.error = self._timed_out.pop(trial.trial_id, None) or _error_message(trial)
+        fault = self.stopper.faults.pop(trial.trial_id, None)
+        record.error = self._timed_out.pop(trial.trial_id, None) or fault or _error_message(trial)
         record.status = TrialStatus.PENDING
         self.store.touch()
         self._emit(EventKind.TRIAL_RETRY, trial_id=trial.trial_id, error=record.error, failures=record.num_failures)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        fault = self.stopper.faults.pop(trial.trial_id, None)
+        self._failed(trial, self._timed_out.pop(trial.trial_id, None) or fault or _error_message(trial))
+
+    def _failed(self, trial: Any, error: str) -> None:
         record = self._record(trial)
         record.num_failures += 1
         record.status = TrialStatus.ERROR
-        record.error = self._timed_out.pop(trial.trial_id, None) or _error_message(trial)
+        record.error = error
         record.ended_at = time.time()
         self.store.touch()
         self._last_seen.pop(trial.trial_id, None)
@@ -256,6 +256,16 @@ class Bookkeeper(Callback):
             if trial_id not in known and not record.status.finished:
                 del self.book.trials[trial_id]
                 self.store.forget(trial_id)
+
+
+def _drop_bad_metrics(result: dict[str, Any], book: ExperimentBook) -> None:
+    """Take the spec's metrics that are neither numbers nor mappings out of a failed trial's last report, in place
+    (Ray lets callbacks edit it): the scheduler and searcher then read it at the trial's end as a
+    report without a value, and the metric's column in the results stays numeric. The value is
+    in the trial's error."""
+    for name in [name for name, _ in book.objectives] or [book.metric]:
+        if name in result and not is_number(result[name]) and not isinstance(result[name], Mapping):
+            del result[name]  # a mapping stays: its numbers are columns of their own
 
 
 def _release_metric_history(trial: Any) -> None:

@@ -562,15 +562,20 @@ class InlineExecutor:
 
     def on_result(self, trial: InlineTrial, result: dict[str, Any]) -> None:
         """One report, in Ray's order: stopper, scheduler, searcher, bookkeeping. Raises
-        TrialStopped in the trial's thread when the trial ends here."""
+        TrialStopped in the trial's thread when the trial ends here. The scheduler and searcher
+        read it flattened, as on Ray (a metric ``a/b`` may come as ``{"a": {"b": ...}}``)."""
+        from ray.tune.utils import flatten_dict
+
         setup = self.setup
         with self.lock:
             trial.last_result = result
             if setup.stopper(trial.trial_id, result):
                 decision = STOP
             else:
-                decision = setup.scheduler.on_trial_result(self.controller, trial, result)
-            setup.searcher.on_trial_result(trial.trial_id, result)
+                flat = flatten_dict(result)
+                decision = setup.scheduler.on_trial_result(self.controller, trial, flat)
+                if decision != STOP:  # as on Ray: a stopped trial's searcher hears of it at its end
+                    setup.searcher.on_trial_result(trial.trial_id, flat)
             setup.bookkeeper.on_trial_result(self._iteration, [], trial, result)
             if decision == STOP:
                 trial.stop_reason = "scheduler"
@@ -631,7 +636,9 @@ class InlineExecutor:
                 if record is not None:
                     record.early_stopped = True
             trial.status = "TERMINATED"
-            result = dict(trial.last_result, done=True)
+            from ray.tune.utils import flatten_dict
+
+            result = flatten_dict(dict(trial.last_result, done=True))
             setup.scheduler.on_trial_complete(self.controller, trial, result)
             setup.searcher.on_trial_complete(trial.trial_id, result=result)
             setup.bookkeeper.on_trial_complete(self._iteration, [], trial)

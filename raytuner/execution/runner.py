@@ -84,7 +84,8 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
 
     The experiment folder gets the resolved spec and environment first, then Parquet as
     results arrive. A trainable that never reports the spec's metric stops the run, removes
-    the folder (nothing useful was recorded) and raises MetricNotReportedError.
+    the folder (nothing useful was recorded) and raises MetricNotReportedError; once a trial
+    has reported it, a report that cannot count fails only its trial.
     """
     from raytuner.execution.session import RayKind, check_reachable, cluster_address, ray_kind
 
@@ -377,7 +378,7 @@ def run_parts(
     spec = experiment.spec
     scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
     build = build_trainable(experiment)
-    stopper = SpecStopper(spec.stop, book)
+    stopper = SpecStopper(spec.stop, book, experiment.source)
     max_t = getattr(spec.scheduler, "max_t", None)
     horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
     bookkeeper = Bookkeeper(
@@ -385,7 +386,6 @@ def run_parts(
         store,
         listener,
         stopper,
-        experiment.source,
         horizon,
         getattr(scheduler, "drain", None),
         getattr(scheduler, "early_stopped", None),
