@@ -173,7 +173,8 @@ class Bookkeeper(Callback):
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         fault = self.stopper.faults.pop(trial.trial_id, None)
-        self._failed(trial, self._timed_out.pop(trial.trial_id, None) or fault or _error_message(trial))
+        timed_out = self._timed_out.pop(trial.trial_id, None)
+        self._failed(trial, timed_out or fault or _error_message(trial))
 
     def _failed(self, trial: Any, error: str) -> None:
         record = self._record(trial)

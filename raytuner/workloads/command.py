@@ -8,7 +8,10 @@ metrics on stdout (one JSON object per line, or ``key=value`` pairs behind
 checkpoint into ``$RAYTUNER_CHECKPOINT_DIR`` before printing a report, and finds the one it
 resumes from in ``$RAYTUNER_RESTORE_DIR``. A trial stopped early (ASHA, PBT, stop
 conditions, the end of the run) gets SIGTERM, then SIGKILL after ``stop_grace_s``; so does
-the program of a trial whose actor dies without stopping it (see :mod:`.reaper`).
+the program of a trial whose actor dies without stopping it (see :mod:`.reaper`). When the
+program exits, its trial ends: what it left running in its process group is stopped the same
+way, and output still held open by a process it detached (``setsid``, a daemon) is no longer
+read; that process is left alone, as the reaper leaves it.
 
 The Ray Tune class (:class:`CommandRunner`) is built on first use, so validating a spec
 does not import Ray Tune.
@@ -16,11 +19,14 @@ does not import Ray Tune.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import io
 import json
 import os
 import queue
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -29,10 +35,10 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from raytuner.errors import Location, SpecError
 from raytuner.space.model import Choice, Constant, Nested, Node, Space
@@ -49,6 +55,8 @@ CONFIG_FILE = "config.json"
 TAIL_LINES = 6
 TAIL_CHARS = 600
 EXIT_DRAIN_S = 1.0  # after the program exits, how long its output may take to close
+READ_POLL_S = 0.2  # how often a reader waiting for output checks whether it was abandoned
+PIPE_MAX_BYTES = 1 << 20  # the most a pipe holds (Linux's pipe-max-size) when its output is abandoned
 _INT = re.compile(r"^[+-]?\d+$")
 
 
@@ -300,6 +308,42 @@ def _tail(lines: deque[str]) -> str:
     return text if len(text) <= TAIL_CHARS else "..." + text[-TAIL_CHARS:]
 
 
+def _lines(stream: IO[bytes], abandoned: threading.Event) -> Iterator[str]:
+    """The lines of a pipe as text mode reads them (UTF-8, bad bytes replaced, ``\\r\\n`` and
+    ``\\r`` ending lines), until its end; or, once ``abandoned`` is set, until what is in it now
+    has been read. Closes the pipe.
+
+    A process the program detached (``setsid``) may hold the pipe open long after the program
+    has exited, and a blocked read could not be given up: this one polls.
+    """
+    fd = stream.fileno()
+    decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")(errors="replace"), translate=True)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    pending, left = "", PIPE_MAX_BYTES
+    try:
+        while True:
+            if abandoned.is_set():
+                if left <= 0 or not poller.poll(0):
+                    return
+            elif not poller.poll(READ_POLL_S * 1000):
+                continue
+            chunk = os.read(fd, 65536)
+            if abandoned.is_set():
+                left -= len(chunk)
+            *ends, rest = decoder.decode(chunk, final=not chunk).split("\n")
+            for end in ends:
+                yield pending + end + "\n"
+                pending = ""
+            pending += rest
+            if not chunk:
+                if pending:
+                    yield pending
+                return
+    finally:
+        stream.close()
+
+
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     entries = []
     for path in sorted(folder.rglob("*")):
@@ -328,6 +372,7 @@ class Program:
         self.stderr_tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.lines = 0
         self.terminated = False
+        self._abandoned = threading.Event()  # set: the readers stop once the pipes are empty
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self._snapshots = 0
         self._log = open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -341,10 +386,7 @@ class Program:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group: signals reach its children too
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                bufsize=1,
+                bufsize=0,  # read by _lines, from the pipes themselves
             )
         except OSError as exc:
             self._log.close()
@@ -373,7 +415,7 @@ class Program:
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
         try:
-            for line in self.process.stdout:
+            for line in _lines(self.process.stdout, self._abandoned):
                 try:
                     metrics = parse_metrics(line, self.launch.metrics_prefix)
                 except MetricsLineError as exc:
@@ -391,20 +433,23 @@ class Program:
 
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
-        for line in self.process.stderr:
+        for line in _lines(self.process.stderr, self._abandoned):
             self.stderr_tail.append(line)
             self._write_log("err", line)
 
     def _end_leftovers(self) -> None:
-        """Once the program exits, stop what it left running in its group.
+        """Once the program exits, stop what it left running in its group, and stop reading.
 
         A child it started in the background keeps its stdout open, so the trial would wait
-        for the end of that output forever; the program's exit ends the trial instead.
+        for the end of that output forever; the program's exit ends the trial instead. A child
+        in a session of its own (``setsid``) is out of the group's reach: its output is
+        abandoned, and it is left running.
         """
         self.process.wait()
         self._threads[0].join(timeout=EXIT_DRAIN_S)
-        if self._threads[0].is_alive():  # the output is still open: someone in the group holds it
+        if any(thread.is_alive() for thread in self._threads):  # someone still holds the output open
             reaper.end_group(self.process.pid, self.launch.stop_grace_s)
+            self._abandoned.set()
 
     def _snapshot(self) -> Path | None:
         """Copy the checkpoint folder if the program changed it since the last report."""
@@ -487,9 +532,9 @@ class Program:
 
     def close(self) -> None:
         self.terminate()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        self._abandoned.set()  # the readers close the pipes
+        for thread in self._threads:
+            thread.join(timeout=2)
         with self._log_lock:
             self._log.close()
         if self._guard is not None:

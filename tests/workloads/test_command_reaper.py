@@ -225,3 +225,46 @@ def test_a_program_that_exits_ends_its_trial_and_what_it_left_running(ray_sessio
     finally:
         if _alive(sleep):
             os.kill(sleep, signal.SIGKILL)
+
+
+RESCUE_S = 120  # a bound on the run, not a timing assertion: then the detached sleep is killed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", [pytest.param("ray", marks=pytest.mark.ray), "inline"])
+def test_a_program_that_exits_ends_its_trial_though_a_detached_child_holds_its_output(
+    backend: str, tmp_path: Path, storage: Path, request: pytest.FixtureRequest
+) -> None:
+    # tests/fixtures/commands/detach.py reports twice and exits, leaving `sleep 300` in a
+    # session of its own (out of the program's group) holding its stdout and stderr
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    pid_file = tmp_path / "detached.pid"
+    text = (
+        "name: detached\n"
+        f"trainable: {{command: [python, detach.py, {json.dumps(str(pid_file))}], workdir: {json.dumps(str(COMMANDS))}}}\n"
+        f"metric: loss\nmode: min\nsearch: {{num_samples: 1}}\nexecution: {{backend: {backend}}}\nstorage: {storage}\n"
+    )
+    finished, rescued = threading.Event(), threading.Event()
+
+    def rescue() -> None:  # without the fix the run waits for the sleep's output to close
+        if not finished.wait(RESCUE_S) and pid_file.is_file():
+            rescued.set()
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    threading.Thread(target=rescue, daemon=True).start()
+    try:
+        summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
+        finished.set()
+        assert not rescued.is_set(), "the trial waited for output held open by the detached child"
+        (record,) = summary.trials.values()
+        assert (record.status, record.num_failures, record.iterations) == (TrialStatus.COMPLETED, 0, 2), record.error
+        losses = pq.read_table(summary.folder / "results.parquet").column("loss").to_pylist()
+        assert losses == [1.0, 0.5]
+        log = (Path(record.trial_dir or "") / "output.log").read_text()
+        assert "[stderr] the sleep runs on" in log
+        assert _alive(int(pid_file.read_text()))  # a process in a session of its own is left alone
+    finally:
+        finished.set()
+        if pid_file.is_file() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
