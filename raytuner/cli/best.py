@@ -15,6 +15,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
+from raytuner.cli.output import OutputFormat, json_text, rows_text
 from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, warn_assumed_mode
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Format(str, Enum):
     TABLE = "table"
     YAML = "yaml"
     JSON = "json"
+    TSV = "tsv"
 
 
 @app.command("best")
@@ -43,9 +45,10 @@ def best(
         typer.Option(
             "--format",
             "-f",
-            help="Output format (default: yaml; table for a multi-objective Pareto front). json: one object "
-            "{trial_id, status, <metric>, iteration, config} when one trial is asked for (-n 1, the default), "
-            "a list of them for -n 2 or more, and always a list for a Pareto front.",
+            help="Output format (default: yaml; table for a multi-objective Pareto front). json (strict: NaN and "
+            "infinities are null): one object {trial_id, status, <metric>, iteration, config} when one trial is "
+            "asked for (-n 1, the default), a list of them for -n 2 or more, and always a list for a Pareto front. "
+            "tsv: a header line, then one tab-separated line per trial, the config as JSON.",
             show_default=False,
         ),
     ] = None,
@@ -90,7 +93,11 @@ def best(
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
         # one trial asked for: the object itself, ready to paste; several: a list (documented)
-        typer.echo(json.dumps(rows[0] if count == 1 else rows, indent=2))
+        typer.echo(json_text(rows[0] if count == 1 else rows))
+        return
+    if chosen is Format.TSV:
+        columns = ["trial_id", "status", metric_name, "iteration", "config", *(["schedule"] if "schedule" in rows[0] else [])]
+        typer.echo(rows_text(OutputFormat.TSV, columns, rows))
         return
     if chosen is Format.TABLE:
         _print_table(
@@ -127,12 +134,13 @@ def _print_front(folder: Path, front: Front, format_: Format) -> None:
         raise ExperimentError(
             f"{folder.name}: no completed trial has reported {', '.join(names)} yet, so there is no Pareto front"
         )
-    if format_ is Format.JSON:
+    if format_ in (Format.JSON, Format.TSV):
         rows = [
             {"trial_id": t.trial_id, "status": t.status, **t.values, "iterations": t.iterations, "config": t.config}
             for t in front.trials
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        output = OutputFormat.JSON if format_ is Format.JSON else OutputFormat.TSV
+        typer.echo(rows_text(output, ["trial_id", "status", *names, "iterations", "config"], rows))
         return
     objectives = ", ".join(f"{metric} ({mode})" for metric, mode in front.objectives)
     shown = f"{len(front.trials)} of {front.size}" if len(front.trials) < front.size else f"{front.size}"
@@ -165,17 +173,23 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from raytuner.cli.output import add_key_column, print_table
     from raytuner.cli.render import format_config, format_value, stdout_console
 
+    console = stdout_console()
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        if column == "trial":
+            add_key_column(table, column)
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
         cells: list[Any] = []
         for value in row:
             if isinstance(value, dict):
-                cells.append(Text(format_config(value, 80)))  # Text: brackets in configs are not markup
+                limit = 80 if console.is_terminal else None
+                cells.append(Text(format_config(value, limit)))  # Text: brackets in configs are not markup
             else:
                 cells.append("-" if value is None else format_value(value))
         table.add_row(*cells)
-    stdout_console().print(table)
+    print_table(table, console)

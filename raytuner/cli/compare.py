@@ -1,15 +1,15 @@
-"""``raytuner compare``: two experiments side by side."""
+"""``raytuner compare``: two or more experiments side by side."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from raytuner.cli.errors import handles_errors
-from raytuner.cli.options import JsonOpt, StorageRootOpt
+from raytuner.cli.options import FormatOpt, JsonOpt, StorageRootOpt
 from raytuner.cli.show import EXPERIMENT_HELP, MetricOpt, ModeOpt, warn_assumed_mode
 
 if TYPE_CHECKING:
@@ -17,62 +17,112 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 
+# --format tsv: one line per experiment
+TSV_COLUMNS = ("name", "source", "metric", "mode", "rank", "best_value", "best_trial", "trials", "best_config")
+
 
 @app.command("compare")
 @handles_errors
 def compare(
-    first: Annotated[str, typer.Argument(help=f"First {EXPERIMENT_HELP[0].lower()}{EXPERIMENT_HELP[1:]}", show_default=False)],
-    second: Annotated[str, typer.Argument(help="Second experiment: the same kinds of reference.", show_default=False)],
+    experiments: Annotated[
+        list[str],
+        typer.Argument(help=f"Two or more. {EXPERIMENT_HELP}", show_default=False),
+    ],
     storage: StorageRootOpt = "runs",
     metric: MetricOpt = None,
     mode: ModeOpt = None,
+    format_: FormatOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Compare two experiments: best metric, trials by status, config and spec differences."""
+    """Compare two or more experiments: best metric and rank, trials by status, config and spec differences.
+
+    --format json: {experiments: [{name, source, metric, mode, trials, best_value, best_trial,
+    best_config, rank}], config: [{key, values}], spec: [{key, values}], notes}, values in the
+    order given; with two experiments also left, right and better ("left", "right", "tie" or
+    null), and left/right in each difference, as before. --format tsv: one line per experiment.
+    """
+    from raytuner.cli.output import OutputFormat, chosen_format, json_text, print_table, rows_text
     from raytuner.cli.render import stdout_console
+    from raytuner.errors import UsageError
     from raytuner.results.compare import compare_tables
     from raytuner.results.reader import open_experiment
 
-    opened = (open_experiment(ref, storage, metric=metric, mode=mode) for ref in (first, second))
-    with next(opened) as left, next(opened) as right:
-        warn_assumed_mode(left)
-        warn_assumed_mode(right)
-        result = compare_tables(left, right, storage)
-    if json_:
-        payload = asdict(result)
-        payload["better"] = result.better
-        typer.echo(json.dumps(payload, indent=2, default=str))
+    if len(experiments) < 2:
+        raise UsageError(f"compare needs two or more experiments, got {len(experiments)}: {', '.join(experiments)}")
+    chosen = chosen_format(format_, json_)
+    with contextlib.ExitStack() as stack:
+        opened = [stack.enter_context(open_experiment(ref, storage, metric=metric, mode=mode)) for ref in experiments]
+        for tables in opened:
+            warn_assumed_mode(tables)
+        result = compare_tables(opened, storage)
+    if chosen is not OutputFormat.TABLE:
+        payload = comparison_payload(result)
+        typer.echo(rows_text(chosen, TSV_COLUMNS, payload["experiments"]) if chosen is OutputFormat.TSV else json_text(payload))
         return
     console = stdout_console()
     for renderable in comparison_tables(result):
-        console.print(renderable)
+        if isinstance(renderable, str):
+            console.print(renderable, markup=False)
+        else:
+            print_table(renderable, console)
+
+
+def comparison_payload(result: Comparison) -> dict[str, Any]:
+    """The comparison as plain data: each experiment with its rank, then the differences."""
+    sides = [{**asdict(side), "rank": rank} for side, rank in zip(result.sides, result.ranks(), strict=True)]
+    two = len(sides) == 2
+
+    def differences(rows: Any) -> list[dict[str, Any]]:
+        out = []
+        for row in rows:
+            entry: dict[str, Any] = {"key": row.key, "values": list(row.values)}
+            if two:  # the two-experiment form scripts were written against
+                entry["left"], entry["right"] = row.values
+            out.append(entry)
+        return out
+
+    payload: dict[str, Any] = {
+        "experiments": sides,
+        "config": differences(result.config),
+        "spec": differences(result.spec),
+        "notes": result.notes,
+    }
+    if two:
+        payload.update(left=sides[0], right=sides[1], better=result.better)
+    return payload
 
 
 def comparison_tables(result: Comparison) -> list[Any]:
-    """Rich renderables: the two sides, then the differing best-config and spec keys."""
+    """Rich tables (and lines): the experiments side by side, then the differing best-config and spec keys."""
     from rich.table import Table
 
+    from raytuner.cli.output import add_key_column
     from raytuner.cli.render import format_value
 
-    a, b = result.left, result.right
-    better = result.better
+    sides = result.sides
+    ranks = result.ranks()
+    mark = " (better)" if len(sides) == 2 else " (best)"
     head = Table(title="compare")
     head.add_column("")
-    head.add_column(a.name + (" (better)" if better == "left" else ""))
-    head.add_column(b.name + (" (better)" if better == "right" else ""))
-    head.add_row("objective", f"{a.metric} ({a.mode})", f"{b.metric} ({b.mode})")
-    head.add_row("best", _value(a.best_value), _value(b.best_value))
-    head.add_row("best trial", a.best_trial or "-", b.best_trial or "-")
-    head.add_row("trials", _counts(a.trials), _counts(b.trials))
+    for side, rank in zip(sides, ranks, strict=True):
+        winner = rank == 1 and (len(sides) > 2 or result.better in ("left", "right"))
+        head.add_column(side.name + (mark if winner else ""), overflow="fold")
+    head.add_row("objective", *(f"{side.metric} ({side.mode})" for side in sides))
+    head.add_row("best", *(_value(side.best_value) for side in sides))
+    if len(sides) > 2 and result.ranked:
+        head.add_row("rank", *("-" if rank is None else str(rank) for rank in ranks))
+    head.add_row("best trial", *(side.best_trial or "-" for side in sides))
+    head.add_row("trials", *(_counts(side.trials) for side in sides))
     out: list[Any] = [head]
     for title, rows in (("best configuration differences", result.config), ("spec differences", result.spec)):
         if not rows:
             continue
         table = Table(title=title)
-        for column in ("key", a.name, b.name):
-            table.add_column(column, overflow="fold")
+        add_key_column(table, "key")
+        for side in sides:
+            table.add_column(side.name, overflow="fold")
         for row in rows:
-            table.add_row(row.key, _cell(row.left, format_value), _cell(row.right, format_value))
+            table.add_row(row.key, *(_cell(value, format_value) for value in row.values))
         out.append(table)
     if not result.config:
         out.append("best configurations: identical")

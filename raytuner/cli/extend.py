@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from raytuner.cli.errors import handles_errors
-from raytuner.cli.options import JsonOpt, StorageRootOpt
+from raytuner.cli.options import JsonOpt, QuietOpt, StorageRootOpt
 
 app = typer.Typer()
 
@@ -25,6 +25,7 @@ def extend(
         typer.Option("--address", envvar="RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     ] = None,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
     """Add trials to a completed experiment, warm-started from what its trials taught the searcher.
@@ -44,4 +45,5 @@ def extend(
         json_,
         verbose,
         lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address, verbose=verbose), listener),
+        quiet=quiet,
     )

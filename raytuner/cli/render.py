@@ -29,9 +29,10 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def format_config(config: Mapping[str, Any], limit: int = 120) -> str:
+def format_config(config: Mapping[str, Any], limit: int | None = 120) -> str:
+    """``key=value, ...``, cut to ``limit`` characters (None: whole)."""
     text = ", ".join(f"{key}={format_value(value)}" for key, value in config.items())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def elapsed(seconds: float) -> str:
@@ -193,17 +194,36 @@ class PlainLines:
         print(line, file=self.out, flush=True)
 
 
-class JsonLines:
-    """``--json``: one JSON object per event; progress at most every ``every_s`` seconds."""
+class QuietLines:
+    """``-q``: only failed trials, one line each on stderr; the summary follows the run."""
 
-    def __init__(self, out: TextIO, every_s: float = 5.0) -> None:
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+
+    def handle(self, event: Event, book: ExperimentBook) -> None:
+        from raytuner.execution.events import EventKind
+
+        if event.kind is EventKind.TRIAL_ERROR:
+            print(f"trial {event.data['trial_id']} failed: {event.data['error']}", file=self.err, flush=True)
+
+
+class JsonLines:
+    """``--json``: one JSON object per event; progress at most every ``every_s`` seconds.
+
+    ``quiet`` (``--json -q``): only ``trial_error`` and the final ``experiment_finished``.
+    """
+
+    def __init__(self, out: TextIO, every_s: float = 5.0, quiet: bool = False) -> None:
         self.out = out
         self.every_s = every_s
+        self.quiet = quiet
         self._last_progress = 0.0
 
     def handle(self, event: Event, book: ExperimentBook) -> None:
         from raytuner.execution.events import EventKind
 
+        if self.quiet and event.kind not in (EventKind.TRIAL_ERROR, EventKind.EXPERIMENT_FINISHED):
+            return
         payload = event.to_json()
         if event.kind is EventKind.PROGRESS:
             now = time.monotonic()
@@ -219,14 +239,19 @@ class JsonLines:
         print(json.dumps(payload, default=str), file=self.out, flush=True)
 
 
-def summary_table(summary: RunSummary, top: int = 10) -> Table:  # at most records.KEEP_BEST
-    """The best trials of a finished run, best first (several metrics: the Pareto front)."""
+def summary_table(summary: RunSummary, top: int = 10, config_limit: int | None = 70) -> Table:  # top: at most KEEP_BEST
+    """The best trials of a finished run, best first (several metrics: the Pareto front);
+    configs cut to ``config_limit`` characters (None: whole)."""
+    from raytuner.cli.output import add_key_column
+
     book = summary.book
     if book.multi_objective:
-        return _front_table(summary, top)
+        return _front_table(summary, top, config_limit)
     ranked = book.ranked()
     table = Table(title=f"{summary.name}: top {min(top, len(ranked))} of {book.size} trials")
-    for column in ("#", "trial", "status", f"best {book.metric}", "iter", "config"):
+    table.add_column("#", overflow="fold")
+    add_key_column(table, "trial")
+    for column in ("status", f"best {book.metric}", "iter", "config"):
         table.add_column(column, overflow="fold")
     for rank, record in enumerate(ranked[:top], 1):
         table.add_row(
@@ -235,20 +260,25 @@ def summary_table(summary: RunSummary, top: int = 10) -> Table:  # at most recor
             _status(record),
             format_value(record.best) if record.best is not None else "-",
             str(record.iterations),
-            Text(format_config(record.config, 70)),  # Text: brackets in configs are not markup
+            Text(format_config(record.config, config_limit)),  # Text: brackets in configs are not markup
         )
     return table
 
 
-def _front_table(summary: RunSummary, top: int) -> Table:
+def _front_table(summary: RunSummary, top: int, config_limit: int | None) -> Table:
+    from raytuner.cli.output import add_key_column
+
     book = summary.book
     front = book.front()
     table = Table(title=f"{summary.name}: Pareto front, {min(top, len(front))} of {len(front)} trials")
-    for column in ("#", "trial", *(f"{metric} ({mode})" for metric, mode in book.objectives), "iter", "config"):
+    table.add_column("#", overflow="fold")
+    add_key_column(table, "trial")
+    for column in (*(f"{metric} ({mode})" for metric, mode in book.objectives), "iter", "config"):
         table.add_column(column, overflow="fold")
     for rank, record in enumerate(front[:top], 1):
         values = [format_value(record.last.get(metric)) for metric, _ in book.objectives]
-        table.add_row(str(rank), record.trial_id, *values, str(record.iterations), Text(format_config(record.config, 70)))
+        config = Text(format_config(record.config, config_limit))
+        table.add_row(str(rank), record.trial_id, *values, str(record.iterations), config)
     return table
 
 
@@ -258,17 +288,26 @@ def _status(record: TrialRecord) -> str:
 
 
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, highlight=False)
+    """The console of stdout; outside a terminal as wide as any line, so none is wrapped."""
+    from raytuner.cli.output import WIDE
+
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console.width = WIDE
+    return console
 
 
 def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False)
 
 
-def choose_listener(console: Console, json_: bool, verbose: bool) -> Any:
-    """``--json`` lines, the live view on a terminal, plain lines otherwise (and with -v)."""
+def choose_listener(console: Console, json_: bool, verbose: bool, quiet: bool = False) -> Any:
+    """``--json`` lines, the live view on a terminal, plain lines otherwise (and with -v);
+    ``-q``: failed trials only (with ``--json``: their events and the last one)."""
     if json_:
-        return JsonLines(sys.stdout)
+        return JsonLines(sys.stdout, quiet=quiet)
+    if quiet:
+        return QuietLines(sys.stderr)
     if console.is_terminal and not verbose:
         return LiveView(console)
     return PlainLines(sys.stdout)
@@ -276,7 +315,9 @@ def choose_listener(console: Console, json_: bool, verbose: bool) -> Any:
 
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The end of a run: the best trials, counts, the best value and the folder."""
-    console.print(summary_table(summary))
+    from raytuner.cli.output import print_table
+
+    print_table(summary_table(summary, config_limit=70 if console.is_terminal else None), console)
     counts = {status.value: n for status, n in summary.book.counts().items() if n}
     console.print(
         f"{summary.state.value} in {summary.duration_s:.1f}s · " + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -293,15 +334,21 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"hint: {summary.hint}", style="dim", markup=False)
 
 
-def run_with_display(json_: bool, verbose: bool, start: Callable[[Any], RunSummary]) -> RunSummary:
+def run_with_display(
+    json_: bool, verbose: bool, start: Callable[[Any], RunSummary], quiet: bool = False
+) -> RunSummary:
     """Run ``start(listener)`` with the display the flags ask for, then print its summary.
 
     Exits with 130 when the run was interrupted (Ctrl-C), so scripts can tell.
     """
     import typer
 
+    from raytuner.errors import UsageError
+
+    if quiet and verbose:
+        raise UsageError("-q (only the summary and errors) and -v (Ray's logs and every event) contradict: give one")
     console = stdout_console()
-    listener = choose_listener(console, json_, verbose)
+    listener = choose_listener(console, json_, verbose, quiet)
     try:
         summary = start(listener)
     finally:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from raytuner.cli.errors import handles_errors
-from raytuner.cli.options import JsonOpt, StorageRootOpt
+from raytuner.cli.options import JsonOpt, QuietOpt, StorageRootOpt
 
 app = typer.Typer()
 
@@ -23,6 +23,7 @@ def resume(
         typer.Option("--address", envvar="RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     ] = None,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
     """Continue an interrupted experiment (driver killed, Ctrl-C, machine restarted).
@@ -45,4 +46,5 @@ def resume(
         lambda listener: resume_experiment(
             folder, RunOptions(address=address, verbose=verbose), listener, retry_errored=retry_errored
         ),
+        quiet=quiet,
     )

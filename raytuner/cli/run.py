@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from raytuner.cli.errors import handles_errors
-from raytuner.cli.options import JsonOpt, NameOpt, SetOpt, SpecArg, StorageOpt
+from raytuner.cli.options import JsonOpt, NameOpt, QuietOpt, SetOpt, SpecArg, StorageOpt
 
 app = typer.Typer()
 
@@ -35,6 +35,7 @@ def run(
         ),
     ] = False,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
     """Run an experiment: live progress, then the best trials and the experiment folder."""
@@ -54,4 +55,5 @@ def run(
         lambda listener: run_experiment(
             experiment, RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus), listener
         ),
+        quiet=quiet,
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from raytuner.cli.errors import handles_errors
-from raytuner.cli.options import JsonOpt, StorageRootOpt
+from raytuner.cli.options import FormatOpt, JsonOpt, StorageRootOpt
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,14 +72,20 @@ def show(
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Show at most this many trials.")] = None,
     metric: MetricOpt = None,
     mode: ModeOpt = None,
+    format_: FormatOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show the trials of an experiment: status, best metric, configuration, error."""
+    """Show the trials of an experiment: status, best metric, configuration, error.
+
+    --format tsv or json: the same rows and columns, every value in full.
+    """
+    from raytuner.cli.output import OutputFormat, chosen_format, print_table, rows_text
     from raytuner.cli.render import stdout_console
     from raytuner.results.pareto import PARETO_COLUMN, objectives_of
     from raytuner.results.query import trial_rows
     from raytuner.results.reader import open_experiment
 
+    chosen = chosen_format(format_, json_)
     with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
         warn_assumed_mode(tables)
         objectives = objectives_of(tables.trials.schema.metadata)
@@ -101,11 +107,11 @@ def show(
             shown = ", ".join(f"{name} ({how})" for name, how in objectives)
             title = f"{tables.name}: {rows.num_rows} of {total} trials · {shown} · Pareto front: {size} (★)"
             best_id = None  # no single best to follow through PBT
-    if json_:
-        typer.echo(json.dumps(rows.to_pylist(), indent=2, default=str))
+    if chosen is not OutputFormat.TABLE:
+        typer.echo(rows_text(chosen, rows.column_names, rows.to_pylist()))
         return
     console = stdout_console()
-    console.print(trials_table(rows, title))
+    print_table(trials_table(rows, title, 60 if console.is_terminal else None), console)
     _print_pbt_schedule(console, experiment, storage, best_id)
 
 
@@ -145,16 +151,21 @@ def _print_pbt_schedule(console: Any, experiment: str, storage: str, best_id: st
         )
 
 
-def trials_table(rows: pa.Table, title: str, width: int = 60) -> Table:
-    """A Rich table of selected trial rows; long cells (errors) cut to ``width`` characters."""
+def trials_table(rows: pa.Table, title: str, width: int | None = 60) -> Table:
+    """A Rich table of selected trial rows; long cells (errors) cut to ``width`` characters
+    (None: whole); trial ids never."""
     from rich.table import Table
 
+    from raytuner.cli.output import add_key_column
     from raytuner.cli.render import format_value
 
     table = Table(title=title)
     for name in rows.column_names:
         header = HEADERS.get(name, name.removeprefix("config/"))
-        table.add_column(header, overflow="fold", no_wrap=name != "error", max_width=width if name == "error" else None)
+        if name == "trial_id":
+            add_key_column(table, header)
+        else:
+            table.add_column(header, overflow="fold", max_width=width if name == "error" else None)
     for row in rows.to_pylist():
         cells = []
         for name in rows.column_names:
@@ -164,6 +175,6 @@ def trials_table(rows: pa.Table, title: str, width: int = 60) -> Table:
                 text = "[red]error[/red]"
             if name == "pareto":
                 text = "★" if value else ""
-            cells.append(text if len(text) <= width else text[: width - 1] + "…")
+            cells.append(text if width is None or name == "trial_id" or len(text) <= width else text[: width - 1] + "…")
         table.add_row(*cells)
     return table

@@ -1,10 +1,10 @@
-"""Comparing two experiments: best metric, trials by status, and what differs in the
-best configurations and (for raytuner folders) in the resolved specs."""
+"""Comparing two or more experiments: best metric, trials by status, and what differs in
+the best configurations and (for raytuner folders) in the resolved specs."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,29 +31,45 @@ class Side:
 
 @dataclass(frozen=True)
 class Difference:
+    """A key whose values differ: one value per experiment, in the order compared."""
+
     key: str
-    left: Any
-    right: Any
+    values: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Comparison:
-    left: Side
-    right: Side
+    sides: list[Side]
     config: list[Difference]
     spec: list[Difference]
     notes: list[str]
 
     @property
+    def ranked(self) -> bool:
+        """Whether every side optimises the same metric the same way, so best values compare."""
+        return len({(side.metric, side.mode) for side in self.sides}) == 1
+
+    def ranks(self) -> list[int | None]:
+        """Each side's rank by best value (1 is best; ties share a rank, the next is skipped);
+        None for a side without a value, and for every side when they cannot be ranked."""
+        if not self.ranked:
+            return [None] * len(self.sides)
+        sign = -1.0 if (self.sides[0].mode or "min") == "max" else 1.0
+        scores = [None if side.best_value is None else sign * side.best_value for side in self.sides]
+        known = [score for score in scores if score is not None]
+        return [None if score is None else 1 + sum(1 for other in known if other < score) for score in scores]
+
+    @property
     def better(self) -> str | None:
-        """'left', 'right', 'tie', or None when the two cannot be ranked."""
-        a, b = self.left, self.right
-        if a.best_value is None or b.best_value is None or a.metric != b.metric or a.mode != b.mode:
+        """Two sides: 'left', 'right', 'tie', or None when the two cannot be ranked."""
+        if len(self.sides) != 2:
             return None
-        if a.best_value == b.best_value:
+        ranks = self.ranks()
+        if None in ranks:
+            return None
+        if ranks[0] == ranks[1]:
             return "tie"
-        lower_wins = (a.mode or "min") == "min"
-        return "left" if (a.best_value < b.best_value) == lower_wins else "right"
+        return "left" if ranks[0] == 1 else "right"
 
 
 def side_of(tables: ExperimentTables) -> Side:
@@ -79,29 +95,31 @@ def side_of(tables: ExperimentTables) -> Side:
     )
 
 
-def compare_tables(left: ExperimentTables, right: ExperimentTables, storage: str = "runs") -> Comparison:
-    """Compare two opened experiments (their specs too, when both folders have one)."""
-    a, b = side_of(left), side_of(right)
-    notes = []
-    if a.metric != b.metric or a.mode != b.mode:
-        notes.append(f"different objectives: {a.metric} ({a.mode}) vs {b.metric} ({b.mode}); best values not ranked")
-    config = diff(flatten_config(a.best_config, ""), flatten_config(b.best_config, ""))
-    spec_a, spec_b = _spec(left.source, storage), _spec(right.source, storage)
-    spec = [] if spec_a is None or spec_b is None else diff(_flat(spec_a), _flat(spec_b))
-    if spec_a is None or spec_b is None:
-        notes.append("spec differences need two raytuner folders (a plain Ray Tune folder has no spec.yaml)")
-    return Comparison(a, b, config, spec, notes)
+def compare_tables(opened: Sequence[ExperimentTables], storage: str = "runs") -> Comparison:
+    """Compare opened experiments, two or more (their specs too, when every folder has one)."""
+    sides = [side_of(tables) for tables in opened]
+    comparison = Comparison(sides, [], [], [])
+    if not comparison.ranked:
+        objectives = " vs ".join(f"{side.metric} ({side.mode})" for side in sides)
+        comparison.notes.append(f"different objectives: {objectives}; best values not ranked")
+    comparison.config.extend(diff([flatten_config(side.best_config, "") for side in sides]))
+    specs = [_spec(tables.source, storage) for tables in opened]
+    if any(spec is None for spec in specs):
+        comparison.notes.append("spec differences need raytuner folders only (a plain Ray Tune folder has no spec.yaml)")
+    else:
+        comparison.spec.extend(diff([_flat(spec) for spec in specs if spec is not None]))
+    return comparison
 
 
-def diff(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[Difference]:
-    """Keys whose values differ, in key order. Missing and null are the same (a spec that
-    leaves a key out and one that sets it to null say the same), so a key absent or null on
-    both sides is no difference; missing on one side and set on the other is."""
+def diff(flat: Sequence[Mapping[str, Any]]) -> list[Difference]:
+    """Keys whose values differ between any two of ``flat``, in key order. Missing and null
+    are the same (a spec that leaves a key out and one that sets it to null say the same), so
+    a key absent or null everywhere is no difference; missing on one side and set on another is."""
     out = []
-    for key in sorted(set(left) | set(right)):
-        a, b = left.get(key), right.get(key)
-        if a != b:
-            out.append(Difference(key.lstrip("/"), a, b))
+    for key in sorted(set().union(*flat)):
+        values = tuple(side.get(key) for side in flat)
+        if any(value != values[0] for value in values[1:]):
+            out.append(Difference(key.lstrip("/"), values))
     return out
 
 
