@@ -307,6 +307,40 @@ def test_cli_writes_the_report_and_says_what_it_left_out(tmp_path: Path) -> None
     assert out.is_file() and not (folder / "report.html").exists()
 
 
+def _read_only_target() -> Path:
+    """A path even root cannot create: sysfs refuses new files (EACCES, or EROFS where mounted read-only)."""
+    target = Path("/sys/raytuner-report.html")
+    try:
+        target.write_text("")
+    except OSError:
+        return target
+    target.unlink()
+    pytest.skip("/sys is writable here")
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda tmp: tmp / "existing", "it is a folder; name a file in it"),
+        (lambda tmp: tmp / "a-file" / "r.html", "a-file is a file, not a folder"),
+        (lambda tmp: _read_only_target(), "/sys/raytuner-report.html: "),
+    ],
+    ids=["onto-a-folder", "under-a-file", "unwritable"],
+)
+def test_cli_refuses_an_output_it_cannot_write_in_one_line(tmp_path: Path, make: Any, fragment: str) -> None:
+    asha_experiment(tmp_path / "runs" / "asha")
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    target = make(tmp_path)
+    result = runner.invoke(app, ["report", "asha", "--storage", str(tmp_path / "runs"), "-o", str(target)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write the report to" in errors[0] and fragment in errors[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not target.with_name(target.name + ".tmp").exists()  # no stray temporary file left beside it
+    assert not list((tmp_path / "existing").iterdir())
+
+
 def test_cli_refuses_experiments_with_nothing_to_report(tmp_path: Path) -> None:
     empty = write_experiment(
         tmp_path / "runs" / "failed",

@@ -6,6 +6,7 @@ from a laptop without network. Tooltips are SVG ``<title>`` elements.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -15,6 +16,8 @@ from html import escape
 from pathlib import Path
 
 from raytuner import __version__
+from raytuner.errors import UsageError
+from raytuner.results.layout import unwritable
 from raytuner.results.report import best_so_far, curves, early_stopping, front, importance, parallel, pbt
 from raytuner.results.report.data import ExperimentData
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
@@ -85,10 +88,22 @@ def render(data: ExperimentData, drawn: list[Section]) -> str:
 
 
 def write(path: Path, html: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the page to ``path`` atomically (a temporary file beside it, then a rename).
+
+    Raises:
+        UsageError: ``path`` is a folder, or it (or its folder) cannot be written.
+    """
+    if path.is_dir():
+        raise UsageError(f"cannot write the report to {path}: it is a folder; name a file in it, e.g. {path / 'report.html'}")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report to {path}: {unwritable(path.parent, exc)}") from exc
 
 
 def _header(data: ExperimentData) -> str:
