@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from raytuner.errors import SpecError
-from raytuner.spec.loader import load_experiment_text
+from raytuner.spec.loader import load_experiment, load_experiment_text
 from raytuner.spec.models import AshaScheduler, HyperOptSearch
 from raytuner.spec.overrides import apply_overrides, parse_override
 
@@ -156,3 +157,19 @@ def test_an_alias_bomb_in_an_override_is_refused_like_one_in_the_file() -> None:
         load_experiment_text(BASE, "exp.yaml", [override])
     assert str(info.value).startswith(f"--set {override}: value: more than {MAX_NODES:,} values")
     assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "prefix"),
+    [
+        ({"name": "bad name/x"}, "--name 'bad name/x': name: string should match pattern"),
+        ({"storage": "ftp://x/y"}, "--storage ftp://x/y: storage: 'ftp://x/y': ftp:// is not a storage"),
+    ],
+)
+def test_name_and_storage_flag_errors_name_the_flag(tmp_path: Path, flags: dict[str, str], prefix: str) -> None:
+    file = tmp_path / "exp.yaml"
+    file.write_text(BASE)
+    with pytest.raises(SpecError) as info:
+        load_experiment(file, **flags)
+    assert str(info.value).startswith(prefix), str(info.value)
+    assert "--set" not in str(info.value)
