@@ -222,6 +222,22 @@ def test_asha_experiment_draws_every_chart_but_pbt(tmp_path: Path) -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
 
 
+def test_parallel_axes_take_their_scale_from_the_space(tmp_path: Path) -> None:
+    """A uniform parameter spanning 1000x stays linear; a log one spanning 4x is log (the quick start's x2
+    is uniform [0, 15], drawn on a log axis before)."""
+    folder = asha_experiment(tmp_path / "asha")
+    spec = yaml.safe_load((folder / "spec.yaml").read_text())
+    spec["space"] = {
+        "lr": {"uniform": [1.0e-4, 0.1]},
+        "optimizer": {"choice": [{"name": "sgd", "momentum": {"uniform": [0.8, 0.99]}}, {"name": "adam"}]},
+        "layers": {"lograndint": [1, 5]},
+    }
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    parallel = svgs(write_report(folder).html.read_text())["parallel-coordinates"]
+    assert ">lr<" in parallel and "lr (log)" not in parallel
+    assert "layers (log)" in parallel
+
+
 def test_importance_names_its_method_and_finds_the_parameter_that_matters(tmp_path: Path) -> None:
     data = load(asha_experiment(tmp_path / "asha"))
     rows, method = importances(data)
