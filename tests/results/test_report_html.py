@@ -203,8 +203,8 @@ def test_asha_experiment_draws_every_chart_but_pbt(tmp_path: Path) -> None:
     drawn = svgs(html)
     # a single metric has no Pareto front: that section is left out, not listed as omitted
     assert set(drawn) == {k.value for k in ChartKind} - {ChartKind.PBT_LINEAGE.value, ChartKind.PARETO_FRONT.value}
-    assert [s.kind for s in result.omitted] == [ChartKind.PBT_LINEAGE]
-    assert "No pbt_decisions.parquet" in html
+    # without PBT, its family tree is left out too, not listed as "not drawn"
+    assert result.omitted == [] and "PBT family tree" not in html
     # one learning curve per trial (the best trial drawn last, in black)
     assert drawn["learning-curves"].count('<polyline class="series') == 24
     assert drawn["learning-curves"].count('class="series best"') == 1
@@ -265,6 +265,15 @@ def test_without_scikit_learn_importance_is_rank_correlation(tmp_path: Path, mon
     assert "Spearman" in write_report(folder).html.read_text()
 
 
+def test_a_pbt_run_without_its_decisions_says_why_there_is_no_tree(tmp_path: Path) -> None:
+    folder = asha_experiment(tmp_path / "pbt")
+    spec = yaml.safe_load((folder / "spec.yaml").read_text())
+    (folder / "spec.yaml").write_text(yaml.safe_dump({**spec, "scheduler": {"type": "pbt"}}))
+    result = write_report(folder)
+    assert [(s.kind, s.title) for s in result.omitted] == [(ChartKind.PBT_LINEAGE, "PBT family tree")]
+    assert "No pbt_decisions.parquet" in result.omitted[0].reason
+
+
 def test_pbt_family_tree_has_one_arrow_per_decision(tmp_path: Path) -> None:
     result = write_report(pbt_experiment(tmp_path / "pbt"))
     tree = svgs(result.html.read_text())["pbt-lineage"]
@@ -313,13 +322,13 @@ def test_asha_rungs_are_the_ones_ray_uses() -> None:
 runner = CliRunner()
 
 
-def test_cli_writes_the_report_and_says_what_it_left_out(tmp_path: Path) -> None:
+def test_cli_writes_the_report_where_asked(tmp_path: Path) -> None:
     folder = asha_experiment(tmp_path / "runs" / "asha")
     out = tmp_path / "out" / "r.html"
     result = runner.invoke(app, ["report", "asha", "--storage", str(tmp_path / "runs"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert f"5 charts: {out}" in result.stdout
-    assert "not drawn: PBT family tree" in result.stderr
+    assert "not drawn" not in result.stderr  # every chart that applies to an ASHA run is drawn
     assert out.is_file() and not (folder / "report.html").exists()
 
 

@@ -61,9 +61,18 @@ code { font-size: 12px; }
 def sections(data: ExperimentData) -> list[Section]:
     """Every chart of the report, drawn or omitted with its reason.
 
-    The Pareto front is left out altogether for a single metric: it never applies there.
+    A chart that never applies is left out altogether: the Pareto front for a single metric,
+    the PBT family tree for a run without PBT.
     """
-    return [draw(data) for kind, draw in CHARTS.items() if kind is not ChartKind.PARETO_FRONT or data.objectives]
+    return [draw(data) for kind, draw in CHARTS.items() if _applies(kind, data)]
+
+
+def _applies(kind: ChartKind, data: ExperimentData) -> bool:
+    if kind is ChartKind.PARETO_FRONT:
+        return bool(data.objectives)
+    if kind is ChartKind.PBT_LINEAGE:
+        return data.pbt is not None or data.scheduler.get("type") in pbt.SCHEDULERS
+    return True
 
 
 def render(data: ExperimentData, drawn: list[Section]) -> str:
