@@ -32,6 +32,8 @@ QUIET_ENV = {
     "RAY_DEDUP_LOGS": "1",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
 }
+# Ray Tune logs each failed trial's traceback at ERROR unless this is "0" (off without -v)
+TRIAL_ERRORS_ENV = "TUNE_PRINT_ALL_TRIAL_ERRORS"
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,15 @@ TRACKER_ENV = ("MLFLOW_TRACKING_URI",)
 def tune_environment(verbose: bool) -> Iterator[None]:
     """Set Ray Tune's environment switches for the run, and restore them (and what the
     trackers set, :data:`TRACKER_ENV`) after."""
-    saved = {key: os.environ.get(key) for key in (*QUIET_ENV, *TRACKER_ENV)}
+    saved = {key: os.environ.get(key) for key in (*QUIET_ENV, *TRACKER_ENV, TRIAL_ERRORS_ENV)}
     os.environ.update(QUIET_ENV)
     loggers = [logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")]
     levels = [logger.level for logger in loggers]
+    summary = logging.getLogger("ray.tune.tune")
     if not verbose:
+        # a failed trial is one line of raytuner's; its traceback is in error.txt in its folder
+        os.environ[TRIAL_ERRORS_ENV] = "0"
+        summary.addFilter(_drop_incomplete_summary)
         for logger in loggers:
             logger.setLevel(logging.ERROR)
     try:
@@ -94,6 +100,12 @@ def tune_environment(verbose: bool) -> Iterator[None]:
                 os.environ[key] = value
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+        summary.removeFilter(_drop_incomplete_summary)
+
+
+def _drop_incomplete_summary(record: logging.LogRecord) -> bool:
+    """Ray Tune's closing "Trials did not complete: [...]": raytuner's summary counts them."""
+    return not str(record.msg).startswith("Trials did not complete")
 
 
 def enable_token_auth() -> None:

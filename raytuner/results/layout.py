@@ -48,13 +48,14 @@ def check_writable(root: Path, location: Location | None = None) -> None:
             probe.unlink(missing_ok=True)
     except OSError as exc:
         raise SpecError(
-            f"cannot write experiment folders under {root}: {_unwritable(root, exc)}; make it a writable folder "
+            f"cannot write experiment folders under {root}: {unwritable(root, exc)}; make it a writable folder "
             "or choose another one with --storage (or the spec's storage key)",
             location,
         ) from exc
 
 
-def _unwritable(root: Path, exc: OSError) -> str:
+def unwritable(root: Path, exc: OSError) -> str:
+    """Why ``root`` (or a file in it) could not be written, in a few words."""
     for path in (root, *root.parents):
         if path.exists() and not path.is_dir():
             return f"{path} is a file, not a folder"

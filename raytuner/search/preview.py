@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from raytuner.search import total_trials
+from raytuner.space.model import lookalikes
 from raytuner.space.points import complete_point
 from raytuner.space.sample import expand
 from raytuner.spec.loader import Experiment
@@ -51,7 +52,7 @@ def budget(experiment: Experiment) -> Budget:
     if isinstance(scheduler, (AshaScheduler, HyperbandScheduler)) and scheduler.time_attr == "training_iteration":
         limits.append(int(scheduler.max_t))
     per_trial = min(limits) if limits else None
-    notes: list[str] = []
+    notes = lookalikes(experiment.space)
     if spec.search.algorithm is Algorithm.HYPEROPT:
         from raytuner.space.hyperopt import notes as hyperopt_notes
 

@@ -20,6 +20,7 @@ The YAML form of every node is one mapping with one key (the operator) or a plai
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -174,6 +175,7 @@ def _parse_node(raw: Any, locate: Locator, path: Path) -> Node:
         return Constant(raw)
     ops = [key for key in raw if isinstance(key, str) and key in _OP_VALUES]
     if not ops:
+        _refuse_misspelt_op(raw, locate, path)
         return _parse_mapping(raw, locate, path)
     if len(raw) != 1:
         others = ", ".join(sorted(str(k) for k in raw if k != ops[0]))
@@ -191,6 +193,52 @@ def _parse_node(raw: Any, locate: Locator, path: Path) -> Node:
     if op in (Op.CHOICE, Op.GRID):
         return _parse_choice(op, args, locate, here)
     return _PARSERS[op](args, locate, here)
+
+
+def _refuse_misspelt_op(raw: Mapping[Any, Any], locate: Locator, path: Path) -> None:
+    """A one-key mapping holding a list under a near-operator name is a misspelt distribution.
+
+    Parsed as written it would be a nested constant, the same mapping for every trial. Only a
+    list value counts (every operator but ``constant`` takes one), so a real sub-space
+    (``{norm: {uniform: [0, 1]}}``) or constant (``{normalize: true}``) is not refused.
+    """
+    if len(raw) != 1:
+        return
+    ((key, value),) = raw.items()
+    if not isinstance(key, str) or not isinstance(value, list):
+        return
+    close = difflib.get_close_matches(key.lower(), sorted(_OP_VALUES), n=1, cutoff=0.7)
+    if close:
+        raise _error(
+            locate,
+            path,
+            f"unknown distribution '{key}': did you mean '{close[0]}'? "
+            "(to use this mapping as a value, wrap it in {constant: ...})",
+        )
+
+
+def lookalikes(space: Space) -> list[str]:
+    """Notes on nested constants shaped like a distribution (``{beta: [1, 2]}``).
+
+    Such a mapping is a legal constant, so it is not refused; ``raytuner validate`` says what
+    it became in case an operator was meant.
+    """
+    notes = []
+    for path, node in walk(space.root, ("space",)):
+        if path == ("space",) or not isinstance(node, Nested) or len(node.items) != 1:
+            continue
+        ((key, child),) = node.items
+        if isinstance(child, Constant) and _looks_like_args(child.value):
+            notes.append(
+                f"{render_path(path)}: {{{key}: {child.value}}} is a constant, the same in every trial "
+                f"('{key}' is not a distribution operator)"
+            )
+    return notes
+
+
+def _looks_like_args(value: Any) -> bool:
+    numbers = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)] if isinstance(value, list) else []
+    return len(numbers) in (2, 3) and len(numbers) == len(value)
 
 
 def _parse_choice(op: Op, args: Any, locate: Locator, path: Path) -> Choice:

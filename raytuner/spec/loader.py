@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -85,6 +86,11 @@ def build_experiment(
     if storage is not None:
         flags.append(f"storage={_quote(storage)}")
     data, sources = apply_overrides(data, flags)
+    # --name and --storage are applied as overrides, but errors name the flag the user gave
+    if name is not None:
+        sources[("name",)] = f"--name {shlex.quote(name)}"
+    if storage is not None:
+        sources[("storage",)] = f"--storage {shlex.quote(storage)}"
     lines.overrides.update(sources)
     if "name" not in data:
         data["name"] = _default_name(lines.source)

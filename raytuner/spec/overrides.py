@@ -10,10 +10,9 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from raytuner.errors import Location, SpecError
 from raytuner.space.model import Path
+from raytuner.spec.yaml_lines import load_yaml_text
 
 
 def parse_override(text: str) -> tuple[Path, Any]:
@@ -31,9 +30,10 @@ def parse_override(text: str) -> tuple[Path, Any]:
     if not key or any(not part for part in parts):
         raise SpecError(f"expected a dotted key path like search.num_samples, found {key!r}", where)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise SpecError(f"value is not valid YAML: {raw!r}", where) from exc
+        # the file's loader, so its limits (aliases, depth, tags) hold for a value given here
+        value = load_yaml_text(raw, where.source or "--set")[0] if raw.strip() else ""
+    except SpecError as exc:
+        raise SpecError(f"value: {exc.message}", where) from exc
     path: Path = tuple(int(part) if part.isdigit() else part for part in parts)
     return path, value
 

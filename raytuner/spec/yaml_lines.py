@@ -63,10 +63,12 @@ def load_yaml_file(path: FsPath) -> tuple[Any, LineMap]:
     if path.is_dir():
         raise SpecError("expected a YAML file, found a directory", Location(source))
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise SpecError(f"file is {size:,} bytes; specs are limited to {MAX_BYTES:,}", Location(source))
-        text = path.read_text(encoding="utf-8")
+        # read, never stat: a device (/dev/zero) or a pipe (/dev/stdin) has no size to check first
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise SpecError(f"file is over {MAX_BYTES:,} bytes, the limit for a spec", Location(source))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError("file is not UTF-8 text", Location(source)) from exc
     except OSError as exc:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from raytuner.errors import Location, SpecError
+from raytuner.results.records import RAY_RESULT_KEYS
 from raytuner.space.model import Choice, Constant, Nested, Node, Space
 from raytuner.workloads import reaper
 from raytuner.workloads.command_options import PLACEHOLDER, CommandTrainable, placeholders
@@ -110,7 +111,8 @@ def fill(text: str, config: Mapping[str, Any]) -> str:
 
 
 class MetricsLineError(ValueError):
-    """A line behind the metrics prefix that is neither key=value pairs nor a JSON object."""
+    """A line behind the metrics prefix that is neither key=value pairs nor a JSON object, or a
+    report whose keys raytuner cannot take."""
 
 
 def scalar(text: str) -> Any:
@@ -134,7 +136,8 @@ def parse_metrics(line: str, prefix: str | None) -> dict[str, Any] | None:
     by spaces or commas.
 
     Raises:
-        MetricsLineError: a line behind the prefix that does not parse.
+        MetricsLineError: a line behind the prefix that does not parse, or a report with an
+            empty key or one of Ray Tune's own (``training_iteration``, ``timestamp``...).
     """
     text = line.strip()
     if prefix is None:
@@ -144,7 +147,7 @@ def parse_metrics(line: str, prefix: str | None) -> dict[str, Any] | None:
             value = json.loads(text)
         except ValueError:
             return None
-        return value if isinstance(value, dict) and value else None
+        return _checked_keys(value, text) if isinstance(value, dict) and value else None
     if not text.startswith(prefix):
         return None
     rest = text[len(prefix) :].strip()
@@ -155,7 +158,7 @@ def parse_metrics(line: str, prefix: str | None) -> dict[str, Any] | None:
             raise MetricsLineError(f"a JSON object after {prefix!r} does not parse ({exc}): {text[:200]!r}") from exc
         if not isinstance(value, dict) or not value:
             raise MetricsLineError(f"expected a non-empty JSON object after {prefix!r}: {text[:200]!r}")
-        return value
+        return _checked_keys(value, text)
     metrics: dict[str, Any] = {}
     for pair in filter(None, re.split(r"[\s,]+", rest)):
         key, sep, raw = pair.partition("=")
@@ -164,6 +167,24 @@ def parse_metrics(line: str, prefix: str | None) -> dict[str, Any] | None:
         metrics[key] = scalar(raw)
     if not metrics:
         raise MetricsLineError(f"a line starts with {prefix!r} but holds no key=value pairs: {text[:200]!r}")
+    return _checked_keys(metrics, text)
+
+
+def _checked_keys(metrics: dict[str, Any], text: str) -> dict[str, Any]:
+    """``metrics``, unless a key is empty or one Ray Tune fills in itself.
+
+    Ray keeps a reported ``training_iteration`` or ``timestamp`` in place of its own (rows
+    numbered as the program says, a text timestamp failing the trial) and raytuner keeps none
+    of its keys as metrics: such a report is refused rather than half taken.
+    """
+    for key in metrics:
+        if not str(key).strip():
+            raise MetricsLineError(f"a metric has an empty name: {text[:200]!r}")
+        if key in RAY_RESULT_KEYS or str(key).startswith("__"):
+            raise MetricsLineError(
+                f"{key!r} is one of Ray Tune's own result keys, which it fills in itself; report it under "
+                f"another name (e.g. 'step'): {text[:200]!r}"
+            )
     return metrics
 
 
@@ -476,7 +497,7 @@ class Program:
         item = self.reports.get()
         if isinstance(item, MetricsLineError):
             self.terminate()
-            raise CommandFailed(f"{self.display()} printed a metrics line that does not parse: {item}")
+            raise CommandFailed(f"{self.display()} printed a metrics line raytuner cannot take: {item}")
         if item is not None:
             return item
         status = self.process.wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -46,7 +48,28 @@ def test_a_trainable_that_raises_is_recorded_and_the_experiment_goes_on(ray_sess
     assert all("RuntimeError" in t["error"] and "fail_at=3" in t["error"] for t in trials)
 
 
-def test_user_function_errors_only_fail_their_trials(ray_session: None, storage: Path) -> None:
+class _Collect(logging.Handler):
+    """What Ray's loggers hand to their handlers (the terminal, outside pytest), formatted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def ray_logs() -> Iterator[_Collect]:
+    collect = _Collect()
+    logging.getLogger("ray").addHandler(collect)
+    try:
+        yield collect
+    finally:
+        logging.getLogger("ray").removeHandler(collect)
+
+
+def test_user_function_errors_only_fail_their_trials(ray_session: None, storage: Path, ray_logs: _Collect) -> None:
     summary, _ = run(
         """
 name: boom
@@ -68,6 +91,12 @@ search: {algorithm: grid}
     errors = [r.error for r in summary.trials.values() if r.error]
     assert all("ValueError" in e and "refuses it" in e for e in errors)
     assert summary.book.best is not None and summary.book.best.value == 0.25
+    # without -v, Ray Tune's tracebacks stay out of the terminal: they are in each trial's error.txt
+    logged = "\n".join(ray_logs.lines)
+    assert "Traceback" not in logged and "Trial task failed" not in logged, logged
+    assert "Trials did not complete" not in logged, logged
+    tracebacks = [path.read_text() for path in summary.folder.glob("*/error.txt")]
+    assert len(tracebacks) == 2 and all('user_trainables.py", line' in text and "refuses it" in text for text in tracebacks)
 
 
 def test_a_metric_never_reported_stops_the_run_and_leaves_nothing(ray_session: None, storage: Path) -> None:

@@ -203,8 +203,8 @@ def test_asha_experiment_draws_every_chart_but_pbt(tmp_path: Path) -> None:
     drawn = svgs(html)
     # a single metric has no Pareto front: that section is left out, not listed as omitted
     assert set(drawn) == {k.value for k in ChartKind} - {ChartKind.PBT_LINEAGE.value, ChartKind.PARETO_FRONT.value}
-    assert [s.kind for s in result.omitted] == [ChartKind.PBT_LINEAGE]
-    assert "No pbt_decisions.parquet" in html
+    # without PBT, its family tree is left out too, not listed as "not drawn"
+    assert result.omitted == [] and "PBT family tree" not in html
     # one learning curve per trial (the best trial drawn last, in black)
     assert drawn["learning-curves"].count('<polyline class="series') == 24
     assert drawn["learning-curves"].count('class="series best"') == 1
@@ -220,6 +220,22 @@ def test_asha_experiment_draws_every_chart_but_pbt(tmp_path: Path) -> None:
     assert "RuntimeError: diverged at iteration 3" in html
     assert "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
+def test_parallel_axes_take_their_scale_from_the_space(tmp_path: Path) -> None:
+    """A uniform parameter spanning 1000x stays linear; a log one spanning 4x is log (the quick start's x2
+    is uniform [0, 15], drawn on a log axis before)."""
+    folder = asha_experiment(tmp_path / "asha")
+    spec = yaml.safe_load((folder / "spec.yaml").read_text())
+    spec["space"] = {
+        "lr": {"uniform": [1.0e-4, 0.1]},
+        "optimizer": {"choice": [{"name": "sgd", "momentum": {"uniform": [0.8, 0.99]}}, {"name": "adam"}]},
+        "layers": {"lograndint": [1, 5]},
+    }
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    parallel = svgs(write_report(folder).html.read_text())["parallel-coordinates"]
+    assert ">lr<" in parallel and "lr (log)" not in parallel
+    assert "layers (log)" in parallel
 
 
 def test_importance_names_its_method_and_finds_the_parameter_that_matters(tmp_path: Path) -> None:
@@ -247,6 +263,15 @@ def test_without_scikit_learn_importance_is_rank_correlation(tmp_path: Path, mon
     x = next(r for r in rows if r.param == "x")
     assert x.forest is None and x.rank_correlation == pytest.approx(1.0)
     assert "Spearman" in write_report(folder).html.read_text()
+
+
+def test_a_pbt_run_without_its_decisions_says_why_there_is_no_tree(tmp_path: Path) -> None:
+    folder = asha_experiment(tmp_path / "pbt")
+    spec = yaml.safe_load((folder / "spec.yaml").read_text())
+    (folder / "spec.yaml").write_text(yaml.safe_dump({**spec, "scheduler": {"type": "pbt"}}))
+    result = write_report(folder)
+    assert [(s.kind, s.title) for s in result.omitted] == [(ChartKind.PBT_LINEAGE, "PBT family tree")]
+    assert "No pbt_decisions.parquet" in result.omitted[0].reason
 
 
 def test_pbt_family_tree_has_one_arrow_per_decision(tmp_path: Path) -> None:
@@ -297,14 +322,48 @@ def test_asha_rungs_are_the_ones_ray_uses() -> None:
 runner = CliRunner()
 
 
-def test_cli_writes_the_report_and_says_what_it_left_out(tmp_path: Path) -> None:
+def test_cli_writes_the_report_where_asked(tmp_path: Path) -> None:
     folder = asha_experiment(tmp_path / "runs" / "asha")
     out = tmp_path / "out" / "r.html"
     result = runner.invoke(app, ["report", "asha", "--storage", str(tmp_path / "runs"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert f"5 charts: {out}" in result.stdout
-    assert "not drawn: PBT family tree" in result.stderr
+    assert "not drawn" not in result.stderr  # every chart that applies to an ASHA run is drawn
     assert out.is_file() and not (folder / "report.html").exists()
+
+
+def _read_only_target() -> Path:
+    """A path even root cannot create: sysfs refuses new files (EACCES, or EROFS where mounted read-only)."""
+    target = Path("/sys/raytuner-report.html")
+    try:
+        target.write_text("")
+    except OSError:
+        return target
+    target.unlink()
+    pytest.skip("/sys is writable here")
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda tmp: tmp / "existing", "it is a folder; name a file in it"),
+        (lambda tmp: tmp / "a-file" / "r.html", "a-file is a file, not a folder"),
+        (lambda tmp: _read_only_target(), "/sys/raytuner-report.html: "),
+    ],
+    ids=["onto-a-folder", "under-a-file", "unwritable"],
+)
+def test_cli_refuses_an_output_it_cannot_write_in_one_line(tmp_path: Path, make: Any, fragment: str) -> None:
+    asha_experiment(tmp_path / "runs" / "asha")
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    target = make(tmp_path)
+    result = runner.invoke(app, ["report", "asha", "--storage", str(tmp_path / "runs"), "-o", str(target)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write the report to" in errors[0] and fragment in errors[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not target.with_name(target.name + ".tmp").exists()  # no stray temporary file left beside it
+    assert not list((tmp_path / "existing").iterdir())
 
 
 def test_cli_refuses_experiments_with_nothing_to_report(tmp_path: Path) -> None:

@@ -66,6 +66,15 @@ def test_validate_prints_the_note(tmp_path: Path) -> None:
     assert any("only 2 are bred" in note for note in json.loads(as_json.output)["notes"])
 
 
+def test_validate_notes_a_nested_constant_shaped_like_a_distribution(tmp_path: Path) -> None:
+    path = tmp_path / "n.yaml"
+    path.write_text(BASE.replace("x2: {uniform: [0, 1]}", "x2: {uniform: [0, 1]}, x3: {beta: [1, 2]}, x4: [1, 2]"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "note: space.x3: {beta: [1, 2]} is a constant, the same in every trial" in result.output
+    assert "space.x4" not in result.output  # a plain list parameter is no lookalike
+
+
 @pytest.mark.parametrize(
     ("algorithm", "num_samples", "expected"),
     [

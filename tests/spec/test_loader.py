@@ -444,6 +444,39 @@ def test_space_errors(node: str, path: str, fragments: tuple[str, ...]) -> None:
     assert_at(exc, 6, path, *fragments)
 
 
+@pytest.mark.parametrize(
+    ("node", "wrote", "meant"),
+    [
+        ("{loguniforn: [0.001, 1]}", "loguniforn", "loguniform"),
+        ("{Uniform: [0, 1]}", "Uniform", "uniform"),
+        ("{randInt: [1, 4]}", "randInt", "randint"),
+        ("{choices: [1, 2]}", "choices", "choice"),
+        ("{grids: [a, b]}", "grids", "grid"),
+    ],
+)
+def test_a_misspelt_distribution_is_refused_not_made_a_constant(node: str, wrote: str, meant: str) -> None:
+    exc = spec_error(BASE.replace("{uniform: [0, 1]}", node))
+    assert_at(exc, 6, "space.x", f"unknown distribution '{wrote}': did you mean '{meant}'?", "{constant: ...}")
+
+
+def test_a_misspelt_distribution_inside_a_branch_is_refused() -> None:
+    text = BASE + "  opt:\n    choice:\n      - {name: sgd, momentum: {unifrom: [0.8, 0.99]}}\n      - {name: adam}\n"
+    assert_at(spec_error(text), 9, "space.opt.choice[0].momentum", "did you mean 'uniform'?")
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        "{norm: {uniform: [0, 1]}}",  # a sub-space whose one parameter is named like an operator
+        "{normalize: true}",  # a constant mapping whose key is close to 'normal'
+        "{constant: {loguniforn: [0.001, 1]}}",  # the way to keep such a mapping as a value
+        "{name: sgd}",
+    ],
+)
+def test_mappings_close_to_an_operator_but_not_a_distribution_still_load(node: str) -> None:
+    load_experiment_text(BASE.replace("{uniform: [0, 1]}", node))
+
+
 def test_space_error_inside_a_branch_points_at_its_line() -> None:
     text = BASE + "  opt:\n    choice:\n      - {name: sgd}\n      - name: adam\n        lr: {uniform: [2, 1]}\n"
     exc = spec_error(text)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from raytuner.errors import SpecError
-from raytuner.spec.loader import load_experiment_text
+from raytuner.spec.loader import load_experiment, load_experiment_text
 from raytuner.spec.models import AshaScheduler, HyperOptSearch
 from raytuner.spec.overrides import apply_overrides, parse_override
 
@@ -131,8 +132,10 @@ def test_error_in_file_still_points_at_file_when_overrides_given() -> None:
         ("space.x.uniform.5=3", "past the end"),
         ("space.x.uniform.0.y=3", "space.x.uniform.0 is int"),
         ("space.x.uniform.a=3", "space.x.uniform is list"),
-        ("x=[1", "not valid YAML"),
-        ("x={", "not valid YAML"),
+        ("x=[1", "value: invalid YAML"),
+        ("x={", "value: invalid YAML"),
+        ("x={a: 1, a: 2}", "value: duplicate key 'a'"),
+        ("x=!!python/object/apply:os.getcwd []", "value: unsupported YAML tag"),
     ],
 )
 def test_malformed_overrides(override: str, fragment: str) -> None:
@@ -141,3 +144,32 @@ def test_malformed_overrides(override: str, fragment: str) -> None:
     assert str(info.value).startswith(f"--set {override}: ")
     assert fragment in str(info.value)
     assert info.value.exit_code == 2
+
+
+def test_an_alias_bomb_in_an_override_is_refused_like_one_in_the_file() -> None:
+    """``--set`` values go through the file's loader: 10**9 values from nine aliases stop at MAX_NODES."""
+    from raytuner.spec.yaml_lines import MAX_NODES
+
+    levels = ["&l0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    override = f"space.c=[{', '.join(levels)}]"
+    with pytest.raises(SpecError) as info:
+        load_experiment_text(BASE, "exp.yaml", [override])
+    assert str(info.value).startswith(f"--set {override}: value: more than {MAX_NODES:,} values")
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "prefix"),
+    [
+        ({"name": "bad name/x"}, "--name 'bad name/x': name: string should match pattern"),
+        ({"storage": "ftp://x/y"}, "--storage ftp://x/y: storage: 'ftp://x/y': ftp:// is not a storage"),
+    ],
+)
+def test_name_and_storage_flag_errors_name_the_flag(tmp_path: Path, flags: dict[str, str], prefix: str) -> None:
+    file = tmp_path / "exp.yaml"
+    file.write_text(BASE)
+    with pytest.raises(SpecError) as info:
+        load_experiment(file, **flags)
+    assert str(info.value).startswith(prefix), str(info.value)
+    assert "--set" not in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,41 @@ def test_metrics_lines_json_and_prefixed_pairs() -> None:
     assert parse_metrics("epoch 1 loss=0.5", None) is None
     assert parse_metrics("{not json}", None) is None
     assert parse_metrics("[1, 2]", None) is None
-    pairs = parse_metrics("METRIC: loss=0.25, step=3 done=false name=a nan=nan", "METRIC:")
-    assert pairs is not None and pairs["loss"] == 0.25 and pairs["step"] == 3 and pairs["done"] is False
+    pairs = parse_metrics("METRIC: loss=0.25, step=3 ok=false name=a nan=nan", "METRIC:")
+    assert pairs is not None and pairs["loss"] == 0.25 and pairs["step"] == 3 and pairs["ok"] is False
     assert pairs["name"] == "a" and pairs["nan"] != pairs["nan"]
     assert parse_metrics('METRIC: {"loss": 1}', "METRIC:") == {"loss": 1}
     assert parse_metrics('{"loss": 1}', "METRIC:") is None  # with a prefix, only its lines count
     with pytest.raises(MetricsLineError, match="expected key=value pairs.*'oops'"):
         parse_metrics("METRIC: loss=1 oops", "METRIC:")
+
+
+@pytest.mark.parametrize(
+    ("line", "prefix", "fragment"),
+    [
+        ('{"training_iteration": 99, "loss": 1}', None, "'training_iteration' is one of Ray Tune's own result keys"),
+        ('{"loss": 1, "timestamp": "12:00"}', None, "'timestamp' is one of Ray Tune's own result keys"),
+        ("METRIC: loss=1 done=true", "METRIC:", "'done' is one of Ray Tune's own result keys"),
+        ('METRIC: {"__duplicate__": 1}', "METRIC:", "'__duplicate__' is one of Ray Tune's own"),
+        ('{"": 1, "loss": 2}', None, "a metric has an empty name"),
+        ('METRIC: {" ": 1}', "METRIC:", "a metric has an empty name"),
+    ],
+)
+def test_reports_with_ray_tunes_own_keys_or_an_empty_key_are_refused(line: str, prefix: str | None, fragment: str) -> None:
+    with pytest.raises(MetricsLineError, match=re.escape(fragment)):
+        parse_metrics(line, prefix)
+
+
+def test_a_reported_training_iteration_fails_the_trial_with_the_reason(tmp_path: Path) -> None:
+    script = tmp_path / "steps.sh"
+    script.write_text('echo \'{"loss": 1}\'\necho \'{"training_iteration": 99, "loss": 0.5}\'\n')
+    summary = run(
+        spec(f"{{command: [sh, {script}]}}", "space: {x: 1}\nsearch: {num_samples: 1}\nexecution: {backend: inline}\n"),
+        tmp_path / "runs",
+    )
+    (record,) = summary.trials.values()
+    assert record.status is TrialStatus.ERROR and record.iterations == 1
+    assert "cannot take: 'training_iteration' is one of Ray Tune's own result keys" in (record.error or "")
 
 
 @pytest.mark.parametrize(

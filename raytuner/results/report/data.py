@@ -23,10 +23,15 @@ PBT_DECISIONS = layout.PBT_DECISIONS  # one name for the table, shared with the 
 
 @dataclass(frozen=True)
 class Param:
-    """One ``config/<path>`` column of the trials table."""
+    """One ``config/<path>`` column of the trials table.
+
+    ``log``: whether the spec's space draws it on a log scale (``loguniform``...); None when
+    the space does not say (no ``spec.yaml``, a choice of numbers, a key only PBT mutates).
+    """
 
     name: str
     numeric: bool
+    log: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,24 @@ def _read_spec(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _log_scales(spec: dict[str, Any]) -> dict[str, bool]:
+    """Each distribution's config column (``model/lr``) and whether it is drawn on a log scale;
+    a column that several branches draw differently is log only if all of them are."""
+    from raytuner.errors import Location, SpecError
+    from raytuner.space.model import Float, Integer, parse_space, walk
+
+    try:
+        space = parse_space(spec.get("space"), lambda _path: Location())
+    except SpecError:  # a spec.yaml from another version: fall back to the data's own spread
+        return {}
+    scales: dict[str, bool] = {}
+    for path, node in walk(space.root):
+        if isinstance(node, (Float, Integer)):
+            name = "/".join(part for part in path if isinstance(part, str))  # choice options are numbered
+            scales[name] = scales.get(name, True) and node.log
+    return scales
+
+
 def _read_trials(
     path: Path, status: dict[str, Any], spec: dict[str, Any]
 ) -> tuple[list[Trial], list[Param], str, str, list[tuple[str, str]]]:
@@ -188,10 +211,11 @@ def _read_trials(
     mode = meta.get(b"raytuner.mode", b"").decode() or str(status.get("mode") or spec.get("mode") or "min")
     if not metric:
         raise ExperimentError(f"{path}: no metric name in the table's metadata, status.json or spec.yaml")
+    scales = _log_scales(spec)
     params = [
-        Param(f.name[len("config/") :], pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
+        Param(name, pa.types.is_integer(f.type) or pa.types.is_floating(f.type), scales.get(name))
         for f in table.schema
-        if f.name.startswith("config/")
+        if f.name.startswith("config/") and (name := f.name[len("config/") :])
     ]
     trials = []
     for row in table.to_pylist():

@@ -6,6 +6,7 @@ from a laptop without network. Tooltips are SVG ``<title>`` elements.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -15,6 +16,8 @@ from html import escape
 from pathlib import Path
 
 from raytuner import __version__
+from raytuner.errors import UsageError
+from raytuner.results.layout import unwritable
 from raytuner.results.report import best_so_far, curves, early_stopping, front, importance, parallel, pbt
 from raytuner.results.report.data import ExperimentData
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
@@ -58,9 +61,18 @@ code { font-size: 12px; }
 def sections(data: ExperimentData) -> list[Section]:
     """Every chart of the report, drawn or omitted with its reason.
 
-    The Pareto front is left out altogether for a single metric: it never applies there.
+    A chart that never applies is left out altogether: the Pareto front for a single metric,
+    the PBT family tree for a run without PBT.
     """
-    return [draw(data) for kind, draw in CHARTS.items() if kind is not ChartKind.PARETO_FRONT or data.objectives]
+    return [draw(data) for kind, draw in CHARTS.items() if _applies(kind, data)]
+
+
+def _applies(kind: ChartKind, data: ExperimentData) -> bool:
+    if kind is ChartKind.PARETO_FRONT:
+        return bool(data.objectives)
+    if kind is ChartKind.PBT_LINEAGE:
+        return data.pbt is not None or data.scheduler.get("type") in pbt.SCHEDULERS
+    return True
 
 
 def render(data: ExperimentData, drawn: list[Section]) -> str:
@@ -85,10 +97,22 @@ def render(data: ExperimentData, drawn: list[Section]) -> str:
 
 
 def write(path: Path, html: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the page to ``path`` atomically (a temporary file beside it, then a rename).
+
+    Raises:
+        UsageError: ``path`` is a folder, or it (or its folder) cannot be written.
+    """
+    if path.is_dir():
+        raise UsageError(f"cannot write the report to {path}: it is a folder; name a file in it, e.g. {path / 'report.html'}")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report to {path}: {unwritable(path.parent, exc)}") from exc
 
 
 def _header(data: ExperimentData) -> str:

@@ -1,7 +1,9 @@
 """Parallel coordinates: one vertical axis per parameter and one for the metric, a line per trial.
 
-Numeric parameters get a linear axis, or log10 when every value is positive and they span
-100x or more (a log-uniform learning rate). Strings and booleans get one slot per value.
+Numeric parameters get the scale the spec's space draws them on: log10 for ``loguniform``,
+``qloguniform`` and ``lograndint``, linear for the other distributions. Where the space does
+not say (a choice of numbers, no ``spec.yaml``), log10 when every value is positive and they
+span 100x or more. Strings and booleans get one slot per value.
 A parameter a trial's branch does not have sits in an ``n/a`` slot under its axis.
 """
 
@@ -99,7 +101,7 @@ def _axis(fig: Figure, param: Param, values: list[Any], ax: float, na_y: float) 
     if any(v is None for v in values):
         fig.text(ax, na_y + 4, "n/a", anchor="middle", size=10, color=MUTED)
     if param.numeric and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        scale = Scale.fit([float(v) for v in present], fig.bottom, fig.top, pad=0.03)
+        scale = Scale.fit([float(v) for v in present], fig.bottom, fig.top, log=param.log, pad=0.03)
         _ticks(fig, scale, ax)
         return (lambda v: scale(float(v)) if v is not None else na_y), scale.log
     levels = sorted({_key(v) for v in present})

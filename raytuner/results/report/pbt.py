@@ -15,9 +15,11 @@ from typing import Any
 from raytuner.results.report.data import PBT_DECISIONS, ExperimentData
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 from raytuner.results.report.svg import BEST_COLOR, MUTED, Figure, Scale, fmt, status_color
+from raytuner.spec.models import SchedulerType
 
 TITLE = "PBT family tree"
 MAX_LANES = 64
+SCHEDULERS = (SchedulerType.PBT.value, SchedulerType.PB2.value)  # runs that have a family tree
 
 
 def chart(data: ExperimentData) -> Section:
@@ -25,8 +27,7 @@ def chart(data: ExperimentData) -> Section:
         return Omitted(
             ChartKind.PBT_LINEAGE,
             TITLE,
-            f"No {PBT_DECISIONS} in the experiment folder: this is not a Population Based Training run "
-            "(or it was recorded before raytuner wrote PBT decisions).",
+            f"No {PBT_DECISIONS} in the experiment folder: it was recorded before raytuner wrote PBT decisions.",
         )
     if not data.pbt:
         return Omitted(ChartKind.PBT_LINEAGE, TITLE, f"{PBT_DECISIONS} is empty: PBT made no exploit decision.")
