@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from raytuner.results.remote import redact
 from raytuner.spec.loader import Experiment
 
 PACKAGES = ("raytuner", "ray", "hyperopt", "torch", "numpy", "pyarrow", "pydantic")
@@ -69,7 +70,7 @@ def environment_facts(experiment: Experiment) -> dict[str, Any]:
     return {
         "created_at": time.time(),
         "spec_file": experiment.source,
-        "command": sys.argv,
+        "command": [redact(word) for word in sys.argv],
         "working_dir": os.getcwd(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

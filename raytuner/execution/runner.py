@@ -96,7 +96,8 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         check_reachable(joining, verbose=options.verbose)
     where = Location(experiment.source, None, "storage")
     if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
-        bucket = remote.Remote.parse(spec.storage)
+        bucket = remote.Remote.parse(spec.storage)  # its credentials go to the environment, never to a record
+        experiment = dataclasses.replace(experiment, spec=spec.model_copy(update={"storage": bucket.uri}))
         bucket.check_writable(where)
         folder = remote.fresh_working_copy(bucket.child(bucket.new_name(spec.name)))
     else:
@@ -336,7 +337,7 @@ def _fit(
         bucket = remote.remote_of(folder)
         run_config = tune.RunConfig(
             name=folder.name,
-            storage_path=bucket.uri.rsplit("/", 1)[0] if bucket is not None else str(folder.parent),
+            storage_path=bucket.parent_uri if bucket is not None else str(folder.parent),
             verbose=1 if options.verbose else 0,
             stop=stopper,
             callbacks=[bookkeeper, *devices.callbacks(book), *_logger_callbacks(spec, folder)],
