@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from raytuner.errors import ExperimentError, Location, RaytunerError
-from raytuner.execution.environment import environment_facts
+from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
@@ -109,7 +109,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
     book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
     (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-    write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
+    write_environment(folder, experiment)
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     status = _Status(folder, experiment, book, started)
     return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)

@@ -281,7 +281,9 @@ def fresh_working_copy(remote: Remote) -> Path:
 
 def _ours(name: str) -> bool:
     """raytuner's files at the top of an experiment folder (Ray's trial folders are not copied)."""
-    return not name.endswith(".tmp") and (name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN))
+    return not name.endswith(".tmp") and (
+        name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN, layout.GIT_DIFF)
+    )
 
 
 def download(remote: Remote, *, trackers: bool = False) -> Path:
