@@ -41,3 +41,17 @@ def test_s3_credentials_go_to_the_environment_and_others_are_refused(monkeypatch
     with pytest.raises(SpecError, match=r"gs://bucket/runs: credentials in a gs:// URI cannot be used") as refused:
         Remote.parse("gs://bucket/runs?access_token=SECRET")
     assert "SECRET" not in str(refused.value)
+
+
+def test_the_resolved_spec_holds_the_storage_without_credentials() -> None:
+    from raytuner.spec.loader import load_experiment_text
+
+    text = """
+name: e
+trainable: {builtin: analytic, iterations: 3}
+metric: loss
+mode: min
+space: {x: {uniform: [-1, 1]}}
+storage: "s3://KEY:SECRET@bucket/runs?region=us-east-1"
+"""
+    assert load_experiment_text(text).resolved()["storage"] == "s3://bucket/runs?region=us-east-1"
