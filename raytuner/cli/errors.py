@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 
 from raytuner.errors import RaytunerError
+from raytuner.results.remote import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,7 +37,7 @@ def handles_errors(command: F) -> F:
         except RaytunerError as exc:
             if debug():
                 traceback.print_exc(file=sys.stderr)
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {redact(str(exc))}", file=sys.stderr)  # a storage URI's credentials stay unshown
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

@@ -120,9 +120,6 @@ class Bookkeeper(Callback):
         record.iterations = int(result.get("training_iteration", record.iterations + 1) or 0)
         record.time_total_s = float(result.get("time_total_s", 0.0) or 0.0)
         record.node_ip = result.get("node_ip", record.node_ip)
-        if trial.trial_id in self.early_stopped and not self._at_horizon(result):
-            # The scheduler decided to stop it before its horizon (ASHA's max_t...).
-            record.early_stopped = True
         self.book.reports += 1
         self.store.add_result(trial.trial_id, result, metrics)
         if record.observe(self.book.metric, self.book.sign, metrics, record.iterations) and self.book.consider(record):
@@ -135,6 +132,11 @@ class Bookkeeper(Callback):
                 iteration=best.iteration,
                 config=best.config,
             )
+
+    def _ended_early(self, trial: Any) -> bool:
+        """The scheduler ended ``trial`` before its horizon (ASHA's max_t...): a STOP decision on
+        its result, or HyperBand halting it from another trial's (known only once it ended)."""
+        return trial.trial_id in self.early_stopped and not self._at_horizon(trial.last_result or {})
 
     def _at_horizon(self, result: dict[str, Any]) -> bool:
         if self.horizon is None:
@@ -153,6 +155,7 @@ class Bookkeeper(Callback):
             self._failed(trial, fault)
             return
         record = self._record(trial)
+        record.early_stopped = record.early_stopped or self._ended_early(trial)
         finished_early = record.early_stopped
         record.status = TrialStatus.STOPPED if finished_early else TrialStatus.COMPLETED
         record.ended_at = time.time()
@@ -245,6 +248,7 @@ class Bookkeeper(Callback):
             status = ended.get(str(trial.status))
             if record is None or status is None or record.status.finished:
                 continue
+            record.early_stopped = record.early_stopped or self._ended_early(trial)
             record.status = TrialStatus.STOPPED if status is TrialStatus.COMPLETED and record.early_stopped else status
             record.iterations = int(trial.last_result.get("training_iteration", record.iterations) or 0)
             record.ended_at = record.ended_at or time.time()

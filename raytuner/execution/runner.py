@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from raytuner.errors import ExperimentError, Location, RaytunerError
-from raytuner.execution.environment import environment_facts
+from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
@@ -97,7 +97,8 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         check_reachable(joining, verbose=options.verbose)
     where = Location(experiment.source, None, "storage")
     if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
-        bucket = remote.Remote.parse(spec.storage)
+        bucket = remote.Remote.parse(spec.storage)  # its credentials go to the environment, never to a record
+        experiment = dataclasses.replace(experiment, spec=spec.model_copy(update={"storage": bucket.uri}))
         bucket.check_writable(where)
         folder = remote.fresh_working_copy(bucket.child(bucket.new_name(spec.name)))
     else:
@@ -109,7 +110,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
     book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
     (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-    write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
+    write_environment(folder, experiment)
     store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
     status = _Status(folder, experiment, book, started)
     return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
@@ -337,7 +338,7 @@ def _fit(
         bucket = remote.remote_of(folder)
         run_config = tune.RunConfig(
             name=folder.name,
-            storage_path=bucket.uri.rsplit("/", 1)[0] if bucket is not None else str(folder.parent),
+            storage_path=bucket.parent_uri if bucket is not None else str(folder.parent),
             verbose=1 if options.verbose else 0,
             stop=stopper,
             callbacks=[bookkeeper, *devices.callbacks(book), *_logger_callbacks(spec, folder)],

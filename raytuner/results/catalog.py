@@ -66,12 +66,11 @@ def _root(storage: str) -> Location:
     import pyarrow.fs as pafs
 
     from raytuner.results import remote
-    from raytuner.results.reader import Location, filesystem_for
+    from raytuner.results.reader import Location
 
     if remote.is_uri(storage):
-        uri = storage.rstrip("/")
-        fs, path = filesystem_for(uri)
-        return Location(fs, path.rstrip("/"), uri)
+        bucket = remote.Remote.parse(storage)  # shown without the credentials it may carry
+        return Location(bucket.fs, bucket.path, bucket.uri)
     root = layout.storage_root(storage)
     if not root.exists():
         raise UsageError(f"--storage {storage}: no folder {root}; expected a folder holding experiment folders")

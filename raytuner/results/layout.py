@@ -15,6 +15,7 @@ from raytuner.errors import Location, SpecError, UsageError
 
 SPEC = "spec.yaml"
 ENVIRONMENT = "environment.json"
+GIT_DIFF = "git.diff"  # a dirty working tree's changes when the run started (environment.json has its hash)
 STATUS = "status.json"
 TRIALS = "trials.parquet"
 RESULTS = "results.parquet"

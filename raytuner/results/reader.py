@@ -50,7 +50,10 @@ class Location:
         return posixpath.join(self.path, *parts)
 
     def child(self, name: str) -> Location:
-        return Location(self.fs, self.join(name), posixpath.join(self.display, name))
+        from raytuner.results.remote import child_uri, is_uri
+
+        display = child_uri(self.display, name) if is_uri(self.display) else posixpath.join(self.display, name)
+        return Location(self.fs, self.join(name), display)
 
     def kind_of(self, name: str) -> str:
         """'file', 'dir' or 'missing' for ``name`` inside this folder."""
@@ -92,11 +95,15 @@ def location_of(ref: str, storage: str = "runs") -> Location:
     """
     import pyarrow.fs as pafs
 
+    from raytuner.results.remote import Remote, child_uri
+
     if "://" not in ref and "://" in storage and "/" not in ref and ref not in ("", ".", ".."):
-        ref = f"{storage.rstrip('/')}/{ref}"
+        ref = child_uri(storage, ref)
     if "://" in ref:
-        fs, path = filesystem_for(ref)
-        location = Location(fs, path.rstrip("/"), ref.rstrip("/"))
+        folder = Remote.parse(ref)  # shown without the credentials it may carry
+        ref = folder.uri
+        location = Location(folder.fs, folder.path, ref)
+        fs = folder.fs
         try:
             found = fs.get_file_info(location.path).type
         except OSError as exc:

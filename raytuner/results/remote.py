@@ -10,6 +10,11 @@ at most the last few seconds of reports.
 
 A working copy lives under ``$RAYTUNER_CACHE`` (default ``~/.cache/raytuner``)
 ``/remote/<scheme>/<bucket>/<prefix>/<name>`` and carries a marker file naming its URI.
+
+Credentials in a URI (``s3://KEY:SECRET@bucket/runs``) are never written or shown: a
+:class:`Remote` keeps the URI without them (:func:`redact`) and moves them into this process's
+environment, where pyarrow here and in the Ray workers this process starts reads them; Ray so
+never pickles them into its experiment state in the bucket.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from raytuner.errors import ExperimentError, Location, SpecError, UsageError
 from raytuner.results import layout
@@ -44,6 +51,79 @@ _CREDENTIALS = (
     "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
     "and, for an S3-compatible server, AWS_ENDPOINT_URL_S3"
 )
+
+
+# URI query options that carry credentials (a store's keys and tokens, a presigned URL's signature)
+_SECRET_OPTION = re.compile(r"secret|token|password|passwd|key|credential|signature|sas|sig$", re.IGNORECASE)
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+# Where pyarrow's S3 client (and every other AWS client) reads the credentials an s3:// URI carried
+_S3_ENVIRONMENT = {
+    "user": "AWS_ACCESS_KEY_ID",
+    "password": "AWS_SECRET_ACCESS_KEY",
+    "access_key": "AWS_ACCESS_KEY_ID",
+    "secret_key": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+}
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URI in it removed: the user info
+    (``KEY:SECRET@``) and the query options that carry keys or tokens. The one function
+    applied wherever raytuner records or shows a storage URI or a command line."""
+    return _URI.sub(lambda match: split_credentials(match.group())[0], text)
+
+
+def split_credentials(uri: str) -> tuple[str, dict[str, str]]:
+    """``uri`` without its credentials, and the credentials taken out of it (``user`` and
+    ``password`` from the user info, credential query options under their own names)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri, {}
+    base, mark, query = rest.partition("?")
+    authority, slash, path = base.partition("/")
+    credentials: dict[str, str] = {}
+    userinfo, at, host = authority.rpartition("@")
+    if at:
+        user, colon, password = userinfo.partition(":")
+        credentials["user"] = unquote(user)
+        if colon:
+            credentials["password"] = unquote(password)
+        authority = host
+    kept = []
+    for option in query.split("&") if query else ():
+        name, _, value = option.partition("=")
+        if _SECRET_OPTION.search(name):
+            credentials[unquote(name)] = unquote(value)
+        else:
+            kept.append(option)
+    public = f"{scheme}://{authority}{slash}{path}" + (mark + "&".join(kept) if kept else "")
+    return public, credentials
+
+
+def child_uri(uri: str, name: str) -> str:
+    """The URI of ``name`` inside the folder ``uri``: joined onto its path, its query options kept."""
+    base, mark, query = uri.partition("?")
+    return f"{base.rstrip('/')}/{name}{mark}{query}"
+
+
+def _use_credentials(public: str, credentials: dict[str, str]) -> None:
+    """Put an s3:// URI's credentials into the environment (see the module's docstring).
+
+    Raises:
+        SpecError: credentials in another scheme's URI, or query options pyarrow does not know.
+    """
+    scheme = public.partition("://")[0].lower()
+    unknown = sorted(set(credentials) - set(_S3_ENVIRONMENT))
+    if scheme != "s3" or unknown:
+        what = ", ".join(unknown) if scheme == "s3" else f"credentials in a {scheme}:// URI"
+        raise SpecError(
+            f"{public}: {what} cannot be used (they would be recorded with the experiment); give them in the "
+            f"environment instead: {_CREDENTIALS}"
+        )
+    given = {_S3_ENVIRONMENT[name]: value for name, value in credentials.items()}
+    if "AWS_ACCESS_KEY_ID" in given and "AWS_SESSION_TOKEN" not in given:
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # another identity's token would not match the key
+    os.environ.update(given)
 
 
 def is_uri(storage: str) -> bool:
@@ -72,14 +152,29 @@ class Remote:
 
     @classmethod
     def parse(cls, uri: str) -> Remote:
+        """The folder at ``uri``; its credentials, if it carries any, go to the environment.
+
+        Raises:
+            SpecError: credentials that cannot be used without recording them.
+        """
         from raytuner.results.reader import filesystem_for
 
-        uri = uri.rstrip("/")
-        fs, path = filesystem_for(uri)
-        return cls(uri, fs, path.rstrip("/"))
+        public, credentials = split_credentials(uri)
+        if credentials:
+            _use_credentials(public, credentials)
+        base, mark, query = public.partition("?")
+        public = base.rstrip("/") + mark + query
+        fs, path = filesystem_for(public)
+        return cls(public, fs, path.rstrip("/"))
 
     def child(self, name: str) -> Remote:
-        return Remote(f"{self.uri}/{name}", self.fs, posixpath.join(self.path, name))
+        return Remote(child_uri(self.uri, name), self.fs, posixpath.join(self.path, name))
+
+    @property
+    def parent_uri(self) -> str:
+        """The URI of the folder that holds this one (its query options kept)."""
+        base, mark, query = self.uri.partition("?")
+        return base.rsplit("/", 1)[0] + mark + query
 
     @property
     def name(self) -> str:
@@ -186,7 +281,9 @@ def fresh_working_copy(remote: Remote) -> Path:
 
 def _ours(name: str) -> bool:
     """raytuner's files at the top of an experiment folder (Ray's trial folders are not copied)."""
-    return not name.endswith(".tmp") and (name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN))
+    return not name.endswith(".tmp") and (
+        name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN, layout.GIT_DIFF)
+    )
 
 
 def download(remote: Remote, *, trackers: bool = False) -> Path:

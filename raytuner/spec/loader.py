@@ -33,8 +33,13 @@ class Experiment:
     base_dir: FsPath
 
     def resolved(self) -> dict[str, Any]:
-        """The spec as plain data, every default filled in (written next to the results)."""
-        return self.spec.model_dump(mode="json")
+        """The spec as plain data, every default filled in (written next to the results), its
+        storage URI without the credentials it may carry."""
+        from raytuner.results.remote import redact
+
+        data: dict[str, Any] = self.spec.model_dump(mode="json")
+        data["storage"] = redact(data["storage"])
+        return data
 
 
 def load_experiment(

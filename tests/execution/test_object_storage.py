@@ -187,3 +187,57 @@ def test_a_scheme_raytuner_cannot_run_on_is_refused_at_validation(tmp_path: Path
     check = subprocess.run([RAYTUNER, "validate", "spec.yaml"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert check.returncode == 2
     assert "ftp:// is not a storage raytuner can run on" in check.stderr and "spec.yaml:" in check.stderr
+
+
+SECRET = "plantedsecret123"
+
+
+def _holds_secret(data: bytes) -> bool:
+    """The secret as text, or as Ray writes pickles into its JSON state (hex)."""
+    return SECRET.encode() in data or SECRET.encode().hex().encode() in data
+
+
+def test_credentials_and_options_in_the_uri_work_and_are_never_written(
+    bucket: tuple[pafs.S3FileSystem, str], endpoint: str, tmp_path: Path
+) -> None:
+    s3, name = bucket
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("num_samples: 4", "num_samples: 2"))
+    # no credentials, endpoint or region in the environment: the URI alone reaches the server
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS" and not k.startswith("AWS_")}
+    env.update({"RAYTUNER_CACHE": str(tmp_path / "cache"), "AWS_EC2_METADATA_DISABLED": "true"})
+    options = f"endpoint_override={endpoint.removeprefix('http://')}&scheme=http&region=us-east-1"
+    storage = f"s3://testing:{SECRET}@{name}/runs?{options}"
+    run = subprocess.run(
+        [RAYTUNER, "run", "spec.yaml", "--storage", storage, "--cpus", "2", "--json"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    finished = json.loads(run.stdout.strip().splitlines()[-1])
+    assert finished["folder"] == f"s3://{name}/runs/remote?{options}"  # the name joined onto the path
+    assert not _holds_secret((run.stdout + run.stderr).encode())
+
+    objects = [i.path for i in s3.get_file_info(pafs.FileSelector(name, recursive=True)) if i.type == pafs.FileType.File]
+    assert f"{name}/runs/remote/trials.parquet" in objects
+    for path in objects:
+        with s3.open_input_stream(path) as stream:
+            assert not _holds_secret(stream.read()), path
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert any(p.name == "spec.yaml" for p in cached)
+    for path in cached:
+        assert not _holds_secret(path.read_bytes()), path
+
+    with s3.open_input_stream(f"{name}/runs/remote/environment.json") as stream:
+        command = json.loads(stream.read())["command"]
+    assert f"s3://{name}/runs?{options}" in command  # the command line, its credentials left out
+    shown = subprocess.run(
+        [RAYTUNER, "best", "remote", "--storage", storage, "--format", "json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0 and not _holds_secret((shown.stdout + shown.stderr).encode()), shown.stderr
+    refused = subprocess.run(
+        [RAYTUNER, "run", "spec.yaml", "--storage", f"s3://testing:{SECRET}@no-such-bucket/runs?{options}"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "cannot write experiment folders under s3://no-such-bucket/runs?endpoint_override" in refused.stderr
+    assert not _holds_secret(refused.stderr.encode())

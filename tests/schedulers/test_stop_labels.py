@@ -1,0 +1,53 @@
+"""A trial a scheduler ended is "stopped", one that ran its course "completed": every scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raytuner.execution.events import Recorder
+from raytuner.execution.runner import RunOptions, RunState, run_experiment
+from raytuner.results.records import TrialStatus
+from raytuner.spec.loader import load_experiment_text
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+ITERATIONS = 9
+SCHEDULERS = {
+    "asha": "{type: asha, max_t: 9, grace_period: 1, reduction_factor: 3}",
+    "hyperband": "{type: hyperband, max_t: 9, reduction_factor: 3}",
+    "bohb": "{type: hyperband, max_t: 9, reduction_factor: 3}",
+    "median": "{type: median, grace_period: 1, min_samples_required: 2}",
+    "pbt": "{type: pbt, perturbation_interval: 3, hyperparam_mutations: {x1: {uniform: [-5, 10]}}}",
+    "pb2": "{type: pb2, perturbation_interval: 3, hyperparam_bounds: {x1: [-5, 10]}}",
+}
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+def test_the_label_says_who_ended_the_trial(ray_session: None, tmp_path: Path, scheduler: str) -> None:
+    algorithm = "bohb" if scheduler == "bohb" else "random"
+    text = f"""
+name: labels-{scheduler}
+trainable: {{builtin: analytic, objective: branin, iterations: {ITERATIONS}}}
+metric: loss
+mode: min
+space: {{x1: {{uniform: [-5, 10]}}, x2: {{uniform: [0, 15]}}}}
+search: {{algorithm: {algorithm}, num_samples: 9, seed: 3}}
+scheduler: {SCHEDULERS[scheduler]}
+checkpoint: {{every: 3}}
+storage: {tmp_path}
+"""
+    summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
+    assert summary.state is RunState.COMPLETED
+    trials = summary.trials.values()
+    labels = {(r.trial_id, r.iterations): r.status for r in trials}
+    expected = {
+        (r.trial_id, r.iterations): TrialStatus.COMPLETED if r.iterations == ITERATIONS else TrialStatus.STOPPED
+        for r in trials
+    }
+    if scheduler == "median":  # no horizon: a STOP on a trial's last report cannot be told from an early one
+        expected.update({key: labels[key] for key in expected if key[1] == ITERATIONS})
+    assert labels == expected
+    if scheduler not in ("pbt", "pb2"):  # population schedulers never end a trial
+        assert TrialStatus.STOPPED in labels.values(), labels
