@@ -109,6 +109,8 @@ class LiveView:
                 self.console.print(data["placement"]["line"], markup=False, highlight=False)
             if data.get("awaits_node"):
                 self.console.print(f"[yellow]{escape(data['awaits_node']['line'])}[/yellow]")
+            if data.get("warm_start"):
+                self.console.print(data["warm_start"]["line"], markup=False, highlight=False)
             self._live = Live(self._render(book), console=self.console, auto_refresh=False, transient=True)
             self._live.start()
             return
@@ -173,6 +175,8 @@ class PlainLines:
                 self._print(f"[{stamp}] {data['placement']['line']}")
             if data.get("awaits_node"):
                 self._print(f"[{stamp}] {data['awaits_node']['line']}")
+            if data.get("warm_start"):
+                self._print(f"[{stamp}] {data['warm_start']['line']}")
         elif kind in (EventKind.TRIAL_COMPLETED, EventKind.TRIAL_STOPPED):
             verb = "completed" if kind is EventKind.TRIAL_COMPLETED else "stopped early"
             best = data.get("best")
