@@ -300,14 +300,17 @@ def print_summary(console: Console, summary: RunSummary) -> None:
 def run_with_display(json_: bool, verbose: bool, start: Callable[[Any], RunSummary]) -> RunSummary:
     """Run ``start(listener)`` with the display the flags ask for, then print its summary.
 
-    Exits with 130 when the run was interrupted (Ctrl-C), so scripts can tell.
+    Exits with 130 when the run was interrupted (Ctrl-C or SIGTERM), so scripts can tell.
     """
     import typer
+
+    from raytuner.cli.signals import sigterm_as_ctrl_c
 
     console = stdout_console()
     listener = choose_listener(console, json_, verbose)
     try:
-        summary = start(listener)
+        with sigterm_as_ctrl_c():
+            summary = start(listener)
     finally:
         if isinstance(listener, LiveView):
             listener.close()

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 # How long ``submit`` waits for the job's own check when no live node holds one trial: the
 # job's start on the head (the upload, a fresh Python, joining Ray) takes a few seconds.
 START_WATCH_S = 120.0
+# How long Ray's job supervisor waits, after ``jobs stop`` sent SIGTERM, before it sends SIGKILL
+# (Ray's default is 3 s): the run stops its trials, saves, and ends ``interrupted`` in that time.
+JOB_STOP_WAIT_S = 60
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ def submit(
             runtime_env={
                 "working_dir": str(root),
                 "excludes": upload_excludes(root, experiment.spec.storage),
-                "env_vars": {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"},
+                "env_vars": {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1", "RAY_JOB_STOP_WAIT_TIME_S": str(JOB_STOP_WAIT_S)},
             },
             metadata={"raytuner.experiment": experiment.spec.name},
         ),
