@@ -225,6 +225,8 @@ def _run(
             shutil.rmtree(folder, ignore_errors=True)
         else:
             with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
+                if state is RunState.INTERRUPTED:
+                    _pause_running(book, store)
                 store.finalize()
                 status.write(state, error)
                 if mirror is not None:
@@ -243,6 +245,14 @@ def _run(
     )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
+
+
+def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:
+    """An interrupted run's trials that were running are ``paused``: resume goes on with them."""
+    for record in book.trials.values():
+        if record.status is TrialStatus.RUNNING:
+            record.status = TrialStatus.PAUSED
+            store.touch()
 
 
 @contextlib.contextmanager

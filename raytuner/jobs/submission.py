@@ -81,8 +81,25 @@ def check_storage(experiment: Experiment) -> None:
     )
 
 
+# What the job says, in raytuner's one-line error form, on a head without the raytuner command.
+NOT_INSTALLED = (
+    "error: the cluster's head node has no `raytuner` command on its PATH: install raytuner (the same version) "
+    "on every node, e.g. in the cluster config's setup_commands (cluster/README.md, Install raytuner on the nodes)"
+)
+NOT_INSTALLED_EXIT = 2
+
+
 def build_entrypoint(spec_path: str, submission: Submission) -> str:
-    """The shell command the job runs on the cluster (the job sets RAY_ADDRESS for it)."""
+    """The shell command the job runs on the cluster (the job sets RAY_ADDRESS for it).
+
+    It checks first that the head has the ``raytuner`` command, and says what to install where
+    if not (``/bin/sh: 1: raytuner: not found`` said nothing of the fix).
+    """
+    probe = f"command -v raytuner >/dev/null || {{ echo {shlex.quote(NOT_INSTALLED)}; exit {NOT_INSTALLED_EXIT}; }}"
+    return f"{probe}; exec {_run_command(spec_path, submission)}"
+
+
+def _run_command(spec_path: str, submission: Submission) -> str:
     words = ["raytuner", "run", spec_path, "--json"]
     for override in submission.overrides:
         words += ["--set", override]

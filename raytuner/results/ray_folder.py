@@ -259,7 +259,7 @@ def _ended(started: Any, last: Mapping[str, Any]) -> datetime | None:
     Ray writes ``timestamp`` in whole seconds, so a trial shorter than a second would end
     before it started by that alone; the later of the two estimates is kept.
     """
-    stamp = last["timestamp"]
+    stamp: datetime | None = last["timestamp"]
     total = last["time_total_s"]
     if not (is_number(started) and is_number(total)):
         return stamp

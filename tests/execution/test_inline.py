@@ -327,6 +327,8 @@ def test_sigterm_stops_as_ctrl_c_does_even_with_sigint_ignored(tmp_path: Path) -
     assert json.loads(out.splitlines()[-1])["state"] == "interrupted"
     status = json.loads((tmp_path / "runs" / "inline-slow" / "status.json").read_text())
     assert status["state"] == "interrupted"
+    trials = pq.read_table(tmp_path / "runs" / "inline-slow" / "trials.parquet").to_pandas()
+    assert set(trials["status"]) == {"paused"}  # were left `running` by an interrupted run
     _resume_and_check(tmp_path, set())
 
 

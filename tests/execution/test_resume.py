@@ -115,6 +115,10 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path, stop: signa
     assert json.loads((folder / "status.json").read_text())["state"] == "interrupted"
     kept = pq.read_table(folder / "results.parquet").num_rows
     assert kept >= 8  # the finished trial's reports were compacted, nothing left in parts
+    cut = pq.read_table(folder / "trials.parquet").to_pandas()
+    # the trials the stop cut short are paused, not `completed` (Ray marks them TERMINATED) nor `running`
+    assert set(cut["status"]) <= {"completed", "paused", "pending"} and "paused" in set(cut["status"])
+    assert (cut.loc[cut["status"] == "completed", "iterations"] == 8).all(), cut[["status", "iterations"]]
 
     done = subprocess.run([RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
