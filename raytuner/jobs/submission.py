@@ -84,7 +84,7 @@ def check_storage(experiment: Experiment) -> None:
 # What the job says, in raytuner's one-line error form, on a head without the raytuner command.
 NOT_INSTALLED = (
     "error: the cluster's head node has no `raytuner` command on its PATH: install raytuner (the same version) "
-    "on every node, e.g. in the cluster config's setup_commands (cluster/README.md, Install raytuner on the nodes)"
+    "on every node, e.g. in the cluster config's setup_commands (cluster/README.md, 2. Start the cluster)"
 )
 NOT_INSTALLED_EXIT = 2
 
