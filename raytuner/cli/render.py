@@ -110,6 +110,8 @@ class LiveView:
                 self.console.print(data["placement"]["line"], markup=False, highlight=False)
             if data.get("awaits_node"):
                 self.console.print(f"[yellow]{escape(data['awaits_node']['line'])}[/yellow]")
+            if data.get("warm_start"):
+                self.console.print(data["warm_start"]["line"], markup=False, highlight=False)
             self._live = Live(self._render(book), console=self.console, auto_refresh=False, transient=True)
             self._live.start()
             return
@@ -174,6 +176,8 @@ class PlainLines:
                 self._print(f"[{stamp}] {data['placement']['line']}")
             if data.get("awaits_node"):
                 self._print(f"[{stamp}] {data['awaits_node']['line']}")
+            if data.get("warm_start"):
+                self._print(f"[{stamp}] {data['warm_start']['line']}")
         elif kind in (EventKind.TRIAL_COMPLETED, EventKind.TRIAL_STOPPED):
             verb = "completed" if kind is EventKind.TRIAL_COMPLETED else "stopped early"
             best = data.get("best")
@@ -339,10 +343,11 @@ def run_with_display(
 ) -> RunSummary:
     """Run ``start(listener)`` with the display the flags ask for, then print its summary.
 
-    Exits with 130 when the run was interrupted (Ctrl-C), so scripts can tell.
+    Exits with 130 when the run was interrupted (Ctrl-C or SIGTERM), so scripts can tell.
     """
     import typer
 
+    from raytuner.cli.signals import sigterm_as_ctrl_c
     from raytuner.errors import UsageError
 
     if quiet and verbose:
@@ -350,7 +355,8 @@ def run_with_display(
     console = stdout_console()
     listener = choose_listener(console, json_, verbose, quiet)
     try:
-        summary = start(listener)
+        with sigterm_as_ctrl_c():
+            summary = start(listener)
     finally:
         if isinstance(listener, LiveView):
             listener.close()

@@ -33,13 +33,16 @@ def submit(
     name: NameOpt = None,
     storage: StorageOpt = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream the job's output and exit with its status.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own SDK logs (uploads, log streams).")] = False,
 ) -> None:
     """Submit an experiment to a Ray cluster as a job: the working directory goes with it.
 
     The spec is checked here first; the job runs `raytuner run SPEC --json` on the cluster.
     Without --follow, prints the job id and returns at once. When no live node holds one
     trial, it waits for the job's own check of the node types the cluster's autoscaler can
-    start: it prints the node type the job waits for, or the job's refusal (exit 2).
+    start: it prints the node type the job waits for, or the job's refusal (exit 2). A head
+    without the raytuner command fails the job with one line saying what to install (exit 2).
+    A cluster just started, whose Jobs API has no agent yet, is asked again for up to 60 s.
     """
     from raytuner.execution.preflight import show_resources
     from raytuner.execution.session import enable_token_auth
@@ -52,7 +55,7 @@ def submit(
 
     overrides = list(set_ or [])
     experiment = load_experiment(spec, overrides, name=name, storage=storage)
-    client = connect(address)
+    client = connect(address, verbose=verbose)
     unmet = unmet_request(client, address, experiment)
     job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage))
     if unmet is not None:

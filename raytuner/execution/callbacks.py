@@ -56,6 +56,7 @@ class Bookkeeper(Callback):
         self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
         self._resources: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
+        self._reconciled = False  # with the trials Ray restored, at the session's first step
         _count_callbacks_by_name()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -189,6 +190,11 @@ class Bookkeeper(Callback):
         self._last_seen.pop(trial.trial_id, None)
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if not self._reconciled:
+            self._reconciled = True
+            self._reconcile(trials)
+
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self.trial_timeout_s is not None:
             self._watch(trials, self.trial_timeout_s)
@@ -237,11 +243,15 @@ class Bookkeeper(Callback):
             for decision in self.decisions():
                 self.store.add_decision(decision)
         self.book.pending = sum(1 for t in trials if t.status == "PENDING")
-        self._reconcile(trials)
 
     def _reconcile(self, trials: list[Any]) -> None:
         """Take Ray's word for trials whose end raytuner did not see (a resumed run's
-        trials that finished before the driver died, after the trials table was last saved)."""
+        trials that finished before the driver died, after the trials table was last saved).
+
+        Done once, with the trials as Ray restored them: at the end of an interrupted run Ray
+        marks the trials it stops ``TERMINATED`` too, and they were recorded ``completed``
+        after 5 of 20 iterations (the runner marks them ``paused`` instead).
+        """
         ended = {"TERMINATED": TrialStatus.COMPLETED, "ERROR": TrialStatus.ERROR}
         for trial in trials:
             record = self.book.trials.get(trial.trial_id)

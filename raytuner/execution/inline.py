@@ -785,7 +785,9 @@ def fit_inline(
     if resume is not None:
         executor.restore(resume.retry_errored)
         bookkeeper.early_stopped = getattr(setup.scheduler, "early_stopped", bookkeeper.early_stopped)
-    listener.handle(started_event(experiment, folder, plan.total_trials, "inline", {"CPU": cpus}, placement, None), book)
+    told = plan.told if resume is None else 0  # a restored searcher already learned them
+    started = started_event(experiment, folder, plan.total_trials, "inline", {"CPU": cpus}, placement, None, told)
+    listener.handle(started, book)
     executor.run()
     return plan.total_trials
 

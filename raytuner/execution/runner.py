@@ -227,6 +227,8 @@ def _run(
             shutil.rmtree(folder, ignore_errors=True)
         else:
             with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
+                if state is RunState.INTERRUPTED:
+                    _pause_running(book, store)
                 store.finalize()
                 status.write(state, error)
                 if mirror is not None:
@@ -245,6 +247,14 @@ def _run(
     )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
+
+
+def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:
+    """An interrupted run's trials that were running are ``paused``: resume goes on with them."""
+    for record in book.trials.values():
+        if record.status is TrialStatus.RUNNING:
+            record.status = TrialStatus.PAUSED
+            store.touch()
 
 
 @contextlib.contextmanager
@@ -330,7 +340,8 @@ def _fit(
         cluster = ray.cluster_resources()
         # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
         awaits = None if awaited is None else awaited_node(wanted, awaited)
-        started = started_event(experiment, folder, plan.total_trials, session.address, cluster, placement, awaits)
+        told = plan.told if resume is None else 0  # a restored searcher already learned them
+        started = started_event(experiment, folder, plan.total_trials, session.address, cluster, placement, awaits, told)
         listener.handle(started, book)
         resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
         devices = DeviceSetup.start(spec.resources.gpu, local_gpu_ids(int(placement.cluster_gpus)), spread)
@@ -405,9 +416,14 @@ def started_event(
     cluster: dict[str, float],
     placement: Any,
     awaits_node: dict[str, Any] | None,
+    told: int = 0,
 ) -> Event:
-    """``experiment_started``: what runs, where (``ray``: the Ray's address, or ``inline``) and how."""
+    """``experiment_started``: what runs, where (``ray``: the Ray's address, or ``inline``) and how.
+
+    ``told``: the earlier trials a warm start told the searcher (0: none, or a restored searcher).
+    """
     spec = experiment.spec
+    warm = spec.search.warm_start
     return Event(
         EventKind.EXPERIMENT_STARTED,
         {
@@ -423,8 +439,15 @@ def started_event(
             "cluster_gpus": cluster.get("GPU", 0),
             "placement": placement.to_json(),
             "awaits_node": awaits_node,
+            "warm_start": None if warm is None or not told else _warm_start_data(warm.experiment, told),
         },
     )
+
+
+def _warm_start_data(experiment: str, told: int) -> dict[str, Any]:
+    trials = "trial" if told == 1 else "trials"
+    line = f"warm start: the searcher was told {told} finished {trials} of experiment '{experiment}'"
+    return {"experiment": experiment, "trials": told, "line": line}
 
 
 def _starts_private_ray(address: str | None) -> bool:

@@ -11,9 +11,11 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -300,23 +302,40 @@ def ray_session(
         "log_to_driver": verbose,
         "runtime_env": runtime_env,
     }
-    if address:
-        _join(ray, address, common)
-    else:
-        with loopback_only():
-            ray.init(
-                _node_ip_address="127.0.0.1",
-                include_dashboard=False,
-                num_cpus=num_cpus,
-                num_gpus=num_gpus,
-                **common,
-            )
+    with _own_sigterm_kept():
+        if address:
+            _join(ray, address, common)
+        else:
+            with loopback_only():
+                ray.init(
+                    _node_ip_address="127.0.0.1",
+                    include_dashboard=False,
+                    num_cpus=num_cpus,
+                    num_gpus=num_gpus,
+                    **common,
+                )
     try:
         yield Session(address=address or "local", private=not address, reused=False)
     finally:
         if not address:
             _stop_autoscaler_monitor()
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _own_sigterm_kept() -> Iterator[None]:
+    """``ray.init`` makes SIGTERM ``sys.exit(15)`` in the driver; a handler raytuner's command
+    installed before it (SIGTERM as Ctrl-C, :mod:`raytuner.cli.signals`) is put back after.
+
+    Ray's SystemExit landed in the middle of a fit: the run ended ``failed`` with trials still
+    ``running``. Without a handler of raytuner's, Ray's stays.
+    """
+    previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield
+    finally:
+        if callable(previous):
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_autoscaler_monitor() -> None:

@@ -6,6 +6,9 @@ where raytuner looked for the token; these say it in one line, with the fix.
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -18,8 +21,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-def connect(address: str) -> JobSubmissionClient:
+# Ray's SDK loggers that write INFO lines ("Uploading package ...", "Creating a file package
+# ...", "WebSocket closed ...") to stderr, among raytuner's own lines; shown with -v.
+SDK_LOGGERS = ("ray.dashboard", "ray._private.runtime_env")
+# A head node just started answers 500 "No available agent to submit job" until its
+# dashboard agent registers; how long a call waits for one, and how often it asks again.
+AGENT_WAIT_S = 60.0
+AGENT_POLL_S = 2.0
+
+def connect(address: str, *, verbose: bool = False) -> JobSubmissionClient:
     """A Jobs API client for the dashboard at ``address`` (``http://HOST:8265``).
+
+    ``verbose``: let Ray's SDK log its INFO lines (uploads, log streams) to stderr.
 
     Raises:
         UsageError: the cluster wants a token and none was sent, or it refused the token.
@@ -30,6 +43,8 @@ def connect(address: str) -> JobSubmissionClient:
     enable_token_auth()  # before Ray is imported: it reads RAY_AUTH_MODE at import
     from ray.job_submission import JobSubmissionClient
 
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     with translated(address):
         return JobSubmissionClient(address)
 
@@ -54,6 +69,25 @@ def translated(address: str) -> Iterator[None]:
 
 
 def call(address: str, action: Callable[[], T]) -> T:
-    """Run one Jobs API call with raytuner's error translation."""
-    with translated(address):
-        return action()
+    """Run one Jobs API call with raytuner's error translation.
+
+    While the head has no dashboard agent yet (a cluster just started), the call is repeated
+    for up to :data:`AGENT_WAIT_S`, with one line on stderr saying so.
+    """
+    end = time.monotonic() + AGENT_WAIT_S
+    said = False
+    while True:
+        try:
+            with translated(address):
+                return action()
+        except JobError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() >= end:
+                raise
+            if not said:
+                print(
+                    f"the Ray Jobs API at {address} has no agent yet (the cluster is starting?): "
+                    f"asking again for up to {AGENT_WAIT_S:g} s",
+                    file=sys.stderr,
+                )
+                said = True
+            time.sleep(AGENT_POLL_S)

@@ -51,6 +51,12 @@ class JobRow:
         }
 
 
+def shown_entrypoint(entrypoint: str) -> str:
+    """A job's entrypoint as listings show it: the ``raytuner run`` command, without the probe
+    :func:`raytuner.jobs.submission.build_entrypoint` puts before it."""
+    return entrypoint.partition("; exec ")[2] if entrypoint.startswith("command -v raytuner") else entrypoint
+
+
 def _row(details: Any) -> JobRow:
     def seconds(ms: int | None) -> float | None:
         return None if not ms else ms / 1000.0
@@ -58,7 +64,7 @@ def _row(details: Any) -> JobRow:
     return JobRow(
         job_id=details.submission_id or details.job_id or "?",
         status=str(getattr(details.status, "value", details.status)),
-        entrypoint=details.entrypoint,
+        entrypoint=shown_entrypoint(details.entrypoint or ""),
         start_time=seconds(details.start_time),
         end_time=seconds(details.end_time),
         message=details.message,

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 # How long ``submit`` waits for the job's own check when no live node holds one trial: the
 # job's start on the head (the upload, a fresh Python, joining Ray) takes a few seconds.
 START_WATCH_S = 120.0
+# How long Ray's job supervisor waits, after ``jobs stop`` sent SIGTERM, before it sends SIGKILL
+# (Ray's default is 3 s): the run stops its trials, saves, and ends ``interrupted`` in that time.
+JOB_STOP_WAIT_S = 60
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,25 @@ def check_storage(experiment: Experiment) -> None:
     )
 
 
+# What the job says, in raytuner's one-line error form, on a head without the raytuner command.
+NOT_INSTALLED = (
+    "error: the cluster's head node has no `raytuner` command on its PATH: install raytuner (the same version) "
+    "on every node, e.g. in the cluster config's setup_commands (cluster/README.md, 2. Start the cluster)"
+)
+NOT_INSTALLED_EXIT = 2
+
+
 def build_entrypoint(spec_path: str, submission: Submission) -> str:
-    """The shell command the job runs on the cluster (the job sets RAY_ADDRESS for it)."""
+    """The shell command the job runs on the cluster (the job sets RAY_ADDRESS for it).
+
+    It checks first that the head has the ``raytuner`` command, and says what to install where
+    if not (``/bin/sh: 1: raytuner: not found`` said nothing of the fix).
+    """
+    probe = f"command -v raytuner >/dev/null || {{ echo {shlex.quote(NOT_INSTALLED)}; exit {NOT_INSTALLED_EXIT}; }}"
+    return f"{probe}; exec {_run_command(spec_path, submission)}"
+
+
+def _run_command(spec_path: str, submission: Submission) -> str:
     words = ["raytuner", "run", spec_path, "--json"]
     for override in submission.overrides:
         words += ["--set", override]
@@ -218,7 +238,7 @@ def submit(
             runtime_env={
                 "working_dir": str(root),
                 "excludes": upload_excludes(root, experiment.spec.storage),
-                "env_vars": {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"},
+                "env_vars": {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1", "RAY_JOB_STOP_WAIT_TIME_S": str(JOB_STOP_WAIT_S)},
             },
             metadata={"raytuner.experiment": experiment.spec.name},
         ),

@@ -228,7 +228,7 @@ def _trial_row(
     started = info.get("runtime_start_time")
     if not is_number(started) and rows and rows[0]["timestamp"] is not None:
         started = rows[0]["timestamp"].timestamp() - (rows[0]["time_total_s"] or 0.0)
-    ended = rows[-1]["timestamp"] if rows and status in ("completed", "error") else None
+    ended = _ended(started, rows[-1]) if rows and status in ("completed", "error") else None
     failures = info.get("runtime_num_failures")
     return {
         "trial_id": trial_id,
@@ -251,6 +251,20 @@ def _trial_row(
         "_config_flat": flatten_config(config),
         "_last": last,
     }
+
+
+def _ended(started: Any, last: Mapping[str, Any]) -> datetime | None:
+    """When a trial ended: its start plus its running time, or its last report's ``timestamp``.
+
+    Ray writes ``timestamp`` in whole seconds, so a trial shorter than a second would end
+    before it started by that alone; the later of the two estimates is kept.
+    """
+    stamp: datetime | None = last["timestamp"]
+    total = last["time_total_s"]
+    if not (is_number(started) and is_number(total)):
+        return stamp
+    ran = _ts(float(started) + float(total))
+    return ran if stamp is None or ran is not None and ran > stamp else stamp
 
 
 def _reports(folder: Location, entries: set[str]) -> list[dict[str, Any]]:

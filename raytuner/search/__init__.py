@@ -23,6 +23,7 @@ class SearchPlan:
 
     searcher: Any
     total_trials: int
+    told: int = 0  # earlier trials a warm start told the searcher before its first suggestion
 
 
 def total_trials(experiment: Experiment) -> int:
@@ -119,14 +120,15 @@ def create_search(experiment: Experiment) -> SearchPlan:
 
     search = experiment.spec.search
     searcher = SEARCHERS[search.algorithm](experiment)
+    told = 0
     if search.warm_start is not None:
         from raytuner.search.warm_start import warm
 
-        warm(searcher, experiment)
+        told = warm(searcher, experiment)
     if search.max_concurrent is not None:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
     if experiment.spec.scheduler.type in (SchedulerType.PBT, SchedulerType.PB2):
         from raytuner.search.population import PopulationSearch
 
         searcher = PopulationSearch(searcher)
-    return SearchPlan(searcher, total_trials(experiment))
+    return SearchPlan(searcher, total_trials(experiment), told)

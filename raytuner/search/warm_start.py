@@ -174,14 +174,15 @@ def priors_for(experiment: Experiment) -> list[Prior]:
     return load_priors(warm, experiment.space, objectives, spec.storage)
 
 
-def warm(searcher: Any, experiment: Experiment) -> Any:
-    """``searcher`` told about every prior of the spec's warm start (unchanged without one)."""
+def warm(searcher: Any, experiment: Experiment) -> int:
+    """Tells ``searcher`` every prior of the spec's warm start; returns how many it was told."""
     at_budget = getattr(searcher, "add_evaluated_at", None)  # BOHB keeps results per budget
-    for prior in priors_for(experiment):
+    priors = priors_for(experiment)
+    for prior in priors:
         if len(prior.values) > 1:  # only multi-objective searchers get here (checks refuse the others)
             searcher.add_evaluated(prior.config, list(prior.values))
         elif at_budget is not None:
             at_budget(prior.config, prior.value, prior.iterations)
         else:
             searcher.add_evaluated(prior.config, prior.value)
-    return searcher
+    return len(priors)

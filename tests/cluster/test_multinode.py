@@ -225,6 +225,10 @@ def test_submit_to_a_cluster_scaled_to_zero_names_the_node_type_its_job_waits_fo
     stopped = _raytuner(cluster, "jobs", "stop", job_id, "--address", cluster.jobs)
     assert stopped.returncode == 0, stopped.stderr
     assert _wait_until(cluster, job_id, {"SUCCEEDED", "FAILED", "STOPPED"}, timeout_s=120) == "STOPPED"
+    # the run took the job's SIGTERM as a Ctrl-C: it ended `interrupted` and resumable, not `failed`
+    # with a trial still `running` (Ray's own SIGTERM handler raised SystemExit mid-fit)
+    status = json.loads((tmp_path / "quickstart" / "status.json").read_text())
+    assert status["state"] == "interrupted", status
 
 
 def test_object_storage_holds_the_checkpoints_of_trials_on_every_node(cluster: Cluster, s3_server: S3Server) -> None:

@@ -258,7 +258,7 @@ execution: {backend: inline}
 """
 
 
-def _start(tmp_path: Path) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, *, sigint_ignored: bool = False) -> subprocess.Popen[str]:
     spec = tmp_path / "slow.yaml"
     spec.write_text(SLOW)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -269,6 +269,8 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
         text=True,
         env=env,
         cwd=tmp_path,
+        # as a shell script's `raytuner run ... &` starts it: SIGINT ignored from the start
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
 
 
@@ -310,6 +312,24 @@ def test_ctrl_c_stops_at_the_next_report_and_the_run_resumes(tmp_path: Path) -> 
     status = json.loads((tmp_path / "runs" / "inline-slow" / "status.json").read_text())
     assert status["state"] == "interrupted"
     _resume_and_check(tmp_path, finished)
+
+
+@pytest.mark.subprocess
+def test_sigterm_stops_as_ctrl_c_does_even_with_sigint_ignored(tmp_path: Path) -> None:
+    """SIGTERM (``jobs stop``, a scheduler's limit, ``kill``) ended the driver on the spot: the
+    status stayed ``running`` and the open part was never sealed."""
+    proc = _start(tmp_path, sigint_ignored=True)
+    _read_until(proc, "trial_started", 1)
+    proc.send_signal(signal.SIGTERM)  # before the first trial ends: the run's loop is under way
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert json.loads(out.splitlines()[-1])["state"] == "interrupted"
+    status = json.loads((tmp_path / "runs" / "inline-slow" / "status.json").read_text())
+    assert status["state"] == "interrupted"
+    trials = pq.read_table(tmp_path / "runs" / "inline-slow" / "trials.parquet").to_pandas()
+    assert set(trials["status"]) == {"paused"}  # were left `running` by an interrupted run
+    _resume_and_check(tmp_path, set())
 
 
 @pytest.mark.subprocess

@@ -88,7 +88,10 @@ def test_resume_refuses_what_is_not_an_experiment(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no experiment 'nothing'" in done.stderr
 
 
-def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGTERM (``jobs stop``, a scheduler's time limit, ``kill``) stops as Ctrl-C does: it ended
+    the driver on the spot, leaving the status ``running`` and the last reports in open parts."""
     spec = tmp_path / "crash.yaml"
     spec.write_text(SPEC)
     proc = subprocess.Popen(
@@ -103,7 +106,7 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
     for line in proc.stdout:
         if json.loads(line)["event"] == "trial_completed":
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     rest = proc.stdout.read()
     assert proc.wait(timeout=120) == 130
     finished = json.loads(rest.splitlines()[-1])
@@ -112,6 +115,10 @@ def test_ctrl_c_stops_gracefully_and_the_run_resumes(tmp_path: Path) -> None:
     assert json.loads((folder / "status.json").read_text())["state"] == "interrupted"
     kept = pq.read_table(folder / "results.parquet").num_rows
     assert kept >= 8  # the finished trial's reports were compacted, nothing left in parts
+    cut = pq.read_table(folder / "trials.parquet").to_pandas()
+    # the trials the stop cut short are paused, not `completed` (Ray marks them TERMINATED) nor `running`
+    assert set(cut["status"]) <= {"completed", "paused", "pending"} and "paused" in set(cut["status"])
+    assert (cut.loc[cut["status"] == "completed", "iterations"] == 8).all(), cut[["status", "iterations"]]
 
     done = subprocess.run([RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -155,6 +155,8 @@ def test_plain_ray_tune_folder_exports_with_the_same_schema(runs: Path, tmp_path
     assert trials.schema.field("config/depth").type == pa.int64()  # typed from the values found
     assert trials.column("metric_best").to_pylist() == pytest.approx([1.0 + 1 / 5] * 4)  # (x-1)^2 + 1/t
     assert set(trials.column("iterations").to_pylist()) == {5}
+    spans = zip(trials.column("started_at").to_pylist(), trials.column("ended_at").to_pylist(), strict=True)
+    assert all(ended >= started for started, ended in spans)  # Ray's whole-second timestamps once ended first
     own = set(pq.read_table(runs / "quad" / "trials.parquet").column_names)
     assert {c for c in own if not c.startswith(("config/", "last/"))} <= set(trials.column_names)
 

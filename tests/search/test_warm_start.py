@@ -30,13 +30,19 @@ def spec(name: str, storage: Path, search: str, space: str = SPACE, metric: str 
     )
 
 
-def run(text: str) -> Any:
+def run(text: str, recorder: Any = None) -> Any:
     from raytuner.execution.events import Recorder
     from raytuner.execution.runner import RunOptions, RunState, run_experiment
 
-    summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
+    summary = run_experiment(load_experiment_text(text), RunOptions(), recorder or Recorder())
     assert summary.state is RunState.COMPLETED
     return summary
+
+
+def started(recorder: Any) -> dict[str, Any]:
+    from raytuner.execution.events import EventKind
+
+    return next(e.data for e in recorder.events if e.kind is EventKind.EXPERIMENT_STARTED)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,11 @@ def test_b_learns_a_and_records_only_its_own_trials_and_extending_keeps_it(earli
     a_trials = pq.read_table(earlier / "a" / "trials.parquet").to_pylist()
     assert len(a_trials) == 8
     warm = "{experiment: a}"
-    summary = run(spec("b", earlier, f"{{algorithm: optuna_tpe, num_samples: 4, seed: 2, warm_start: {warm}}}"))
+    recorder = Recorder()
+    summary = run(spec("b", earlier, f"{{algorithm: optuna_tpe, num_samples: 4, seed: 2, warm_start: {warm}}}"), recorder)
+    told = started(recorder)["warm_start"]
+    line = "warm start: the searcher was told 8 finished trials of experiment 'a'"
+    assert told == {"experiment": "a", "trials": 8, "line": line}
     study = saved_state(summary.folder)["study"]
     assert len(study.trials) == 8 + 4  # A's eight, told before B's first suggestion, then B's own
     told = {(t.params["x1"], t.params["x2"], t.value) for t in study.trials[:8]}
@@ -72,7 +82,9 @@ def test_b_learns_a_and_records_only_its_own_trials_and_extending_keeps_it(earli
     assert not {r["trial_id"] for r in b_trials} & {r["trial_id"] for r in a_trials}
     assert len({r["trial_id"] for r in pq.read_table(summary.folder / "results.parquet").to_pylist()}) == 4
     # a restored searcher (extend, like resume) goes on from the saved study: A's trials are not told twice
-    extended = extend_experiment(summary.folder, 2, RunOptions(), Recorder())
+    again = Recorder()
+    extended = extend_experiment(summary.folder, 2, RunOptions(), again)
+    assert started(again)["warm_start"] is None  # the restored study already holds them: nothing told again
     assert all(r.status is TrialStatus.COMPLETED for r in extended.trials.values())
     assert len(saved_state(summary.folder)["study"].trials) == 8 + 4 + 2
 
