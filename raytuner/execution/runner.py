@@ -25,6 +25,7 @@ from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
+from raytuner.results.driver_lock import driving
 from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, read_records
 from raytuner.results.schema import config_columns
@@ -102,16 +103,16 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     else:
         root = layout.storage_root(spec.storage)
         layout.check_writable(root, where)
-        folder = layout.new_experiment_dir(root, spec.name)
-        folder.mkdir(parents=True)
-    started = time.time()
-    several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
-    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
-    (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-    write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
-    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-    status = _Status(folder, experiment, book, started)
-    return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
+        folder = layout.make_experiment_dir(root, spec.name)
+    with driving(folder):  # taken before the folder is an experiment: no resume can start on it
+        started = time.time()
+        several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
+        book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
+        (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
+        write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
+        store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+        status = _Status(folder, experiment, book, started)
+        return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
 
 
 def _check_inline_options(experiment: Experiment, options: RunOptions) -> bool:
@@ -143,11 +144,15 @@ def resume_experiment(
     (or start over without one); with ``retry_errored`` failed trials start over. The
     Parquet tables keep everything recorded before and add what follows; a report repeated
     after a restore replaces the one it repeats.
+
+    Raises:
+        UsageError: another driver runs the experiment now (:mod:`raytuner.results.driver_lock`).
     """
     from raytuner.execution.revive import load_saved_experiment
 
-    experiment = load_saved_experiment(folder)
-    return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
+    with driving(folder):
+        experiment = load_saved_experiment(folder)
+        return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
 
 
 def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Listener) -> RunSummary:
@@ -158,17 +163,21 @@ def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Lis
     earlier trial runs again and every earlier Parquet row stays.
 
     Raises:
-        UsageError: the experiment is not completed (resume it first) or cannot take more trials.
+        UsageError: the experiment is not completed (resume it first) or cannot take more trials, or
+            another driver runs it now.
     """
     from raytuner.errors import UsageError
     from raytuner.execution.extension import widen_saved_spec
     from raytuner.execution.revive import load_saved_experiment
 
-    state = read_status(folder).get("state")
-    if state != RunState.COMPLETED.value:
-        raise UsageError(f"{folder.name} is {state}, not completed: finish it with raytuner resume before extending it")
-    experiment = widen_saved_spec(folder, load_saved_experiment(folder).base_dir, add)
-    return _continue(folder, experiment, options, listener, ResumeOptions())
+    with driving(folder):
+        state = read_status(folder).get("state")
+        if state != RunState.COMPLETED.value:
+            raise UsageError(
+                f"{folder.name} is {state}, not completed: finish it with raytuner resume before extending it"
+            )
+        experiment = widen_saved_spec(folder, load_saved_experiment(folder).base_dir, add)
+        return _continue(folder, experiment, options, listener, ResumeOptions())
 
 
 def _continue(
