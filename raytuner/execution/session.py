@@ -293,6 +293,9 @@ def ray_session(
     else:
         with loopback_only():
             ray.init(
+                # "local": a Ray of the run's own; without it ray.init joins the Ray that Ray's
+                # ray_current_cluster file names (any `ray start` on the machine, a dead one too)
+                address="local",
                 _node_ip_address="127.0.0.1",
                 include_dashboard=False,
                 num_cpus=num_cpus,
