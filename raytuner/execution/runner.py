@@ -25,7 +25,7 @@ from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
-from raytuner.results.driver_lock import driving
+from raytuner.results.driver_lock import driven, driving
 from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, read_records
 from raytuner.results.schema import config_columns
@@ -135,6 +135,7 @@ def _seeded(experiment: Experiment) -> Experiment:
     return dataclasses.replace(experiment, spec=experiment.spec.model_copy(update={"search": search}))
 
 
+@driven
 def resume_experiment(
     folder: Path, options: RunOptions, listener: Listener, *, retry_errored: bool = False
 ) -> RunSummary:
@@ -150,11 +151,11 @@ def resume_experiment(
     """
     from raytuner.execution.revive import load_saved_experiment
 
-    with driving(folder):
-        experiment = load_saved_experiment(folder)
-        return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
+    experiment = load_saved_experiment(folder)
+    return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
 
 
+@driven
 def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Listener) -> RunSummary:
     """Run ``add`` more samples of a completed experiment, in its folder.
 
@@ -170,14 +171,11 @@ def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Lis
     from raytuner.execution.extension import widen_saved_spec
     from raytuner.execution.revive import load_saved_experiment
 
-    with driving(folder):
-        state = read_status(folder).get("state")
-        if state != RunState.COMPLETED.value:
-            raise UsageError(
-                f"{folder.name} is {state}, not completed: finish it with raytuner resume before extending it"
-            )
-        experiment = widen_saved_spec(folder, load_saved_experiment(folder).base_dir, add)
-        return _continue(folder, experiment, options, listener, ResumeOptions())
+    state = read_status(folder).get("state")
+    if state != RunState.COMPLETED.value:
+        raise UsageError(f"{folder.name} is {state}, not completed: finish it with raytuner resume before extending it")
+    experiment = widen_saved_spec(folder, load_saved_experiment(folder).base_dir, add)
+    return _continue(folder, experiment, options, listener, ResumeOptions())
 
 
 def _continue(

@@ -15,16 +15,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from raytuner.errors import UsageError
 from raytuner.results import layout
 
+P = ParamSpec("P")
+R = TypeVar("R")
 LOCK = ".driver.lock"
 # flock not offered by the file system (some FUSE and network mounts): run unguarded, as before
 _UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
@@ -43,6 +46,17 @@ def driving(folder: Path) -> Iterator[None]:
     finally:
         if fd is not None:
             os.close(fd)  # releases the lock; the file stays, naming the last driver
+
+
+def driven(function: Callable[Concatenate[Path, P], R]) -> Callable[Concatenate[Path, P], R]:
+    """``function(folder, ...)``, run holding ``folder``'s driver lock (:func:`driving`)."""
+
+    @functools.wraps(function)
+    def wrapper(folder: Path, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with driving(folder):
+            return function(folder, *args, **kwargs)
+
+    return wrapper
 
 
 def check_free(folder: Path) -> None:
