@@ -46,8 +46,11 @@ print(json.dumps({"node_ip": node_ip, "listening": sorted(listening), "monitors"
 """
 
 
-def test_a_private_ray_binds_only_to_loopback_and_leaves_no_process() -> None:
+@pytest.mark.parametrize("ray_address", [None, "local"])  # Ray's "local": a Ray of the run's own, so the private one
+def test_a_private_ray_binds_only_to_loopback_and_leaves_no_process(ray_address: str | None) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    if ray_address is not None:
+        env["RAY_ADDRESS"] = ray_address
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
