@@ -32,6 +32,7 @@ def ray_session() -> Iterator[None]:
     paths = os.pathsep.join([str(FIXTURES), str(ROOT), os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)
     with loopback_only():
         ray.init(
+            address="local",  # never a `ray start` head, nor a dead one Ray's ray_current_cluster file names
             num_cpus=2,
             _node_ip_address="127.0.0.1",
             include_dashboard=False,

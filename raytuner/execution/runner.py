@@ -25,6 +25,7 @@ from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
+from raytuner.results.driver_lock import driven, driving
 from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, read_records
 from raytuner.results.schema import config_columns
@@ -104,16 +105,16 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     else:
         root = layout.storage_root(spec.storage)
         layout.check_writable(root, where)
-        folder = layout.new_experiment_dir(root, spec.name)
-        folder.mkdir(parents=True)
-    started = time.time()
-    several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
-    book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
-    (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-    write_environment(folder, experiment)
-    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-    status = _Status(folder, experiment, book, started)
-    return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
+        folder = layout.make_experiment_dir(root, spec.name)
+    with driving(folder):  # taken before the folder is an experiment: no resume can start on it
+        started = time.time()
+        several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
+        book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
+        (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
+        write_environment(folder, experiment)
+        store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+        status = _Status(folder, experiment, book, started)
+        return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
 
 
 def _check_inline_options(experiment: Experiment, options: RunOptions) -> bool:
@@ -136,6 +137,7 @@ def _seeded(experiment: Experiment) -> Experiment:
     return dataclasses.replace(experiment, spec=experiment.spec.model_copy(update={"search": search}))
 
 
+@driven
 def resume_experiment(
     folder: Path, options: RunOptions, listener: Listener, *, retry_errored: bool = False
 ) -> RunSummary:
@@ -145,6 +147,9 @@ def resume_experiment(
     (or start over without one); with ``retry_errored`` failed trials start over. The
     Parquet tables keep everything recorded before and add what follows; a report repeated
     after a restore replaces the one it repeats.
+
+    Raises:
+        UsageError: another driver runs the experiment now (:mod:`raytuner.results.driver_lock`).
     """
     from raytuner.execution.revive import load_saved_experiment
 
@@ -152,6 +157,7 @@ def resume_experiment(
     return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
 
 
+@driven
 def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Listener) -> RunSummary:
     """Run ``add`` more samples of a completed experiment, in its folder.
 
@@ -160,7 +166,8 @@ def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Lis
     earlier trial runs again and every earlier Parquet row stays.
 
     Raises:
-        UsageError: the experiment is not completed (resume it first) or cannot take more trials.
+        UsageError: the experiment is not completed (resume it first) or cannot take more trials, or
+            another driver runs it now.
     """
     from raytuner.errors import UsageError
     from raytuner.execution.extension import widen_saved_spec

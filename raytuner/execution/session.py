@@ -64,8 +64,10 @@ def ray_kind(address: str | None) -> RayKind:
 
 
 def cluster_address(address: str | None) -> str | None:
-    """The cluster to join: ``--address``, else ``RAY_ADDRESS``, else none."""
-    return address or os.environ.get("RAY_ADDRESS") or None
+    """The cluster to join: ``--address``, else ``RAY_ADDRESS``, else none (so also for Ray's
+    ``local``, which asks for a Ray of the run's own: the private one, on 127.0.0.1)."""
+    found = address or os.environ.get("RAY_ADDRESS") or None
+    return None if found == "local" else found
 
 
 # Set in this process during a run by the trackers' own setup (MLflow's set_tracking_uri writes
@@ -308,6 +310,9 @@ def ray_session(
         else:
             with loopback_only():
                 ray.init(
+                    # "local": a Ray of the run's own; without it ray.init joins the Ray that Ray's
+                    # ray_current_cluster file names (any `ray start` on the machine, a dead one too)
+                    address="local",
                     _node_ip_address="127.0.0.1",
                     include_dashboard=False,
                     num_cpus=num_cpus,

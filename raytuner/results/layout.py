@@ -81,6 +81,18 @@ def new_experiment_dir(root: Path, name: str) -> Path:
     return candidate
 
 
+def make_experiment_dir(root: Path, name: str) -> Path:
+    """Create :func:`new_experiment_dir`'s folder; two runs of one name started together each
+    get a folder of their own (the one that loses the race for a name takes the next)."""
+    while True:
+        folder = new_experiment_dir(root, name)
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+
+
 def inside(root: Path, path: Path) -> Path:
     """``path`` resolved, refusing anything outside ``root`` (names cannot escape storage)."""
     resolved = path.resolve()

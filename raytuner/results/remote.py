@@ -272,7 +272,15 @@ def remote_of(folder: Path) -> Remote | None:
 
 
 def fresh_working_copy(remote: Remote) -> Path:
+    """An empty working copy for ``remote`` (what was there is removed).
+
+    Raises:
+        UsageError: a driver on this machine runs the experiment in that working copy now.
+    """
+    from raytuner.results.driver_lock import check_free
+
     folder = working_copy(remote)
+    check_free(folder)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / MARKER).write_text(remote.uri + "\n")
@@ -290,10 +298,19 @@ def download(remote: Remote, *, trackers: bool = False) -> Path:
     """A working copy of raytuner's files of the experiment at ``remote``, fetched now; with
     ``trackers``, the tracking loggers' stores too (a run that goes on writes into them).
 
+    A driver on this machine running the experiment keeps its working copy: readers get it as
+    it is (newer than the bucket), ``resume`` and ``extend`` (``trackers``) are refused.
+
     Raises:
-        UsageError: there is no experiment folder at ``remote``.
+        UsageError: there is no experiment folder at ``remote``, or ``trackers`` and a driver
+            on this machine runs it now.
     """
     import pyarrow.fs as pafs
+
+    from raytuner.results.driver_lock import is_driven
+
+    if not trackers and is_driven(working_copy(remote)):
+        return working_copy(remote)
 
     try:
         entries = remote.fs.get_file_info(pafs.FileSelector(remote.path, allow_not_found=True))
