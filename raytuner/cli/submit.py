@@ -50,14 +50,21 @@ def submit(
     enable_token_auth()  # before user code imports Ray while the spec is validated
     from raytuner.jobs import Submission, connect, follow_logs
     from raytuner.jobs import submit as submit_job
-    from raytuner.jobs.submission import unmet_request, watch_start
+    from raytuner.jobs.submission import leaves_credentials_out, unmet_request, watch_start
     from raytuner.spec.loader import load_experiment
 
     overrides = list(set_ or [])
     experiment = load_experiment(spec, overrides, name=name, storage=storage)
     client = connect(address, verbose=verbose)
     unmet = unmet_request(client, address, experiment)
-    job_id = submit_job(client, address, experiment, Submission(Path(spec), tuple(overrides), name, storage))
+    submission = Submission(Path(spec), tuple(overrides), name, storage)
+    job_id = submit_job(client, address, experiment, submission)
+    if leaves_credentials_out(submission):
+        print(
+            "the credentials in the storage URI were not sent with the job: the cluster's nodes reach the bucket "
+            "with their own (an instance role, or AWS_* variables in the nodes' environment)",
+            file=sys.stderr,
+        )
     if unmet is not None:
         print(
             f"submitted {job_id}; no live node of the cluster holds one trial ({show_resources(unmet)}): the job "

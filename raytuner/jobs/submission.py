@@ -26,6 +26,7 @@ from raytuner.errors import JobRefusedError, Location, SpecError, UsageError
 from raytuner.execution.preflight import live_node_holds, show_resources, trial_resources
 from raytuner.jobs.client import call
 from raytuner.jobs.status import get_job, job_logs
+from raytuner.results.remote import redact
 from raytuner.spec.loader import Experiment
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ def build_entrypoint(spec_path: str, submission: Submission) -> str:
 
 
 def _run_command(spec_path: str, submission: Submission) -> str:
+    """``raytuner run`` with the command-line changes, without the credentials of any URI in
+    them: the job's command line is kept and shown by the cluster (``jobs ls``, its dashboard),
+    and its nodes reach the bucket with credentials of their own."""
     words = ["raytuner", "run", spec_path, "--json"]
     for override in submission.overrides:
         words += ["--set", override]
@@ -107,7 +111,13 @@ def _run_command(spec_path: str, submission: Submission) -> str:
         words += ["--name", submission.name]
     if submission.storage:
         words += ["--storage", submission.storage]
-    return shlex.join(words)
+    return shlex.join(redact(word) for word in words)
+
+
+def leaves_credentials_out(submission: Submission) -> bool:
+    """Whether the job's command line lost credentials that the user's command line had."""
+    given = [*submission.overrides, submission.storage or ""]
+    return any(redact(word) != word for word in given)
 
 
 def unmet_request(client: JobSubmissionClient, address: str, experiment: Experiment) -> dict[str, float] | None:

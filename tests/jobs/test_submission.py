@@ -54,6 +54,18 @@ def test_the_entrypoint_says_what_to_install_on_a_head_without_raytuner(tmp_path
     assert ran.returncode == 2 and ran.stderr.startswith("error: ") and "num_samples" in ran.stderr, ran.stderr
 
 
+def test_the_entrypoint_never_carries_credentials_of_a_storage_uri() -> None:
+    """`submit --storage s3://KEY:SECRET@b/runs` put the secret into the job's command line, which
+    the cluster keeps and shows (`jobs ls`, the dashboard)."""
+    from raytuner.jobs.submission import leaves_credentials_out
+
+    secret = Submission(Path("q.yaml"), ("storage=s3://k:plantedsecret@b/r?secret_key=plantedsecret",), None, "s3://k:plantedsecret@b/runs")
+    entrypoint = build_entrypoint("q.yaml", secret)
+    assert "plantedsecret" not in entrypoint and "s3://b/runs" in entrypoint
+    assert leaves_credentials_out(secret)
+    assert not leaves_credentials_out(Submission(Path("q.yaml"), ("search.num_samples=4",), None, "s3://b/runs"))
+
+
 def test_the_spec_must_travel_with_the_working_directory(tmp_path: Path) -> None:
     inside = tmp_path / "exp" / "q.yaml"
     inside.parent.mkdir()
