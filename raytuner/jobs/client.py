@@ -43,7 +43,9 @@ def connect(address: str, *, verbose: bool = False) -> JobSubmissionClient:
     enable_token_auth()  # before Ray is imported: it reads RAY_AUTH_MODE at import
     from ray.job_submission import JobSubmissionClient
 
-    for name in SDK_LOGGERS:
+    # Ray's SDK modules set their own loggers to INFO when imported: each one is set, not a parent
+    known = [name for name in logging.root.manager.loggerDict if name.startswith(SDK_LOGGERS)]
+    for name in {*SDK_LOGGERS, *known}:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     with translated(address):
         return JobSubmissionClient(address)
