@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import secrets
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from raytuner.errors import ExperimentError, Location, RaytunerError
+from raytuner.errors import ExperimentError, Location, RaytunerError, StorageFullError, is_storage_full
 from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.results import layout, remote
@@ -107,11 +108,12 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     started = time.time()
     several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
     book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
-    (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-    write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
-    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-    status = _Status(folder, experiment, book, started)
-    return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
+    with _storage_checked(folder):
+        (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
+        write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
+        store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+        status = _Status(folder, experiment, book, started)
+        return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
 
 
 def _check_inline_options(experiment: Experiment, options: RunOptions) -> bool:
@@ -177,11 +179,12 @@ def _continue(
     from raytuner.execution.revive import rebuild_book
 
     _check_inline_options(experiment, options)
-    book = rebuild_book(folder, experiment)
-    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-    started = float(read_status(folder).get("started_at") or time.time())
-    status = _Status(folder, experiment, book, started)
-    return _run(experiment, options, listener, folder, book, store, status, resume, fresh=False)
+    with _storage_checked(folder):
+        book = rebuild_book(folder, experiment)
+        store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+        started = float(read_status(folder).get("started_at") or time.time())
+        status = _Status(folder, experiment, book, started)
+        return _run(experiment, options, listener, folder, book, store, status, resume, fresh=False)
 
 
 def _run(
@@ -216,6 +219,9 @@ def _run(
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
         error = f"{type(exc).__name__}: {exc}"
+        if is_storage_full(exc):
+            error = f"the storage is full ({_strerror(exc)})"
+            raise StorageFullError(_full_message(folder, exc)) from exc
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
         if fresh and (book.abort is not None or refused is not None):
@@ -225,8 +231,7 @@ def _run(
             shutil.rmtree(folder, ignore_errors=True)
         else:
             with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
-                store.finalize()
-                status.write(state, error)
+                _record_end(folder, store, status, state, error)
                 if mirror is not None:
                     mirror.close()
     if book.abort is not None:
@@ -243,6 +248,64 @@ def _run(
     )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
+
+
+def _record_end(folder: Path, store: ResultsStore, status: _Status, state: RunState, error: str | None) -> None:
+    """Compact the tables, then write the run's end to ``status.json``.
+
+    Storage full: the tables stay as parts (``resume`` goes on from them), ``status.json``
+    says the run failed and why, or the error raised says it could not be written either.
+    """
+    full: OSError | None = None
+    try:
+        store.finalize()
+    except OSError as exc:
+        if not is_storage_full(exc):
+            raise
+        full, state, error = exc, RunState.FAILED, f"the storage is full ({_strerror(exc)})"
+    try:
+        status.write(state, error)
+    except OSError as exc:
+        if not is_storage_full(exc):
+            raise
+        said = (
+            f"{layout.STATUS} says {state.value}"
+            if status.written
+            else f"{layout.STATUS} could not be written either (it still says running)"
+        )
+        raise StorageFullError(_full_message(folder, full or exc, said)) from exc
+    if full is not None:
+        raise StorageFullError(_full_message(folder, full)) from full
+
+
+def _strerror(exc: BaseException) -> str:
+    """The reason of the first error in ``exc``'s chain that has one (``No space left on device``)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__
+    return str(exc)
+
+
+def _full_message(folder: Path, exc: BaseException, status: str = f"{layout.STATUS} says failed") -> str:
+    """One line for a full storage: which, why, what ``status`` now says, and what to do."""
+    return (
+        f"the storage is full ({_strerror(exc)}): {_display(folder.parent)}; the run stopped and {status}. "
+        f"Free some space, then raytuner resume {folder.name} goes on from what was written"
+    )
+
+
+@contextlib.contextmanager
+def _storage_checked(folder: Path) -> Iterator[None]:
+    """A full storage met outside the run's own handling (setting up, reopening the tables) as
+    one :class:`StorageFullError`."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_storage_full(exc):
+            raise
+        raise StorageFullError(_full_message(folder, exc, f"{layout.STATUS} was not updated")) from exc
 
 
 @contextlib.contextmanager
@@ -542,12 +605,16 @@ class _Status:
         self.experiment = experiment
         self.book = book
         self.started = started
+        self.written = False  # whether status.json holds the state last written
 
     def write(self, state: RunState, error: str | None = None) -> None:
+        """Write ``status.json``, then ``experiment.parquet``. With the storage full, status.json
+        is overwritten in place (it fits in the room the old one took)."""
         spec = self.experiment.spec
         best = self.book.best
         ended = None if state is RunState.RUNNING else time.time()
-        write_json_atomic(
+        self.written = False
+        _write_status(
             self.folder / layout.STATUS,
             {
                 "name": spec.name,
@@ -569,7 +636,22 @@ class _Status:
                 "driver": {"pid": os.getpid(), "hostname": socket.gethostname()},
             },
         )
+        self.written = True
         write_experiment_table(self.folder, self.experiment, state.value, self.started, ended, error)
+
+
+def _write_status(path: Path, data: dict[str, Any]) -> None:
+    """``write_json_atomic``; on a full disk, the file rewritten in place instead: a new file
+    needs a block the disk does not have, the old one's blocks are there to reuse."""
+    try:
+        write_json_atomic(path, data)
+    except OSError as exc:
+        if not is_storage_full(exc) or not path.is_file():
+            raise
+        text = (json.dumps(data, default=str) + "\n").encode()  # compact: no larger than the indented one
+        with path.open("r+b") as handle:  # no O_TRUNC: the blocks stay allocated while rewritten
+            handle.write(text)
+            handle.truncate()
 
 
 def _front_data(book: ExperimentBook) -> dict[str, Any]:

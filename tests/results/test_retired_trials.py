@@ -144,3 +144,35 @@ storage: {storage}
     by_best = sorted(rows, key=lambda row: row["metric_best"])
     assert [r.trial_id for r in book.ranked()] == [row["trial_id"] for row in by_best[:KEEP_BEST]]
     assert book.best is not None and book.best.trial_id == by_best[0]["trial_id"]
+
+
+def test_a_trial_forgotten_then_run_again_under_its_id_keeps_what_it_reports_again(tmp_path: Path) -> None:
+    """An inline resume forgets a trial the saved state does not know (it started after the last
+    save, e.g. the save failed on a full disk) and the restored searcher suggests it again under
+    the same id: its new reports and row stay, in the tables and through the trial's retirement."""
+    book = ExperimentBook("loss", -1.0)
+    store = ResultsStore(tmp_path, book, {"config/x": ColumnType.FLOAT}, flush_every_s=3600)
+    _trial(book, store, "t0", 0.0, TrialStatus.COMPLETED, loss=0.5)
+    _trial(book, store, "t1", 1.0, TrialStatus.COMPLETED, loss=0.9)  # the first run of t1
+    store.flush()
+    store.finalize()
+
+    book = ExperimentBook("loss", -1.0)  # resumed: the saved state ends before t1
+    book.trials = read_records(tmp_path / layout.TRIALS)
+    store = ResultsStore(tmp_path, book, {"config/x": ColumnType.FLOAT}, flush_every_s=3600)
+    del book.trials["t1"]
+    store.forget("t1")
+    store.flush()
+    again = _trial(book, store, "t1", 1.0, TrialStatus.RUNNING, loss=0.4)
+    store.add_result("t1", {"training_iteration": 2, "time_total_s": 1.0}, {"loss": 0.3})
+    store.flush()
+    again.status = TrialStatus.COMPLETED
+    store.flush()  # retires t1: the next flush reads its row back from the table
+    _trial(book, store, "t2", 2.0, TrialStatus.COMPLETED, loss=0.7)
+    store.finalize()
+
+    assert [row["trial_id"] for row in _table(tmp_path)] == ["t0", "t1", "t2"]
+    results = pq.read_table(tmp_path / layout.RESULTS).to_pylist()
+    assert [(row["trial_id"], row["training_iteration"], row["loss"]) for row in results] == [
+        ("t0", 1, 0.5), ("t1", 1, 0.4), ("t1", 2, 0.3), ("t2", 1, 0.7)
+    ]  # fmt: skip
