@@ -176,3 +176,25 @@ def test_a_trial_forgotten_then_run_again_under_its_id_keeps_what_it_reports_aga
     assert [(row["trial_id"], row["training_iteration"], row["loss"]) for row in results] == [
         ("t0", 1, 0.5), ("t1", 1, 0.4), ("t1", 2, 0.3), ("t2", 1, 0.7)
     ]  # fmt: skip
+
+
+def test_resume_brings_a_row_behind_its_reports_up_to_them(tmp_path: Path) -> None:
+    """A driver killed after a trial's last reports reached the open part but before the trials
+    table was written again: the row would stay behind for good (a trial restored from its last
+    checkpoint reports nothing again), so the resume takes the records up to the reports."""
+    from raytuner.execution.revive import rebuild_book
+
+    experiment = load_experiment_text(
+        "name: behind\ntrainable: {builtin: analytic}\nmetric: loss\nmode: min\nspace: {x: {uniform: [0, 1]}}\n"
+    )
+    book = ExperimentBook("loss", -1.0)
+    store = ResultsStore(tmp_path, book, {"config/x": ColumnType.FLOAT}, flush_every_s=3600)
+    _trial(book, store, "t0", 0.5, TrialStatus.RUNNING, loss=0.9)
+    store.add_result("t0", {"training_iteration": 2, "time_total_s": 1.0}, {"loss": 0.2, "acc": 0.5})
+    store.flush()  # the row: 2 iterations, best 0.2
+    for iteration, loss in [(3, 0.1), (4, 0.3)]:  # in the open part only, then the kill
+        store.add_result("t0", {"training_iteration": iteration, "time_total_s": float(iteration)}, {"loss": loss})
+
+    resumed = rebuild_book(tmp_path, experiment).trials["t0"]
+    assert (resumed.iterations, resumed.time_total_s, resumed.best, resumed.best_iteration) == (4, 4.0, 0.1, 3)
+    assert resumed.last == {"loss": 0.3, "acc": 0.5}
