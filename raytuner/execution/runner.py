@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 import secrets
 import shutil
@@ -24,6 +23,7 @@ import yaml
 from raytuner.errors import ExperimentError, Location, RaytunerError, StorageFullError, is_storage_full
 from raytuner.execution.environment import environment_facts
 from raytuner.execution.events import Event, EventKind, Listener
+from raytuner.execution.full_storage import full_message, storage_checked, strerror, write_status
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
 from raytuner.results.experiment_table import write_experiment_table
@@ -108,7 +108,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     started = time.time()
     several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
     book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
-    with _storage_checked(folder):
+    with storage_checked(folder):
         (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
         write_json_atomic(folder / layout.ENVIRONMENT, environment_facts(experiment))
         store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
@@ -179,7 +179,7 @@ def _continue(
     from raytuner.execution.revive import rebuild_book
 
     _check_inline_options(experiment, options)
-    with _storage_checked(folder):
+    with storage_checked(folder):
         book = rebuild_book(folder, experiment)
         store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
         started = float(read_status(folder).get("started_at") or time.time())
@@ -220,8 +220,8 @@ def _run(
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
         error = f"{type(exc).__name__}: {exc}"
         if is_storage_full(exc):
-            error = f"the storage is full ({_strerror(exc)})"
-            raise StorageFullError(_full_message(folder, exc)) from exc
+            error = f"the storage is full ({strerror(exc)})"
+            raise StorageFullError(full_message(folder, exc)) from exc
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
         if fresh and (book.abort is not None or refused is not None):
@@ -262,7 +262,7 @@ def _record_end(folder: Path, store: ResultsStore, status: _Status, state: RunSt
     except OSError as exc:
         if not is_storage_full(exc):
             raise
-        full, state, error = exc, RunState.FAILED, f"the storage is full ({_strerror(exc)})"
+        full, state, error = exc, RunState.FAILED, f"the storage is full ({strerror(exc)})"
     try:
         status.write(state, error)
     except OSError as exc:
@@ -273,39 +273,9 @@ def _record_end(folder: Path, store: ResultsStore, status: _Status, state: RunSt
             if status.written
             else f"{layout.STATUS} could not be written either (it still says running)"
         )
-        raise StorageFullError(_full_message(folder, full or exc, said)) from exc
+        raise StorageFullError(full_message(folder, full or exc, said)) from exc
     if full is not None:
-        raise StorageFullError(_full_message(folder, full)) from full
-
-
-def _strerror(exc: BaseException) -> str:
-    """The reason of the first error in ``exc``'s chain that has one (``No space left on device``)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno:
-            return os.strerror(cause.errno)
-        cause = cause.__cause__
-    return str(exc)
-
-
-def _full_message(folder: Path, exc: BaseException, status: str = f"{layout.STATUS} says failed") -> str:
-    """One line for a full storage: which, why, what ``status`` now says, and what to do."""
-    return (
-        f"the storage is full ({_strerror(exc)}): {_display(folder.parent)}; the run stopped and {status}. "
-        f"Free some space, then raytuner resume {folder.name} goes on from what was written"
-    )
-
-
-@contextlib.contextmanager
-def _storage_checked(folder: Path) -> Iterator[None]:
-    """A full storage met outside the run's own handling (setting up, reopening the tables) as
-    one :class:`StorageFullError`."""
-    try:
-        yield
-    except OSError as exc:
-        if not is_storage_full(exc):
-            raise
-        raise StorageFullError(_full_message(folder, exc, f"{layout.STATUS} was not updated")) from exc
+        raise StorageFullError(full_message(folder, full)) from full
 
 
 @contextlib.contextmanager
@@ -614,7 +584,7 @@ class _Status:
         best = self.book.best
         ended = None if state is RunState.RUNNING else time.time()
         self.written = False
-        _write_status(
+        write_status(
             self.folder / layout.STATUS,
             {
                 "name": spec.name,
@@ -638,20 +608,6 @@ class _Status:
         )
         self.written = True
         write_experiment_table(self.folder, self.experiment, state.value, self.started, ended, error)
-
-
-def _write_status(path: Path, data: dict[str, Any]) -> None:
-    """``write_json_atomic``; on a full disk, the file rewritten in place instead: a new file
-    needs a block the disk does not have, the old one's blocks are there to reuse."""
-    try:
-        write_json_atomic(path, data)
-    except OSError as exc:
-        if not is_storage_full(exc) or not path.is_file():
-            raise
-        text = (json.dumps(data, default=str) + "\n").encode()  # compact: no larger than the indented one
-        with path.open("r+b") as handle:  # no O_TRUNC: the blocks stay allocated while rewritten
-            handle.write(text)
-            handle.truncate()
 
 
 def _front_data(book: ExperimentBook) -> dict[str, Any]:

@@ -86,3 +86,16 @@ def test_a_full_disk_stops_the_run_in_one_line_and_resume_loses_nothing(tmp_path
     assert all(sorted(its) == list(range(1, 11)) for its in seen.values()), seen
     status = json.loads((folder / "status.json").read_text())
     assert status["state"] == "completed" and status["trials"]["completed"] == 12
+
+
+def test_status_json_is_rewritten_in_place_when_no_new_file_fits(small_disk: Path) -> None:
+    from raytuner.execution.full_storage import write_status
+
+    status = small_disk / "status.json"
+    write_status(status, {"state": "running", "trials": {"running": 2}, "error": None})
+    with (small_disk / "rest").open("wb", buffering=0) as fh, pytest.raises(OSError):  # not a byte left
+        while True:
+            fh.write(b"\0" * 4096)
+    write_status(status, {"state": "failed", "error": "the storage is full (No space left on device)"})
+    assert json.loads(status.read_text()) == {"state": "failed", "error": "the storage is full (No space left on device)"}
+    assert not list(small_disk.glob("*.tmp"))
