@@ -6,6 +6,8 @@ with 1. Every error keeps its cause (``raise ... from exc``) so ``--debug`` can 
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 
@@ -63,6 +65,31 @@ class ExperimentError(RaytunerError):
     """The experiment could not run to its end (Ray failed, results unreadable...)."""
 
     exit_code = 1
+
+
+class StorageFullError(ExperimentError):
+    """The experiment's storage ran out of space (or quota): the run stopped, and once there is
+    room again ``raytuner resume`` goes on from what was written."""
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_storage_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it came from, is a write refused for want of space or quota."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, StorageFullError):
+            return True
+        if isinstance(exc, OSError):
+            if exc.errno in FULL:
+                return True
+            # shutil.copytree gathers the errors of its files into one, without an errno
+            if any(os.strerror(code) in str(exc) for code in FULL):
+                return True
+        exc = exc.__cause__
+    return False
 
 
 class JobError(RaytunerError):

@@ -56,7 +56,7 @@ class Bookkeeper(Callback):
         self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
         self._resources: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
-        self._reconciled = False  # with the trials Ray restored, at the session's first step
+        self._restored_checked = False  # the records against Ray's restored trials, at the first step
         _count_callbacks_by_name()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -191,9 +191,21 @@ class Bookkeeper(Callback):
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        if not self._reconciled:
-            self._reconciled = True
-            self._reconcile(trials)
+        if self._restored_checked:
+            return
+        self._restored_checked = True
+        # A resumed run's first step: Ray's saved state can be older than the tables (its save
+        # came after raytuner's flush, and a kill or a full disk came in between). A trial the
+        # tables hold finished but Ray restored unfinished runs again from its last checkpoint:
+        # its record is unfinished too, or the tables would let go of it and its restart would
+        # start an empty record in its place (its row clobbered, the trial counted twice).
+        unfinished = {"PENDING", "RUNNING", "PAUSED"}
+        for trial in trials:
+            record = self.book.trials.get(trial.trial_id)
+            if record is not None and record.status.finished and str(trial.status) in unfinished:
+                record.status, record.ended_at = TrialStatus.PENDING, None
+                self.store.touch()
+        self._reconcile(trials)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self.trial_timeout_s is not None:

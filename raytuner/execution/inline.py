@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raytuner.errors import ExperimentError
+from raytuner.errors import ExperimentError, is_storage_full
 from raytuner.results.store import write_json_atomic
 
 if TYPE_CHECKING:
@@ -185,9 +185,11 @@ class TrialSession:
             config=trial.config,
         )
         self._last = now
-        if checkpoint is not None:
+        stop = executor.take_result(trial, result)
+        if checkpoint is not None:  # listed once its report is recorded: a resume never skips a report
             result["checkpoint_dir_name"] = executor.keep_checkpoint(trial, Path(checkpoint.path), result)
-        executor.on_result(trial, result)
+        if stop:
+            raise TrialStopped
 
 
 class _Router:
@@ -264,6 +266,7 @@ class InlineExecutor:
         self.exhausted = False
         self.stopping: str | None = None  # why every trial stops now: interrupt, budget, abort, fail_fast
         self.failure: str | None = None
+        self.full: BaseException | None = None  # the first write refused for want of space
         self.interrupted = False  # Ctrl-C
         self.resumed = False
         self.run_id = uuid.uuid4().hex[:5]
@@ -387,6 +390,8 @@ class InlineExecutor:
                 with self.lock:
                     self.book.pending = len(self.retry)
                     self.save_state(flush=True)
+        if self.full is not None:
+            raise self.full
         if self.interrupted:
             raise KeyboardInterrupt
         if self.failure is not None:
@@ -435,6 +440,12 @@ class InlineExecutor:
     def _stop_all(self, reason: str) -> None:
         if self.stopping is None:
             self.stopping = reason
+
+    def _storage_full(self, exc: BaseException) -> None:
+        """Stop every trial at its next report: the storage has no room for what they report."""
+        if self.full is None:
+            self.full = exc
+        self._stop_all("storage")
 
     def _wait_for_running(self, limit_s: float) -> None:
         deadline = time.monotonic() + limit_s
@@ -527,7 +538,11 @@ class InlineExecutor:
         except TrialStopped:
             outcome, detail = "stopped", None
         except BaseException as exc:  # noqa: BLE001 - the trial's own error, recorded like Ray records it
-            outcome, detail = "error", "".join(traceback.format_exception(exc))
+            if is_storage_full(exc):  # not the trial's fault: the run stops, the trial stays to resume
+                self._storage_full(exc)
+                outcome, detail = "stopped", None
+            else:
+                outcome, detail = "error", "".join(traceback.format_exception(exc))
         finally:
             _ROUTER.local.session = None
         self.ended.put((trial, outcome, detail))
@@ -550,9 +565,12 @@ class InlineExecutor:
                 if result.get(RESULT_DUPLICATE):  # the trainable ended after its last result
                     return
                 result["node_ip"] = NODE_IP
-                if result.pop(SHOULD_CHECKPOINT, False):
+                checkpoint = result.pop(SHOULD_CHECKPOINT, False)
+                stop = self.take_result(trial, result)
+                if checkpoint:  # after its report, as in TrialSession.report
                     result["checkpoint_dir_name"] = self._checkpoint(trial, result, lambda folder: instance.save(str(folder)))
-                self.on_result(trial, result)
+                if stop:
+                    raise TrialStopped
                 if result.get("done"):
                     return
         finally:
@@ -560,10 +578,11 @@ class InlineExecutor:
 
     # ------------------------------------------------------------------ reports (any trial thread)
 
-    def on_result(self, trial: InlineTrial, result: dict[str, Any]) -> None:
-        """One report, in Ray's order: stopper, scheduler, searcher, bookkeeping. Raises
-        TrialStopped in the trial's thread when the trial ends here. The scheduler and searcher
-        read it flattened, as on Ray (a metric ``a/b`` may come as ``{"a": {"b": ...}}``)."""
+    def take_result(self, trial: InlineTrial, result: dict[str, Any]) -> bool:
+        """One report, in Ray's order: stopper, scheduler, searcher, bookkeeping (the report is
+        in the open part once this returns). True when the trial ends here: its thread then
+        keeps the report's checkpoint, if any, and raises TrialStopped. The scheduler and
+        searcher read it flattened, as on Ray (a metric ``a/b`` may come as ``{"a": {"b": ...}}``)."""
         from ray.tune.utils import flatten_dict
 
         setup = self.setup
@@ -581,8 +600,7 @@ class InlineExecutor:
                 trial.stop_reason = "scheduler"
             elif self.stopping is not None:
                 trial.stop_reason = self.stopping
-        if trial.stop_reason is not None:
-            raise TrialStopped
+        return trial.stop_reason is not None
 
     def keep_checkpoint(self, trial: InlineTrial, source: Path, result: dict[str, Any]) -> str:
         """Copy a reported checkpoint into the trial's folder (the trainable deletes its own)."""
@@ -647,9 +665,17 @@ class InlineExecutor:
     def _failed(self, trial: InlineTrial, text: str) -> None:
         setup = self.setup
         folder = Path(trial.local_path)
-        folder.mkdir(parents=True, exist_ok=True)
         error_file = folder / "error.txt"
-        error_file.write_text(text)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            error_file.write_text(text)
+        except OSError as exc:
+            if not is_storage_full(exc):
+                raise
+            self._storage_full(exc)  # its failure cannot be recorded: resume runs it again
+            trial.status = "PENDING"
+            self.retry.appendleft(trial)
+            return
         trial.error_file = str(error_file)
         trial.num_failures += 1
         retries = setup.max_retries

@@ -20,16 +20,17 @@ from typing import Any
 
 import yaml
 
-from raytuner.errors import ExperimentError, Location, RaytunerError
+from raytuner.errors import ExperimentError, Location, RaytunerError, StorageFullError, is_storage_full
 from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
+from raytuner.execution.full_storage import full_message, storage_checked, strerror, write_status
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
 from raytuner.results.driver_lock import driven, driving
 from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, read_records
 from raytuner.results.schema import config_columns
-from raytuner.results.store import ResultsStore, write_json_atomic
+from raytuner.results.store import ResultsStore
 from raytuner.spec.loader import Experiment
 from raytuner.spec.models import Backend, Logger, MlflowSpec, Mode, Spec, WandbSpec
 
@@ -110,11 +111,12 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         started = time.time()
         several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
         book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
-        (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-        write_environment(folder, experiment)
-        store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-        status = _Status(folder, experiment, book, started)
-        return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
+        with storage_checked(folder):
+            (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
+            write_environment(folder, experiment)
+            store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+            status = _Status(folder, experiment, book, started)
+            return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
 
 
 def _check_inline_options(experiment: Experiment, options: RunOptions) -> bool:
@@ -186,11 +188,12 @@ def _continue(
     from raytuner.execution.revive import rebuild_book
 
     _check_inline_options(experiment, options)
-    book = rebuild_book(folder, experiment)
-    store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-    started = float(read_status(folder).get("started_at") or time.time())
-    status = _Status(folder, experiment, book, started)
-    return _run(experiment, options, listener, folder, book, store, status, resume, fresh=False)
+    with storage_checked(folder):
+        book = rebuild_book(folder, experiment)
+        store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+        started = float(read_status(folder).get("started_at") or time.time())
+        status = _Status(folder, experiment, book, started)
+        return _run(experiment, options, listener, folder, book, store, status, resume, fresh=False)
 
 
 def _run(
@@ -225,6 +228,9 @@ def _run(
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
         error = f"{type(exc).__name__}: {exc}"
+        if is_storage_full(exc):
+            error = f"the storage is full ({strerror(exc)})"
+            raise StorageFullError(full_message(folder, exc)) from exc
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
         if fresh and (book.abort is not None or refused is not None):
@@ -236,8 +242,7 @@ def _run(
             with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
                 if state is RunState.INTERRUPTED:
                     _pause_running(book, store)
-                store.finalize()
-                status.write(state, error)
+                _record_end(folder, store, status, state, error)
                 if mirror is not None:
                     mirror.close()
     if book.abort is not None:
@@ -262,6 +267,34 @@ def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:
         if record.status is TrialStatus.RUNNING:
             record.status = TrialStatus.PAUSED
             store.touch()
+
+
+def _record_end(folder: Path, store: ResultsStore, status: _Status, state: RunState, error: str | None) -> None:
+    """Compact the tables, then write the run's end to ``status.json``.
+
+    Storage full: the tables stay as parts (``resume`` goes on from them), ``status.json``
+    says the run failed and why, or the error raised says it could not be written either.
+    """
+    full: OSError | None = None
+    try:
+        store.finalize()
+    except OSError as exc:
+        if not is_storage_full(exc):
+            raise
+        full, state, error = exc, RunState.FAILED, f"the storage is full ({strerror(exc)})"
+    try:
+        status.write(state, error)
+    except OSError as exc:
+        if not is_storage_full(exc):
+            raise
+        said = (
+            f"{layout.STATUS} says {state.value}"
+            if status.written
+            else f"{layout.STATUS} could not be written either (it still says running)"
+        )
+        raise StorageFullError(full_message(folder, full or exc, said)) from exc
+    if full is not None:
+        raise StorageFullError(full_message(folder, full)) from full
 
 
 @contextlib.contextmanager
@@ -573,12 +606,16 @@ class _Status:
         self.experiment = experiment
         self.book = book
         self.started = started
+        self.written = False  # whether status.json holds the state last written
 
     def write(self, state: RunState, error: str | None = None) -> None:
+        """Write ``status.json``, then ``experiment.parquet``. With the storage full, status.json
+        is overwritten in place (it fits in the room the old one took)."""
         spec = self.experiment.spec
         best = self.book.best
         ended = None if state is RunState.RUNNING else time.time()
-        write_json_atomic(
+        self.written = False
+        write_status(
             self.folder / layout.STATUS,
             {
                 "name": spec.name,
@@ -600,6 +637,7 @@ class _Status:
                 "driver": {"pid": os.getpid(), "hostname": socket.gethostname()},
             },
         )
+        self.written = True
         write_experiment_table(self.folder, self.experiment, state.value, self.started, ended, error)
 
 

@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -37,16 +37,27 @@ from raytuner.results.schema import (
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    with _replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _write_table_atomic(table: Any, path: Path) -> None:
     import pyarrow.parquet as pq
 
+    with _replacing(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it once written whole; one that could not be
+    written (a full disk) is removed, and ``path`` stays as it was."""
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -79,7 +90,10 @@ class ResultsStore:
         self.metric_types: dict[str, ColumnType] = {}
         self._rows: list[dict[str, Any]] = []
         self._decisions: list[dict[str, Any]] = []
-        self._forgotten: set[str] = set()
+        # trial id -> the first part that may hold its reports again: a trial lost with the driver
+        # is dropped from what was written before, not from a trial run again under its id (inline)
+        self._forgotten: dict[str, int] = {}
+        self._forgotten_rows: set[str] = set()  # their rows, until the trials table is next written
         self._decisions_written = 0
         self._parts = 0
         self._last_flush = time.monotonic()
@@ -102,7 +116,7 @@ class ResultsStore:
         seal_open_parts(self.folder, _metadata(self.book))
         existing = sorted(self.parts_dir.glob("part-*.parquet"))
         if existing:
-            self._parts = int(existing[-1].stem.split("-")[1]) + 1
+            self._parts = _part_number(existing[-1]) + 1
         sources = [*existing, *([self.folder / layout.RESULTS] if (self.folder / layout.RESULTS).exists() else [])]
         for path in sources:
             for field in pq.read_schema(path):
@@ -202,8 +216,11 @@ class ResultsStore:
         self._dirty = False
 
     def forget(self, trial_id: str) -> None:
-        """Leave ``trial_id``'s reports out of the final table (a trial lost with its driver)."""
-        self._forgotten.add(trial_id)
+        """Leave the reports and row ``trial_id`` has so far out of the tables (a trial lost with its
+        driver; call it with none of its reports buffered). A trial that runs again under the same
+        id (inline, the restored searcher suggests it again) keeps what it reports from now on."""
+        self._forgotten[trial_id] = self._parts
+        self._forgotten_rows.add(trial_id)
         self._dirty = True
 
     def finalize(self) -> None:
@@ -244,11 +261,10 @@ class ResultsStore:
         held = pa.Table.from_pydict({field.name: [row.get(field.name) for row in rows] for field in schema}, schema=schema)
         front = {record.trial_id for record in self.book.front()} if self.book.multi_objective else None
         path = self.folder / layout.TRIALS
-        tmp = path.with_name(path.name + ".tmp")
         unplaced = {trial_id: i for i, trial_id in enumerate(self.book.trials)}  # held rows not yet written
         chunks: list[Any] = []  # written as one row group once they hold TRIALS_BATCH rows
         written = schema if front is None else schema.append(pa.field(PARETO_COLUMN, pa.bool_()))
-        with pq.ParquetWriter(tmp, written) as writer:
+        with _replacing(path) as tmp, pq.ParquetWriter(tmp, written) as writer:
             if self.book.retired.total:
                 with pq.ParquetFile(path) as last:
                     for batch in last.iter_batches(batch_size=TRIALS_BATCH):
@@ -258,7 +274,7 @@ class ResultsStore:
                             chunks = []
             chunks.append(held.take(pa.array(list(unplaced.values()), type=pa.int64())))
             writer.write_table(_with_front(pa.concat_tables(chunks), front))
-        os.replace(tmp, path)
+        self._forgotten_rows.clear()
         self.book.retire()
 
     def _merged(self, earlier: Any, held: Any, unplaced: dict[str, int]) -> Any:
@@ -273,7 +289,7 @@ class ResultsStore:
             if trial_id in unplaced:
                 order.append(-1 - len(taken))
                 taken.append(unplaced.pop(trial_id))
-            elif trial_id not in self._forgotten:
+            elif trial_id not in self._forgotten_rows:
                 order.append(len(kept))
                 kept.append(i)
         merged = pa.concat_tables([
@@ -413,6 +429,25 @@ def seal_open_parts(folder: Path, metadata: Mapping[bytes, bytes] | None = None)
         path.unlink()
 
 
+def all_reports(folder: Path) -> Any:
+    """Every report ``folder`` holds (``results.parquet``, the parts, the open parts not sealed),
+    one per trial and iteration (a report repeated after a restore replaces the earlier one)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raytuner.results.reader import unified_results_schema
+
+    opened = [read_open_part(path) for path in unsealed_parts(folder)]  # first: one sealed meanwhile is in the parts
+    parts_dir = folder / layout.RESULTS_PARTS
+    files = [folder / layout.RESULTS] if (folder / layout.RESULTS).is_file() else []
+    files += sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
+    tables = [pq.read_table(path) for path in files] + opened
+    schema = unified_results_schema([table.schema for table in tables])
+    if not tables:
+        return schema.empty_table()
+    return _latest_reports(pa.concat_tables([_conform(table, schema) for table in tables]))
+
+
 def _cell(value: Any, name: str, metric_types: Mapping[str, ColumnType]) -> Any:
     kind = metric_types.get(name)
     if kind is None or name in RESULT_COLUMNS:
@@ -432,12 +467,13 @@ def _metadata(book: ExperimentBook) -> dict[bytes, bytes]:
 
 
 def compact(
-    folder: Path, metric_types: Mapping[str, ColumnType] | None = None, drop: set[str] | frozenset[str] = frozenset()
+    folder: Path, metric_types: Mapping[str, ColumnType] | None = None, drop: Mapping[str, int] | None = None
 ) -> Path | None:
     """Merge ``results.parts/`` (and an existing ``results.parquet``) into ``results.parquet``.
 
     Works on the parts a crashed run left behind: column types are unified by the schema
-    rule (a metric with any non-number is a string column everywhere).
+    rule (a metric with any non-number is a string column everywhere). ``drop`` maps a trial
+    to the first part whose reports of it are kept (:meth:`ResultsStore.forget`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -448,7 +484,10 @@ def compact(
     if not sources and not drop and target.exists():
         _remove_if_empty(parts_dir)
         return target
-    tables = ([pq.read_table(target)] if target.exists() else []) + [pq.read_table(p) for p in sources]
+    drop = drop or {}
+    tables = ([_without(pq.read_table(target), set(drop))] if target.exists() else []) + [
+        _without(pq.read_table(p), {t for t, first in drop.items() if _part_number(p) < first}) for p in sources
+    ]
     types: dict[str, ColumnType] = {}
     metadata: dict[bytes, bytes] = {}
     for table in tables:
@@ -467,15 +506,25 @@ def compact(
     )
     unified = [_conform(table, schema) for table in tables]
     merged = _latest_reports(pa.concat_tables(unified)) if unified else schema.empty_table()
-    if drop:
-        import pyarrow.compute as pc
-
-        merged = merged.filter(pc.invert(pc.is_in(merged.column("trial_id"), value_set=pa.array(sorted(drop)))))
     _write_table_atomic(merged, target)
     for path in sources:
         path.unlink()
     _remove_if_empty(parts_dir)
     return target
+
+
+def _part_number(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def _without(table: Any, trial_ids: set[str]) -> Any:
+    """``table`` less the reports of ``trial_ids``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not trial_ids:
+        return table
+    return table.filter(pc.invert(pc.is_in(table.column("trial_id"), value_set=pa.array(sorted(trial_ids)))))
 
 
 def _remove_if_empty(folder: Path) -> None:

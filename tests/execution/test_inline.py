@@ -166,6 +166,27 @@ execution: {backend: inline}
     assert sorted(set(results["restored_from"])) == [0, 2]  # failed at step 3, went on from its step-2 checkpoint
 
 
+def test_a_report_is_recorded_before_its_checkpoint_is_kept(storage: Path) -> None:
+    """A resume restores a trial from its latest listed checkpoint and goes on with the next
+    iteration: the report of the checkpoint's iteration must be recorded before the checkpoint
+    is, or a kill in between loses that report for good (the trainable checks it when saving)."""
+    summary, _ = run(
+        """
+name: inline-order
+trainable: {function: "user_trainables:ChecksItsReport"}
+metric: loss
+mode: min
+space: {x: {grid: [0.5, 1.0]}}
+search: {algorithm: grid}
+stop: {iterations: 3}
+execution: {backend: inline}
+""",
+        storage,
+    )
+    records = list(summary.trials.values())
+    assert [(r.status, r.iterations, r.error) for r in records] == [(TrialStatus.COMPLETED, 3, None)] * 2
+
+
 def test_a_command_trainable_runs_its_program(storage: Path) -> None:
     script = Path(__file__).resolve().parents[1] / "fixtures" / "commands" / "train.py"
     summary, _ = run(

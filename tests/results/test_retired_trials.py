@@ -144,3 +144,57 @@ storage: {storage}
     by_best = sorted(rows, key=lambda row: row["metric_best"])
     assert [r.trial_id for r in book.ranked()] == [row["trial_id"] for row in by_best[:KEEP_BEST]]
     assert book.best is not None and book.best.trial_id == by_best[0]["trial_id"]
+
+
+def test_a_trial_forgotten_then_run_again_under_its_id_keeps_what_it_reports_again(tmp_path: Path) -> None:
+    """An inline resume forgets a trial the saved state does not know (it started after the last
+    save, e.g. the save failed on a full disk) and the restored searcher suggests it again under
+    the same id: its new reports and row stay, in the tables and through the trial's retirement."""
+    book = ExperimentBook("loss", -1.0)
+    store = ResultsStore(tmp_path, book, {"config/x": ColumnType.FLOAT}, flush_every_s=3600)
+    _trial(book, store, "t0", 0.0, TrialStatus.COMPLETED, loss=0.5)
+    _trial(book, store, "t1", 1.0, TrialStatus.COMPLETED, loss=0.9)  # the first run of t1
+    store.flush()
+    store.finalize()
+
+    book = ExperimentBook("loss", -1.0)  # resumed: the saved state ends before t1
+    book.trials = read_records(tmp_path / layout.TRIALS)
+    store = ResultsStore(tmp_path, book, {"config/x": ColumnType.FLOAT}, flush_every_s=3600)
+    del book.trials["t1"]
+    store.forget("t1")
+    store.flush()
+    again = _trial(book, store, "t1", 1.0, TrialStatus.RUNNING, loss=0.4)
+    store.add_result("t1", {"training_iteration": 2, "time_total_s": 1.0}, {"loss": 0.3})
+    store.flush()
+    again.status = TrialStatus.COMPLETED
+    store.flush()  # retires t1: the next flush reads its row back from the table
+    _trial(book, store, "t2", 2.0, TrialStatus.COMPLETED, loss=0.7)
+    store.finalize()
+
+    assert [row["trial_id"] for row in _table(tmp_path)] == ["t0", "t1", "t2"]
+    results = pq.read_table(tmp_path / layout.RESULTS).to_pylist()
+    assert [(row["trial_id"], row["training_iteration"], row["loss"]) for row in results] == [
+        ("t0", 1, 0.5), ("t1", 1, 0.4), ("t1", 2, 0.3), ("t2", 1, 0.7)
+    ]  # fmt: skip
+
+
+def test_resume_brings_a_row_behind_its_reports_up_to_them(tmp_path: Path) -> None:
+    """A driver killed after a trial's last reports reached the open part but before the trials
+    table was written again: the row would stay behind for good (a trial restored from its last
+    checkpoint reports nothing again), so the resume takes the records up to the reports."""
+    from raytuner.execution.revive import rebuild_book
+
+    experiment = load_experiment_text(
+        "name: behind\ntrainable: {builtin: analytic}\nmetric: loss\nmode: min\nspace: {x: {uniform: [0, 1]}}\n"
+    )
+    book = ExperimentBook("loss", -1.0)
+    store = ResultsStore(tmp_path, book, {"config/x": ColumnType.FLOAT}, flush_every_s=3600)
+    _trial(book, store, "t0", 0.5, TrialStatus.RUNNING, loss=0.9)
+    store.add_result("t0", {"training_iteration": 2, "time_total_s": 1.0}, {"loss": 0.2, "acc": 0.5})
+    store.flush()  # the row: 2 iterations, best 0.2
+    for iteration, loss in [(3, 0.1), (4, 0.3)]:  # in the open part only, then the kill
+        store.add_result("t0", {"training_iteration": iteration, "time_total_s": float(iteration)}, {"loss": loss})
+
+    resumed = rebuild_book(tmp_path, experiment).trials["t0"]
+    assert (resumed.iterations, resumed.time_total_s, resumed.best, resumed.best_iteration) == (4, 4.0, 0.1, 3)
+    assert resumed.last == {"loss": 0.3, "acc": 0.5}
