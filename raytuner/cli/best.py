@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from raytuner.cli import strict_json
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
 from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, warn_assumed_mode
@@ -51,8 +52,19 @@ def best(
     ] = None,
     metric: MetricOpt = None,
     mode: ModeOpt = None,
+    include_failed: Annotated[
+        bool,
+        typer.Option(
+            "--include-failed",
+            help="Rank failed trials and non-finite values (NaN, -inf: a diverged trial) too; by default only "
+            "trials that did not fail and reported a finite value are ranked.",
+        ),
+    ] = False,
 ) -> None:
-    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front."""
+    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front.
+
+    Only trials that did not fail and whose value is finite are ranked (--include-failed: all).
+    """
     from raytuner.errors import ExperimentError, UsageError
     from raytuner.results.catalog import best_trials, rank_trials
     from raytuner.results.layout import find_experiment
@@ -66,7 +78,7 @@ def best(
             if not tables.metric:
                 raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
             name, metric_name, mode_name = tables.name, tables.metric, tables.mode or "min"
-            ranked = rank_trials(tables.trials, mode_name, count)
+            ranked = rank_trials(tables.trials, mode_name, count, include_failed=include_failed)
     else:
         folder = find_experiment(experiment, storage)
         front = _front(folder, n)
@@ -74,9 +86,14 @@ def best(
             _print_front(folder, front, format_ or Format.TABLE)
             return
         name = folder.name
-        metric_name, mode_name, ranked = best_trials(folder, count)
+        metric_name, mode_name, ranked = best_trials(folder, count, include_failed=include_failed)
     if not ranked:
-        raise ExperimentError(f"{name}: no trial has reported {metric_name} yet")
+        if include_failed:
+            raise ExperimentError(f"{name}: no trial has reported {metric_name} yet")
+        raise ExperimentError(
+            f"{name}: no trial that did not fail has reported a finite {metric_name} yet; "
+            "raytuner best --include-failed ranks every trial"
+        )
     rows: list[dict[str, Any]] = [
         {"trial_id": r.trial_id, "status": r.status, metric_name: r.value, "iteration": r.iteration, "config": r.config}
         for r in ranked
@@ -90,7 +107,7 @@ def best(
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
         # one trial asked for: the object itself, ready to paste; several: a list (documented)
-        typer.echo(json.dumps(rows[0] if count == 1 else rows, indent=2))
+        typer.echo(strict_json.dumps(rows[0] if count == 1 else rows, indent=2))
         return
     if chosen is Format.TABLE:
         _print_table(
@@ -132,7 +149,7 @@ def _print_front(folder: Path, front: Front, format_: Format) -> None:
             {"trial_id": t.trial_id, "status": t.status, **t.values, "iterations": t.iterations, "config": t.config}
             for t in front.trials
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(strict_json.dumps(rows, indent=2))
         return
     objectives = ", ".join(f"{metric} ({mode})" for metric, mode in front.objectives)
     shown = f"{len(front.trials)} of {front.size}" if len(front.trials) < front.size else f"{front.size}"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from raytuner.cli import strict_json
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, StorageRootOpt
 from raytuner.cli.show import EXPERIMENT_HELP, MetricOpt, ModeOpt, warn_assumed_mode
@@ -41,7 +41,7 @@ def compare(
     if json_:
         payload = asdict(result)
         payload["better"] = result.better
-        typer.echo(json.dumps(payload, indent=2, default=str))
+        typer.echo(strict_json.dumps(payload, indent=2))
         return
     console = stdout_console()
     for renderable in comparison_tables(result):

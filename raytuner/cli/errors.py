@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from raytuner.errors import RaytunerError
+from raytuner.errors import ExitCode, RaytunerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +40,6 @@ def handles_errors(command: F) -> F:
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import typer
 
+from raytuner.cli import strict_json
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, StorageRootOpt
 
@@ -53,7 +53,7 @@ def ls(storage: StorageRootOpt = DEFAULT_STORAGE, json_: JsonOpt = False) -> Non
             }
             for i in infos
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(strict_json.dumps(rows, indent=2))
         return
     console = stdout_console()
     if not infos:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from raytuner.cli import strict_json
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, StorageRootOpt
 
@@ -102,7 +103,7 @@ def show(
             title = f"{tables.name}: {rows.num_rows} of {total} trials · {shown} · Pareto front: {size} (★)"
             best_id = None  # no single best to follow through PBT
     if json_:
-        typer.echo(json.dumps(rows.to_pylist(), indent=2, default=str))
+        typer.echo(strict_json.dumps(rows.to_pylist(), indent=2))
         return
     console = stdout_console()
     console.print(trials_table(rows, title))

@@ -1,7 +1,10 @@
-"""The spec's ``stop`` conditions as one Ray Tune ``Stopper``, plus stopping everything on abort."""
+"""The spec's ``stop`` conditions as one Ray Tune ``Stopper``, plus stopping everything on abort
+or once more trials failed than ``failure.max_failed_trials`` allows."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from ray.tune import Stopper
@@ -10,12 +13,41 @@ from raytuner.results.records import ExperimentBook, is_number
 from raytuner.spec.models import StopSpec
 
 
-class SpecStopper(Stopper):
-    """Stops a trial at ``stop.iterations``, ``stop.time_s`` or a metric threshold."""
+@dataclass(frozen=True)
+class FailureLimit:
+    """``failure.max_failed_trials``: how many failed trials a run tolerates (Katib's
+    ``maxFailedTrialCount``); a fraction counts of the experiment's planned trials."""
 
-    def __init__(self, stop: StopSpec, book: ExperimentBook) -> None:
+    setting: int | float | None
+    total_trials: int
+
+    @property
+    def allowed(self) -> int | None:
+        if self.setting is None or isinstance(self.setting, int):
+            return self.setting
+        return math.floor(self.setting * self.total_trials)
+
+    def exceeded(self, failed: int) -> bool:
+        allowed = self.allowed
+        return allowed is not None and failed > allowed
+
+    def reason(self, failed: int) -> str:
+        """Why the run failed, for its status and the line the CLI prints."""
+        of = "" if isinstance(self.setting, int) else f" ({self.setting:g} of {self.total_trials} trials)"
+        return (
+            f"{failed} trial{'s' if failed != 1 else ''} failed, more than failure.max_failed_trials allows: "
+            f"{self.allowed}{of}; the run was stopped"
+        )
+
+
+class SpecStopper(Stopper):
+    """Stops a trial at ``stop.iterations``, ``stop.time_s`` or a metric threshold; every trial
+    on abort or past the failure limit."""
+
+    def __init__(self, stop: StopSpec, book: ExperimentBook, limit: FailureLimit | None = None) -> None:
         self._stop = stop
         self._book = book
+        self.limit = limit or FailureLimit(None, 0)
         self.stopped: set[str] = set()
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -41,4 +73,4 @@ class SpecStopper(Stopper):
         return False
 
     def stop_all(self) -> bool:
-        return self._book.abort is not None
+        return self._book.abort is not None or self.limit.exceeded(self._book.failed)
