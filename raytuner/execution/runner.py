@@ -286,7 +286,7 @@ def _outcome(experiment: Experiment, book: ExperimentBook, total: int) -> tuple[
     interrupted before its end, or completed."""
     from raytuner.execution.stopper import FailureLimit
 
-    limit = FailureLimit(experiment.spec.failure.max_failed_trials, total)
+    limit = FailureLimit.of(experiment.spec.failure, total)
     if limit.exceeded(book.failed):
         return RunState.FAILED, limit.reason(book.failed)
     budgeted = experiment.spec.search.time_budget_s is not None
@@ -414,7 +414,7 @@ def run_parts(
     spec = experiment.spec
     scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
     build = build_trainable(experiment)
-    stopper = SpecStopper(spec.stop, book, FailureLimit(spec.failure.max_failed_trials, total_trials))
+    stopper = SpecStopper(spec.stop, book, FailureLimit.of(spec.failure, total_trials))
     max_t = getattr(spec.scheduler, "max_t", None)
     horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
     bookkeeper = Bookkeeper(

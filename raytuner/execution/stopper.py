@@ -10,7 +10,7 @@ from typing import Any
 from ray.tune import Stopper
 
 from raytuner.results.records import ExperimentBook, is_number
-from raytuner.spec.models import StopSpec
+from raytuner.spec.models import FailureSpec, StopSpec
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,15 @@ class FailureLimit:
 
     setting: int | float | None
     total_trials: int
+    key: str = "failure.max_failed_trials"
+
+    @classmethod
+    def of(cls, failure: FailureSpec, total_trials: int) -> FailureLimit:
+        """The spec's limit; ``fail_fast`` is a limit of 0 (Ray's own fail_fast stops the trials,
+        but its run returns as if it had ended: the limit is what says it failed)."""
+        if failure.fail_fast:
+            return cls(0, total_trials, "failure.fail_fast")
+        return cls(failure.max_failed_trials, total_trials)
 
     @property
     def allowed(self) -> int | None:
@@ -35,7 +44,7 @@ class FailureLimit:
         """Why the run failed, for its status and the line the CLI prints."""
         of = "" if isinstance(self.setting, int) else f" ({self.setting:g} of {self.total_trials} trials)"
         return (
-            f"{failed} trial{'s' if failed != 1 else ''} failed, more than failure.max_failed_trials allows: "
+            f"{failed} trial{'s' if failed != 1 else ''} failed, more than {self.key} allows: "
             f"{self.allowed}{of}; the run was stopped"
         )
 
