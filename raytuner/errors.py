@@ -79,7 +79,7 @@ class ExperimentError(RaytunerError):
 class JobError(RaytunerError):
     """The Ray Jobs API could not be reached, or a submitted job failed or was stopped."""
 
-    exit_code = ExitCode.FAILURE
+    exit_code: int = ExitCode.FAILURE  # a job's own code (JobRefusedError)
 
 
 class JobRefusedError(JobError):

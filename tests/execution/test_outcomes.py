@@ -86,10 +86,12 @@ def test_a_run_with_failed_trials_exits_3_and_says_where_their_errors_are(tmp_pa
     assert listed[0]["best"] == 0.6
     compared = strict(invoke("compare", "fails-after-reporting", "fails-after-reporting", "--storage", runs, "--json").stdout)
     assert compared["left"]["best_value"] == 0.6
+    from raytuner.results.report import best_so_far
     from raytuner.results.report.data import load
 
-    chosen = load(folder).best_trial
-    assert chosen is not None and chosen.config == {"x": 0.6}
+    data = load(folder)
+    assert data.best_trial is not None and data.best_trial.config == {"x": 0.6}
+    assert "final 0.6 by trial" in getattr(best_so_far.chart(data), "caption", "")
 
     # the command the summary names lists the failed trials with their errors
     shown = strict(invoke("show", str(folder), "--where", 'status == "error"', "--json").stdout)
