@@ -415,6 +415,8 @@ class InlineExecutor:
 
     def _loop(self) -> None:
         bookkeeper = self.setup.bookkeeper
+        if self.setup.stopper.stop_all():  # resumed past failure.max_failed_trials: start nothing
+            self._stop_all("abort")
         while True:
             self._start_trials()
             if self._unsaved and time.monotonic() - self._last_save >= SAVE_EVERY_S:

@@ -137,6 +137,23 @@ def test_more_failed_trials_than_max_failed_trials_end_the_run_failed(tmp_path: 
     assert sorted(trials) == [0.1, 0.2, 0.6]  # none started after the limit was exceeded
     assert trials[0.6]["status"] == "stopped" and trials[0.6]["iterations"] < 200
 
+    # resumed as it is, it fails again at once and starts no trial (resume --retry-errored runs the failed ones)
+    resumed = invoke("resume", str(folder))
+    assert resumed.exit_code == ExitCode.FAILURE, resumed.output + resumed.stderr
+    assert sorted(trials_of(folder)) == [0.1, 0.2, 0.6]
+
+
+def test_a_failure_limit_counts_trials_failed_beyond_it() -> None:
+    from raytuner.execution.stopper import FailureLimit
+    from raytuner.spec.models import FailureSpec
+
+    half = FailureLimit.of(FailureSpec(max_failed_trials=0.5), 7)
+    assert half.allowed == 3 and not half.exceeded(3) and half.exceeded(4)
+    assert "4 trials failed, more than failure.max_failed_trials allows: 3 (0.5 of 7 trials)" in half.reason(4)
+    fast = FailureLimit.of(FailureSpec(fail_fast=True, max_failed_trials=5), 7)  # fail_fast: the first failure
+    assert fast.exceeded(1) and "failure.fail_fast allows: 0" in fast.reason(1)
+    assert not FailureLimit.of(FailureSpec(), 7).exceeded(7)
+
 
 @pytest.mark.parametrize("value", ["-1", "1.0", "1.5", "true", "many"])
 def test_max_failed_trials_is_a_count_or_a_fraction(tmp_path: Path, value: str) -> None:
