@@ -513,10 +513,10 @@ def _restore(
     tuner = tune.Tuner.restore(
         path, trainable=trainable, resume_unfinished=True, restart_errored=resume.retry_errored
     )
-    if resume.retry_errored:  # Ray starts them over: no longer failed (failure.max_failed_trials counts failed ones)
-        for record in keeper.book.trials.values():
-            if record.status is TrialStatus.ERROR:
-                record.status, record.error, record.ended_at = TrialStatus.PENDING, None, None
+    if resume.retry_errored:  # Ray starts each failed trial over as a new trial (a new id): the failed ones go
+        for record in [r for r in keeper.book.trials.values() if r.status is TrialStatus.ERROR]:
+            del keeper.book.trials[record.trial_id]
+            keeper.store.forget(record.trial_id)
     internal = tuner._local_tuner
     internal._run_config = run_config
     internal._tune_config.search_alg = WidenedSearch(plan.searcher, plan.total_trials)

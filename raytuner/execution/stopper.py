@@ -4,6 +4,7 @@ or once more trials failed than ``failure.max_failed_trials`` allows."""
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +52,23 @@ class FailureLimit:
 
 class SpecStopper(Stopper):
     """Stops a trial at ``stop.iterations``, ``stop.time_s`` or a metric threshold; every trial
-    on abort or past the failure limit."""
+    on abort or past the failure limit.
+
+    Ray pickles its controller's stopper with the experiment state and a restored run takes it
+    over the run config's; unpickled, a SpecStopper is the running one (the resumed run's, with
+    its book), not the saved run's: that one's book would still count the failed trials that
+    ``resume --retry-errored`` starts over.
+    """
 
     def __init__(self, stop: StopSpec, book: ExperimentBook, limit: FailureLimit | None = None) -> None:
         self._stop = stop
         self._book = book
         self.limit = limit or FailureLimit(None, 0)
         self.stopped: set[str] = set()
+        _LIVE[0] = weakref.ref(self)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _live, (self._stop, self.limit)
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if self._reached(result):
@@ -83,3 +94,12 @@ class SpecStopper(Stopper):
 
     def stop_all(self) -> bool:
         return self._book.abort is not None or self.limit.exceeded(self._book.failed)
+
+
+_LIVE: list[weakref.ref[SpecStopper] | None] = [None]  # the stopper of the run in progress in this process
+
+
+def _live(stop: StopSpec, limit: FailureLimit) -> SpecStopper:
+    """The unpickled stopper: the running one, or (no run in this process) one with an empty book."""
+    running = _LIVE[0]() if _LIVE[0] is not None else None
+    return running or SpecStopper(stop, ExperimentBook("", 1.0), limit)

@@ -173,8 +173,24 @@ def test_the_ray_backend_ends_a_run_failed_past_max_failed_trials(ray_session: N
     finished = strict(result.stdout.splitlines()[-1])
     assert finished["state"] == "failed" and finished["failed"] == 1 and finished["exit_code"] == ExitCode.FAILURE
     trials = trials_of(Path(finished["folder"]))
-    assert trials[0.1]["status"] == "error"
-    assert trials[0.6]["status"] == "stopped" and trials[0.6]["iterations"] < 200  # stopped, not completed
+    assert trials.pop(0.1)["status"] == "error"
+    # 0.6 (20 s long), if it had started, and 0.7 were stopped, not run to their end
+    assert all(row["status"] == "stopped" and row["iterations"] < 200 for row in trials.values()), trials
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_failed_ray_run_resumed_with_retry_errored_runs_its_failed_trials(ray_session: None, tmp_path: Path) -> None:
+    marker = tmp_path / "tried"
+    extra = f"failure: {{max_failed_trials: 0}}\nspace: {{x: {{grid: [0.3]}}, marker: {str(marker)!r}}}"
+    path = spec(tmp_path, "fails_once", [], inline=False)
+    path.write_text(path.read_text().replace("space: {x: {grid: []}}", extra))
+    failed = invoke("run", str(path))
+    assert failed.exit_code == ExitCode.FAILURE, failed.output + failed.stderr
+    resumed = invoke("resume", "fails-once", "--storage", str(tmp_path / "runs"), "--retry-errored", "--json")
+    assert resumed.exit_code == ExitCode.OK, resumed.output + resumed.stderr
+    finished = strict(resumed.stdout.splitlines()[-1])
+    assert finished["state"] == "completed" and finished["failed"] == 0 and finished["best"]["value"] == 0.3
 
 
 @pytest.mark.subprocess
