@@ -9,6 +9,17 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a ``raytuner`` command's exit status means (the table in the README and ``--help``)."""
+
+    OK = 0  # done; a run: completed, every trial without error
+    FAILURE = 1  # a runtime failure; a run: ended failed (Ray failed, failure.max_failed_trials exceeded...)
+    BAD_INPUT = 2  # a bad spec, flag or argument; nothing was started
+    TRIALS_FAILED = 3  # a run completed, but some of its trials failed
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a run is left for raytuner resume
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class Location:
 class RaytunerError(Exception):
     """Base of every error raytuner raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILURE
 
     def __init__(self, message: str, location: Location | None = None) -> None:
         super().__init__(message)
@@ -46,25 +57,25 @@ class RaytunerError(Exception):
 class SpecError(RaytunerError):
     """The spec (file, overrides or flags) is invalid; nothing was started or written."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class UsageError(RaytunerError):
     """A command-line argument is wrong (an unknown experiment, a bad option)."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class MetricNotReportedError(RaytunerError):
     """A trial's report cannot count for the spec's metric, and no trial has reported it: the run was stopped."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class ExperimentError(RaytunerError):
     """The experiment could not run to its end (Ray failed, results unreadable...)."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILURE
 
 
 class StorageFullError(ExperimentError):
@@ -95,7 +106,7 @@ def is_storage_full(exc: BaseException | None) -> bool:
 class JobError(RaytunerError):
     """The Ray Jobs API could not be reached, or a submitted job failed or was stopped."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILURE  # a job's own code (JobRefusedError)
 
 
 class JobRefusedError(JobError):

@@ -42,7 +42,7 @@ from raytuner.cli import (
     submit,
     validate,
 )
-from raytuner.cli.errors import set_debug
+from raytuner.cli.errors import exit_codes_help, set_debug
 
 app = typer.Typer(
     name="raytuner",
@@ -51,6 +51,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    epilog=exit_codes_help(),
 )
 
 

@@ -54,8 +54,19 @@ def best(
     ] = None,
     metric: MetricOpt = None,
     mode: ModeOpt = None,
+    include_failed: Annotated[
+        bool,
+        typer.Option(
+            "--include-failed",
+            help="Rank failed trials and non-finite values (NaN, -inf: a diverged trial) too; by default only "
+            "trials that did not fail and reported a finite value are ranked.",
+        ),
+    ] = False,
 ) -> None:
-    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front."""
+    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front.
+
+    Only trials that did not fail and whose value is finite are ranked (--include-failed: all).
+    """
     from raytuner.errors import ExperimentError, UsageError
     from raytuner.results.catalog import best_trials, rank_trials
     from raytuner.results.layout import find_experiment
@@ -69,7 +80,7 @@ def best(
             if not tables.metric:
                 raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
             name, metric_name, mode_name = tables.name, tables.metric, tables.mode or "min"
-            ranked = rank_trials(tables.trials, mode_name, count)
+            ranked = rank_trials(tables.trials, mode_name, count, include_failed=include_failed)
     else:
         folder = find_experiment(experiment, storage)
         front = _front(folder, n)
@@ -77,9 +88,14 @@ def best(
             _print_front(folder, front, format_ or Format.TABLE)
             return
         name = folder.name
-        metric_name, mode_name, ranked = best_trials(folder, count)
+        metric_name, mode_name, ranked = best_trials(folder, count, include_failed=include_failed)
     if not ranked:
-        raise ExperimentError(f"{name}: no trial has reported {metric_name} yet")
+        if include_failed:
+            raise ExperimentError(f"{name}: no trial has reported {metric_name} yet")
+        raise ExperimentError(
+            f"{name}: no trial that did not fail has reported a finite {metric_name} yet; "
+            "raytuner best --include-failed ranks every trial"
+        )
     rows: list[dict[str, Any]] = [
         {"trial_id": r.trial_id, "status": r.status, metric_name: r.value, "iteration": r.iteration, "config": r.config}
         for r in ranked

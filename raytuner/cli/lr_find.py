@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from raytuner.cli import strict_json
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, SetOpt, SpecArg
 
@@ -73,7 +73,7 @@ def lr_find(
             "lrs": list(result.lrs),
             "losses": list(result.losses),
         }
-        typer.echo(json.dumps(payload))
+        typer.echo(strict_json.dumps(payload))
         return
     console = stdout_console()
     console.print(f"config: {format_config(config, 200)}", markup=False)

@@ -11,8 +11,6 @@ a terminal (a pipe, a file, a test) nothing wraps or is shortened: every row is 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -41,21 +39,12 @@ def chosen_format(format_: OutputFormat | None, json_: bool) -> OutputFormat:
     return OutputFormat.JSON if json_ else format_ or OutputFormat.TABLE
 
 
-def finite(value: Any) -> Any:
-    """``value`` with every NaN and infinity (at any depth) replaced by None, as JSON has neither."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: finite(inner) for key, inner in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(inner) for inner in value]
-    return value
-
-
 def json_text(value: Any, indent: int | None = 2) -> str:
     """Strict JSON (``json.loads`` and every other parser read it back): NaN and infinities
     are null; values JSON has no type for (timestamps) are their text."""
-    return json.dumps(finite(value), indent=indent, allow_nan=False, default=str)
+    from raytuner.cli import strict_json
+
+    return strict_json.dumps(value, indent=indent)
 
 
 def rows_text(format_: OutputFormat, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:

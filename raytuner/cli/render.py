@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -12,6 +11,8 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from raytuner.cli import strict_json
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -240,7 +241,7 @@ class JsonLines:
             payload["best"] = None if book.best is None or book.multi_objective else book.best.value
             if book.multi_objective:
                 payload["front"] = len(book.front())
-        print(json.dumps(payload, default=str), file=self.out, flush=True)
+        print(strict_json.dumps(payload), file=self.out, flush=True)
 
 
 def summary_table(summary: RunSummary, top: int = 10, config_limit: int | None = 70) -> Table:  # top: at most KEEP_BEST
@@ -332,6 +333,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         best = summary.book.best
         console.print(f"best {summary.book.metric} = {best.value:.6g} (trial {best.trial_id})")
     console.print(f"experiment folder: {summary.location}", markup=False)
+    if summary.failed:
+        line = f"{summary.failed} of {summary.book.size} trials failed; their errors: {summary.errors_at}"
+        console.print(line, markup=False, soft_wrap=True)
     if summary.state.value == "interrupted":
         console.print(f"resume it with: raytuner resume {summary.location}", markup=False)
     if summary.hint:
@@ -343,7 +347,8 @@ def run_with_display(
 ) -> RunSummary:
     """Run ``start(listener)`` with the display the flags ask for, then print its summary.
 
-    Exits with 130 when the run was interrupted (Ctrl-C or SIGTERM), so scripts can tell.
+    Exits with the summary's code unless it is 0: 130 interrupted (Ctrl-C or SIGTERM), 1 failed
+    (with its reason on stderr), 3 completed with failed trials; so scripts can tell.
     """
     import typer
 
@@ -362,8 +367,10 @@ def run_with_display(
             listener.close()
     if not json_:
         print_summary(console, summary)
-    if summary.state.value == "interrupted":
-        raise typer.Exit(130)
+    if summary.error and summary.state.value == "failed":
+        print(f"error: {summary.error}", file=sys.stderr)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
     return summary
 
 

@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from raytuner.cli.errors import handles_errors
+from raytuner.cli.errors import exit_codes_help, handles_errors
 from raytuner.cli.options import JsonOpt, QuietOpt, StorageRootOpt
 
 app = typer.Typer()
 
 
-@app.command("resume")
+@app.command("resume", epilog=exit_codes_help())
 @handles_errors
 def resume(
     experiment: Annotated[str, typer.Argument(help="Experiment name (under --storage) or folder.", show_default=False)],

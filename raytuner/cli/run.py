@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from raytuner.cli.errors import handles_errors
+from raytuner.cli.errors import exit_codes_help, handles_errors
 from raytuner.cli.options import JsonOpt, NameOpt, QuietOpt, SetOpt, SpecArg, StorageOpt
 
 app = typer.Typer()
 
 
-@app.command("run")
+@app.command("run", epilog=exit_codes_help())
 @handles_errors
 def run(
     spec: SpecArg,

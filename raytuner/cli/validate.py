@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from raytuner.cli import strict_json
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, SetOpt, SpecArg
 
@@ -44,7 +45,7 @@ def validate(
             },
             "notes": list(plan.notes),
         }
-        typer.echo(json.dumps(payload, indent=2, default=str))
+        typer.echo(strict_json.dumps(payload, indent=2))
         return
     console = stdout_console()
     console.print(f"[green]valid[/green]: {spec} ({s.name})")

@@ -186,6 +186,7 @@ class Bookkeeper(Callback):
         record.status = TrialStatus.ERROR
         record.error = error
         record.ended_at = time.time()
+        self.book.withdraw(record)
         self.store.touch()
         self._last_seen.pop(trial.trial_id, None)
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
@@ -271,7 +272,9 @@ class Bookkeeper(Callback):
             if record is None or status is None or record.status.finished:
                 continue
             record.early_stopped = record.early_stopped or self._ended_early(trial)
-            record.status = TrialStatus.STOPPED if status is TrialStatus.COMPLETED and record.early_stopped else status
+            # a trial Ray ended because the whole run stopped (the failure limit) was cut short
+            cut = record.early_stopped or self.stopper.stop_all()
+            record.status = TrialStatus.STOPPED if status is TrialStatus.COMPLETED and cut else status
             record.iterations = int(trial.last_result.get("training_iteration", record.iterations) or 0)
             record.ended_at = record.ended_at or time.time()
             self.store.touch()

@@ -420,6 +420,8 @@ class InlineExecutor:
 
     def _loop(self) -> None:
         bookkeeper = self.setup.bookkeeper
+        if self.setup.stopper.stop_all():  # resumed past failure.max_failed_trials: start nothing
+            self._stop_all("abort")
         while True:
             self._start_trials()
             if self._unsaved and time.monotonic() - self._last_save >= SAVE_EVERY_S:
@@ -645,11 +647,11 @@ class InlineExecutor:
             if outcome == "error":
                 self._failed(trial, detail or "")
                 return
-            if outcome == "stopped" and trial.stop_reason not in ("scheduler", "budget"):
+            if outcome == "stopped" and trial.stop_reason not in ("scheduler", "budget", "abort"):
                 trial.status = "PENDING"  # interrupted: resume runs it again from its latest checkpoint
                 self.retry.appendleft(trial)
                 return
-            if trial.stop_reason == "budget":  # cut short like a scheduler's stop; no report follows to say so
+            if trial.stop_reason in ("budget", "abort"):  # cut short like a scheduler's stop; no report follows to say so
                 record = self.book.trials.get(trial.trial_id)
                 if record is not None:
                     record.early_stopped = True
@@ -790,7 +792,7 @@ def fit_inline(
         total_trials=plan.total_trials,
         spread=False,
     )
-    scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror)
+    scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror, plan.total_trials)
     bookkeeper.pending_watch = None  # no trial waits for resources here: each starts when a thread is free
     setup = InlineSetup(
         searcher=plan.searcher,

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from raytuner.errors import ExperimentError, Location, RaytunerError, StorageFullError, is_storage_full
+from raytuner.errors import ExitCode, ExperimentError, Location, RaytunerError, StorageFullError, is_storage_full
 from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.full_storage import full_message, storage_checked, strerror, write_status
@@ -72,6 +72,27 @@ class RunSummary:
     def location(self) -> str:
         """Where the experiment is: its folder, or its URI on object storage."""
         return _display(self.folder)
+
+    @property
+    def failed(self) -> int:
+        """The experiment's trials that ended in error (earlier runs' too, after resume or extend)."""
+        return self.book.failed
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The command's exit status: interrupted, failed, completed with failed trials, or OK."""
+        if self.state is RunState.INTERRUPTED:
+            return ExitCode.INTERRUPTED
+        if self.state is RunState.FAILED:
+            return ExitCode.FAILURE
+        return ExitCode.TRIALS_FAILED if self.failed else ExitCode.OK
+
+    @property
+    def errors_at(self) -> str:
+        """The command that lists the failed trials and their errors (the trials table's ``error`` column)."""
+        import shlex
+
+        return f"raytuner show {shlex.quote(self.location)} --where 'status == \"error\"' --columns trial_id,error"
 
     @functools.cached_property
     def trials(self) -> dict[str, TrialRecord]:
@@ -218,12 +239,11 @@ def _run(
     refused: RaytunerError | None = None
     try:
         total = _fit(experiment, options, listener, book, store, folder, resume, mirror)
-        budgeted = experiment.spec.search.time_budget_s is not None
-        state = RunState.INTERRUPTED if _unfinished(book, total, budgeted) else RunState.COMPLETED
+        state, error = _outcome(experiment, book, total)
     except KeyboardInterrupt:
         state = RunState.INTERRUPTED
     except RaytunerError as exc:
-        if exc.exit_code == 2 and fresh:  # refused before any trial ran (e.g. resources): leave nothing
+        if exc.exit_code == ExitCode.BAD_INPUT and fresh:  # refused before any trial ran (e.g. resources): leave nothing
             refused = exc
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
@@ -313,6 +333,18 @@ def _sigint_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def _outcome(experiment: Experiment, book: ExperimentBook, total: int) -> tuple[RunState, str | None]:
+    """How a run that returned ended: failed past ``failure.max_failed_trials`` (and why),
+    interrupted before its end, or completed."""
+    from raytuner.execution.stopper import FailureLimit
+
+    limit = FailureLimit.of(experiment.spec.failure, total)
+    if limit.exceeded(book.failed):
+        return RunState.FAILED, limit.reason(book.failed)
+    budgeted = experiment.spec.search.time_budget_s is not None
+    return (RunState.INTERRUPTED if _unfinished(book, total, budgeted) else RunState.COMPLETED), None
+
+
 def _unfinished(book: ExperimentBook, total: int, budgeted: bool) -> bool:
     """Ray returned before the experiment's end (Ctrl-C): trials left running or never started.
 
@@ -376,7 +408,7 @@ def _fit(
             spread=spread,
             requested_gpus=options.num_gpus if session.private else None,
         )
-        scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror)
+        scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror, plan.total_trials)
         cluster = ray.cluster_resources()
         # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
         awaits = None if awaited is None else awaited_node(wanted, awaited)
@@ -419,18 +451,23 @@ def _fit(
 
 
 def run_parts(
-    experiment: Experiment, book: ExperimentBook, store: ResultsStore, listener: Listener, mirror: remote.Mirror | None
+    experiment: Experiment,
+    book: ExperimentBook,
+    store: ResultsStore,
+    listener: Listener,
+    mirror: remote.Mirror | None,
+    total_trials: int,
 ) -> tuple[Any, Any, Any, Any]:
     """The scheduler, the trainable's build, the stopper and the Bookkeeper: the same for both backends."""
     from raytuner.execution.callbacks import Bookkeeper
-    from raytuner.execution.stopper import SpecStopper
+    from raytuner.execution.stopper import FailureLimit, SpecStopper
     from raytuner.schedulers import create_scheduler
     from raytuner.workloads import build_trainable
 
     spec = experiment.spec
     scheduler = create_scheduler(spec.scheduler, spec.metric, spec.mode.value)
     build = build_trainable(experiment)
-    stopper = SpecStopper(spec.stop, book, experiment.source)
+    stopper = SpecStopper(spec.stop, book, experiment.source, FailureLimit.of(spec.failure, total_trials))
     max_t = getattr(spec.scheduler, "max_t", None)
     horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
     bookkeeper = Bookkeeper(
@@ -540,6 +577,10 @@ def _restore(
     tuner = tune.Tuner.restore(
         path, trainable=trainable, resume_unfinished=True, restart_errored=resume.retry_errored
     )
+    if resume.retry_errored:  # Ray starts each failed trial over as a new trial (a new id): the failed ones go
+        for record in [r for r in keeper.book.trials.values() if r.status is TrialStatus.ERROR]:
+            del keeper.book.trials[record.trial_id]
+            keeper.store.forget(record.trial_id)
     internal = tuner._local_tuner
     internal._run_config = run_config
     internal._tune_config.search_alg = WidenedSearch(plan.searcher, plan.total_trials)
@@ -699,5 +740,9 @@ def _finish_data(summary: RunSummary) -> dict[str, Any]:
         if best is None or summary.book.multi_objective
         else {"trial_id": best.trial_id, "value": best.value, "config": best.config},
         **_front_data(summary.book),
+        "failed": summary.failed,
+        "errors": summary.errors_at if summary.failed else None,
+        "error": summary.error,
+        "exit_code": int(summary.exit_code),
         "hint": summary.hint,
     }

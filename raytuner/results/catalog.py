@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError, UsageError
 from raytuner.results import layout
+from raytuner.results.records import rankable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,7 +128,7 @@ def _progress(info: ExperimentInfo, folder: Location) -> ExperimentInfo:
     counts: dict[str, int] = {}
     for row in rows:
         counts[str(row.get("status"))] = counts.get(str(row.get("status")), 0) + 1
-    scored = [r["metric_best"] for r in rows if isinstance(r.get("metric_best"), float) and not math.isnan(r["metric_best"])]
+    scored = [r["metric_best"] for r in rows if rankable(str(r.get("status")), r.get("metric_best"))]
     best = (max if mode == "max" else min)(scored) if scored else None
     front = None
     if objectives_of(meta):
@@ -269,8 +270,9 @@ class RankedTrial:
     config: dict[str, Any]
 
 
-def best_trials(folder: Path, n: int = 1) -> tuple[str, str, list[RankedTrial]]:
-    """The ``n`` best trials of the raytuner experiment in ``folder`` (metric, mode, trials best first).
+def best_trials(folder: Path, n: int = 1, *, include_failed: bool = False) -> tuple[str, str, list[RankedTrial]]:
+    """The ``n`` best trials of the raytuner experiment in ``folder`` (metric, mode, trials best
+    first), of the :func:`~raytuner.results.records.rankable` ones unless ``include_failed``.
 
     Raises:
         ExperimentError: the trials table is missing or unreadable.
@@ -287,14 +289,21 @@ def best_trials(folder: Path, n: int = 1) -> tuple[str, str, list[RankedTrial]]:
         raise ExperimentError(f"{path}: cannot read the trials table: {exc}") from exc
     metric = meta.get(b"raytuner.metric", b"?").decode()
     mode = meta.get(b"raytuner.mode", b"min").decode()
-    return metric, mode, rank_trials(table, mode, n)
+    return metric, mode, rank_trials(table, mode, n, include_failed=include_failed)
 
 
-def rank_trials(trials: pa.Table, mode: str, n: int = 1) -> list[RankedTrial]:
-    """The ``n`` trials of a trials table with the best ``metric_best`` by ``mode``, best first."""
+def rank_trials(trials: pa.Table, mode: str, n: int = 1, *, include_failed: bool = False) -> list[RankedTrial]:
+    """The ``n`` trials of a trials table with the best ``metric_best`` by ``mode``, best first:
+    of the :func:`~raytuner.results.records.rankable` ones (not failed, finite), or with
+    ``include_failed`` of every one with a value, NaN last."""
     wanted = ["trial_id", "status", "metric_best", "metric_best_iteration", "config_json"]
-    rows = [row for row in trials.select(wanted).to_pylist() if row["metric_best"] is not None]
-    rows.sort(key=lambda row: row["metric_best"], reverse=mode == "max")
+    rows = [
+        row
+        for row in trials.select(wanted).to_pylist()
+        if rankable(row["status"], row["metric_best"]) or (include_failed and row["metric_best"] is not None)
+    ]
+    sign = -1.0 if mode == "max" else 1.0
+    rows.sort(key=lambda row: (math.isnan(row["metric_best"]), sign * row["metric_best"]))
     return [
         RankedTrial(
             row["trial_id"], row["status"], row["metric_best"], row["metric_best_iteration"], json.loads(row["config_json"])

@@ -3,7 +3,6 @@ the best configurations and (for raytuner folders) in the resolved specs."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import yaml
 
 from raytuner.results import layout
+from raytuner.results.catalog import rank_trials
 from raytuner.results.reader import ExperimentTables, location_of
 from raytuner.results.schema import flatten_config
 
@@ -74,24 +74,21 @@ class Comparison:
 
 def side_of(tables: ExperimentTables) -> Side:
     """Best trial and counts of one experiment's trials table."""
-    rows = tables.trials.select(["trial_id", "status", "metric_best", "config_json"]).to_pylist()
+    rows = tables.trials.select(["status"]).to_pylist()
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    scored = [row for row in rows if row["metric_best"] is not None]
-    best = None
-    if scored:
-        pick = min if (tables.mode or "min") == "min" else max
-        best = pick(scored, key=lambda row: row["metric_best"])
+    ranked = rank_trials(tables.trials, tables.mode or "min")
+    best = ranked[0] if ranked else None
     return Side(
         name=tables.name,
         source=tables.source,
         metric=tables.metric,
         mode=tables.mode,
         trials=counts,
-        best_value=None if best is None else best["metric_best"],
-        best_trial=None if best is None else best["trial_id"],
-        best_config={} if best is None else json.loads(best["config_json"]),
+        best_value=None if best is None else best.value,
+        best_trial=None if best is None else best.trial_id,
+        best_config={} if best is None else best.config,
     )
 
 

@@ -84,6 +84,14 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def rankable(status: str, value: Any) -> bool:
+    """Whether a trial takes part in rankings (``best``, run summaries, ``ls``, ``compare``,
+    reports): it did not fail, and its value is a finite number. A diverged trial's
+    ``-Infinity`` or ``NaN`` is no result, and a failed trial's last value is not trusted.
+    ``status`` is a :class:`TrialStatus` or its value."""
+    return status != TrialStatus.ERROR.value and is_number(value) and math.isfinite(value)
+
+
 @dataclass(slots=True)
 class TrialRecord:
     """Everything recorded about one trial."""
@@ -107,7 +115,8 @@ class TrialRecord:
     early_stopped: bool = False
 
     def observe(self, metric: str, sign: float, metrics: Mapping[str, Any], iteration: int) -> bool:
-        """Take one report into account; True if it improved this trial's best."""
+        """Take one report into account; True if it improved this trial's best (NaN never does;
+        an infinity in the better direction does, and leaves the trial out of rankings)."""
         self.last.update(metrics)
         value = metrics.get(metric)
         if not is_number(value) or math.isnan(value):
@@ -186,13 +195,13 @@ class ExperimentBook:
         return [r for r, on in zip(records, front_of_rows(rows, self.objectives), strict=True) if on]
 
     def ranked(self) -> list[TrialRecord]:
-        """The trials best first (those without a value last): every held one and the retired
+        """The :func:`rankable` trials best first: of every held one and the retired
         :data:`KEEP_BEST` best, so at least the first :data:`KEEP_BEST` are the run's best."""
         return self._ranked([*self.retired.best, *self.trials.values()])
 
     def _ranked(self, records: Iterable[TrialRecord]) -> list[TrialRecord]:
         sign = self.sign
-        return sorted(records, key=lambda r: (r.best is None, -(sign * r.best) if r.best is not None else 0.0))
+        return sorted((r for r in records if rankable(r.status, r.best)), key=lambda r: -sign * (r.best or 0.0))
 
     def counts(self) -> dict[TrialStatus, int]:
         out = dict(self.retired.counts)
@@ -218,12 +227,28 @@ class ExperimentBook:
 
     def consider(self, record: TrialRecord) -> bool:
         """Update the overall best from ``record``; True if it is the new best."""
-        if record.best is None:
+        if record.best is None or not rankable(record.status, record.best):
+            self.withdraw(record)
             return False
         if self.best is None or self.sign * record.best > self.sign * self.best.value:
             self.best = Best(record.trial_id, record.best, record.best_iteration or 0, record.config)
             return True
         return False
+
+    def withdraw(self, record: TrialRecord) -> None:
+        """``record`` left the rankings (it failed, or diverged to an infinity): if it was the
+        best, the best is the next :func:`rankable` trial (or none)."""
+        if self.best is None or self.best.trial_id != record.trial_id:
+            return
+        top = self.ranked()
+        self.best = None
+        if top:
+            self.consider(top[0])
+
+    @property
+    def failed(self) -> int:
+        """Trials that ended in error (after their retries), retired or held."""
+        return self.counts()[TrialStatus.ERROR]
 
 
 def read_records(path: Path) -> dict[str, TrialRecord]:

@@ -479,6 +479,26 @@ class FailureSpec(Model):
         description="fail a running trial that reports nothing for this many seconds (a hung trial); "
         "it is retried like any failure",
     )
+    max_failed_trials: Annotated[int, Field(ge=0)] | Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None,
+        description="end the run failed (exit code 1) once more trials than this have failed, after their retries: "
+        "a count (0: at the first failure) or a fraction of the experiment's trials, 0 < x < 1 (0.5: more than "
+        "half of them); default: no limit, and a run that ends with failed trials exits with 3",
+    )
+
+    @field_validator("max_failed_trials", mode="before")
+    @classmethod
+    def _count_or_fraction(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        fraction = isinstance(value, float) and 0 < value < 1
+        if not (count or fraction):
+            raise ValueError(
+                f"expected a number of trials (an integer, 0 or more) or a fraction of the trials "
+                f"(a number between 0 and 1, exclusive), found {value!r}"
+            )
+        return value
 
 
 class WandbMode(str, Enum):

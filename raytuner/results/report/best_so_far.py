@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from raytuner.results.records import rankable
 from raytuner.results.report.data import ExperimentData
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 from raytuner.results.report.svg import BEST_COLOR, STATUS_COLORS, Figure, Scale, fmt, status_color
@@ -13,10 +14,13 @@ def chart(data: ExperimentData) -> Section:
     scored = [(r, r.value) for r in data.reports if r.value is not None]
     if not scored:
         return Omitted(ChartKind.BEST_SO_FAR, TITLE, f"No trial reported a numeric {data.metric}.")
-    steps: list[tuple[float, float, str, int]] = []  # time, best, trial, iteration
+    status = data.status_of()
+    steps: list[tuple[float, float, str, int]] = []  # time, best, trial, iteration (of trials that did not fail)
     for report, value in scored:
-        if not steps or data.is_better(value, steps[-1][1]):
+        if rankable(status.get(report.trial_id, ""), value) and (not steps or data.is_better(value, steps[-1][1])):
             steps.append((report.time_s, value, report.trial_id, report.iteration))
+    if not steps:
+        return Omitted(ChartKind.BEST_SO_FAR, TITLE, f"Every trial that reported {data.metric} failed.")
     end = max(r.time_s for r in data.reports)
     last_by_trial = {report.trial_id: report for report, _ in scored}
     fig = Figure(ChartKind.BEST_SO_FAR.value, 1000, 380, top=30)
@@ -25,7 +29,6 @@ def chart(data: ExperimentData) -> Section:
         [r.value for r in last_by_trial.values() if r.value is not None] + [s[1] for s in steps], fig.bottom, fig.top
     )
     fig.axes(x, y, "seconds since the first report", f"{data.metric} ({data.mode})")
-    status = data.status_of()
     points: list[tuple[float, float]] = []
     for i, (t, best, _, _) in enumerate(steps):
         if i:
@@ -62,7 +65,7 @@ def chart(data: ExperimentData) -> Section:
     fig.legend([("best so far", BEST_COLOR)] + [(f"last report, {s}", status_color(s)) for s in present])
     final = steps[-1]
     caption = (
-        f"The black step line is the best {data.metric} reported by any trial up to that moment "
+        f"The black step line is the best {data.metric} reported by any trial that did not fail up to that moment "
         f"({len(leaders)} changes of leading trial, black dots; "
         f"final {fmt(final[1])} by trial {final[2]} at {final[0]:.1f} s). "
         "Each dot is a trial's last report, coloured by its status."

@@ -16,6 +16,7 @@ from typing import Any
 from raytuner.errors import ExperimentError
 from raytuner.results import layout
 from raytuner.results.catalog import read_status
+from raytuner.results.records import rankable
 from raytuner.results.store import read_open_part, unsealed_parts
 
 PBT_DECISIONS = layout.PBT_DECISIONS  # one name for the table, shared with the writer
@@ -112,7 +113,7 @@ class ExperimentData:
 
     @property
     def best_trial(self) -> Trial | None:
-        scored = [t for t in self.trials if t.best is not None]
+        scored = [t for t in self.trials if rankable(t.status, t.best)]
         if not scored:
             return None
         return max(scored, key=lambda t: self.sign * (t.best or 0.0))
