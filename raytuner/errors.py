@@ -65,6 +65,10 @@ class ExperimentError(RaytunerError):
     exit_code = 1
 
 
+class SearchStalledError(ExperimentError):
+    """Nothing was running or waiting and the searcher gave no trial: the run was ended, resumable."""
+
+
 class JobError(RaytunerError):
     """The Ray Jobs API could not be reached, or a submitted job failed or was stopped."""
 
