@@ -46,19 +46,14 @@ class WatchedSearch(SearchGenerator):
     def __init__(self, searcher: Searcher) -> None:
         super().__init__(searcher)
         self.stalled: str | None = None  # why the search ended early, once it stalled
-        self._trials: list[Any] = []  # Ray's trials, the controller's own list
-        self._restored = False
+        self._trials: list[Any] | None = None  # Ray's trials, the controller's own list
         self._idle_since: float | None = None
 
-    def restore_from_dir(self, dirpath: str) -> None:
-        super().restore_from_dir(dirpath)
-        self._restored = True
-
     def watch(self, trials: list[Any]) -> None:
-        """Ray's trials at the start of a step (before it asks for more): after a restore, the
-        first call makes the searcher agree with them."""
-        if self._restored:
-            self._restored = False
+        """Ray's trials at the start of a step, before it asks for more. The first call makes the
+        searcher agree with them: those Ray restored (none in a fresh run), whether or not Ray
+        found a saved searcher to restore."""
+        if self._trials is None:
             self.agree(trials)
         self._trials = trials
 
@@ -90,8 +85,8 @@ class WatchedSearch(SearchGenerator):
         self._counter = len(trials)
 
     def next_trial(self) -> Any:
-        trial = super().next_trial()
-        if trial is not None or super().is_finished() or any(str(t.status) in LIVE for t in self._trials):
+        trial = super().next_trial()  # type: ignore[no-untyped-call]
+        if trial is not None or super().is_finished() or any(str(t.status) in LIVE for t in self._trials or ()):
             self._idle_since = None
             return trial
         now = time.monotonic()
