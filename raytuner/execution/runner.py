@@ -316,6 +316,7 @@ def _fit(
         from raytuner.execution.preflight import check_placeable, local_single_node, preflight
         from raytuner.execution.search_watch import TrialsFeed, WatchedSearch, watched
         from raytuner.search import create_search
+        from raytuner.search.population import PopulationSearch
 
         nodes = ray.nodes()
         awaited = check_placeable(wanted, nodes, experiment.source, local=session.private)
@@ -330,7 +331,8 @@ def _fit(
             requested_gpus=options.num_gpus if session.private else None,
         )
         scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror)
-        search = WidenedSearch(plan.searcher, plan.total_trials) if resume is not None else watched(plan.searcher)
+        widen = resume is not None and not isinstance(plan.searcher, PopulationSearch)  # a population has its size
+        search = WidenedSearch(plan.searcher, plan.total_trials) if widen else watched(plan.searcher)
         feed = [TrialsFeed(search)] if isinstance(search, WatchedSearch) else []
         cluster = ray.cluster_resources()
         # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
