@@ -13,7 +13,6 @@ from raytuner.errors import SearchStalledError
 from raytuner.execution import search_watch
 from raytuner.search import SEARCHERS, total_trials
 from raytuner.search.sampler import SpaceSearcher
-from raytuner.spec.loader import load_experiment_text
 from raytuner.spec.models import Algorithm
 
 pytestmark = [pytest.mark.slow]
@@ -34,22 +33,30 @@ def _gives_two(experiment: Any) -> GivesTwo:
 def test_a_stalled_search_ends_the_run_with_its_reason_and_a_resume_goes_on(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from typer.testing import CliRunner
+
+    from raytuner.cli import app
     from raytuner.execution.events import Recorder
-    from raytuner.execution.runner import RunOptions, RunState, resume_experiment, run_experiment
+    from raytuner.execution.runner import RunOptions, RunState, resume_experiment
 
     if backend == "ray":
         request.getfixturevalue("ray_session")
-    text = (
-        f"name: stall\ntrainable: {{builtin: analytic, iterations: 2}}\nmetric: loss\nmode: min\n"
-        f"space: {{x: {{uniform: [-1, 1]}}}}\nsearch: {{algorithm: random, num_samples: 4, seed: 1}}\n"
-        f"execution: {{backend: {backend}}}\nstorage: {tmp_path / 'runs'}\n"
+    spec = tmp_path / "stall.yaml"
+    spec.write_text(
+        "name: stall\ntrainable: {builtin: analytic, iterations: 2}\nmetric: loss\nmode: min\n"
+        "space: {x: {uniform: [-1, 1]}}\nsearch: {algorithm: random, num_samples: 4, seed: 1}\n"
+        f"execution: {{backend: {backend}}}\n"
     )
     with monkeypatch.context() as patch:
         patch.setitem(SEARCHERS, Algorithm.RANDOM, _gives_two)
         patch.setattr(search_watch, "STALL_S", 1.0)
-        with pytest.raises(SearchStalledError, match=r"stall: the search stalled after 2 of 4 trials") as stalled:
-            run_experiment(load_experiment_text(text), RunOptions(), Recorder())
-    assert "\n" not in str(stalled.value)
+        stalled = CliRunner().invoke(app, ["run", str(spec), "--json", "--storage", str(tmp_path / "runs")])
+    assert stalled.exit_code == SearchStalledError.exit_code == 1, stalled.output + stalled.stderr
+    assert stalled.stderr.splitlines() == [
+        "error: stall: the search stalled after 2 of 4 trials: none is running or waiting, and the searcher "
+        "(GivesTwo) gave no new one" + (" for 1 s" if backend == "ray" else "") + "; the run is left interrupted "
+        "(raytuner resume tries again)"
+    ]
     folder = tmp_path / "runs" / "stall"
     status = json.loads((folder / "status.json").read_text())
     assert status["state"] == "interrupted" and "stalled" in status["error"]
