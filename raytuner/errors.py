@@ -103,6 +103,10 @@ def is_storage_full(exc: BaseException | None) -> bool:
     return False
 
 
+class SearchStalledError(ExperimentError):
+    """Nothing was running or waiting and the searcher gave no trial: the run was ended, resumable."""
+
+
 class JobError(RaytunerError):
     """The Ray Jobs API could not be reached, or a submitted job failed or was stopped."""
 

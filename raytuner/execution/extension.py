@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ray.tune.search import SearchGenerator  # noqa: TID253 - used only by runner._fit, where Ray runs anyway
 
 from raytuner.errors import UsageError
+from raytuner.execution.search_watch import WatchedSearch
 from raytuner.results import layout
 from raytuner.search import total_trials
 from raytuner.spec.loader import Experiment, build_experiment
@@ -25,8 +25,8 @@ from raytuner.spec.models import Algorithm, SchedulerType
 from raytuner.spec.yaml_lines import load_yaml_file
 
 
-class WidenedSearch(SearchGenerator):
-    """A ``SearchGenerator`` whose restored sample count is at least ``total``."""
+class WidenedSearch(WatchedSearch):
+    """A restored search whose sample count is at least ``total``."""
 
     def __init__(self, searcher: Any, total: int) -> None:
         super().__init__(searcher)

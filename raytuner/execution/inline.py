@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raytuner.errors import ExperimentError, is_storage_full
+from raytuner.errors import ExperimentError, SearchStalledError, is_storage_full
 from raytuner.results.store import write_json_atomic
 
 if TYPE_CHECKING:
@@ -267,6 +267,7 @@ class InlineExecutor:
         self.stopping: str | None = None  # why every trial stops now: interrupt, budget, abort, fail_fast
         self.failure: str | None = None
         self.full: BaseException | None = None  # the first write refused for want of space
+        self.stalled: str | None = None  # why the search ended with trials left to start
         self.interrupted = False  # Ctrl-C
         self.resumed = False
         self.run_id = uuid.uuid4().hex[:5]
@@ -315,6 +316,7 @@ class InlineExecutor:
             known.add(trial.trial_id)
             record = self.book.trials.get(trial.trial_id)
             if record is not None and record.status.finished:
+                self._ended_unseen(record)
                 continue
             trial.status, trial.stop_reason = "PENDING", None
             trial.checkpoints = _listed_checkpoints(Path(trial.local_path), trial.checkpoints)
@@ -327,6 +329,14 @@ class InlineExecutor:
             self.store.forget(trial_id)
         if retry_errored:
             self._requeue_errored()
+
+    def _ended_unseen(self, record: TrialRecord) -> None:
+        """Tell the restored searcher of a trial that ended after its state was saved: it still
+        counts the trial running (a concurrency limit would keep its slot taken for good)."""
+        from raytuner.results.records import TrialStatus
+
+        result = {**record.last, "training_iteration": record.iterations, "done": True}
+        self.setup.searcher.on_trial_complete(record.trial_id, result=result, error=record.status is TrialStatus.ERROR)
 
     def _requeue_errored(self) -> None:
         from raytuner.results.records import TrialStatus
@@ -396,6 +406,8 @@ class InlineExecutor:
             raise KeyboardInterrupt
         if self.failure is not None:
             raise ExperimentError(self.failure)
+        if self.stalled is not None:
+            raise SearchStalledError(f"{self.folder.name}: {self.stalled}")
 
     @contextlib.contextmanager
     def _ctrl_c(self) -> Iterator[None]:
@@ -479,8 +491,11 @@ class InlineExecutor:
             with self.lock:
                 config = setup.searcher.suggest(trial_id)
             if config is None:  # the searcher waits for results (a concurrency limit)
-                if not self.running and not batch:
+                if not self.running and not batch:  # and none will come
+                    from raytuner.execution.search_watch import stalled_message
+
                     self.exhausted = True
+                    self.stalled = stalled_message(self.created, setup.total_trials, setup.searcher, 0)
                 break
             if isinstance(config, str):  # Searcher.FINISHED
                 self.exhausted = True

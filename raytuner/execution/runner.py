@@ -20,7 +20,15 @@ from typing import Any
 
 import yaml
 
-from raytuner.errors import ExitCode, ExperimentError, Location, RaytunerError, StorageFullError, is_storage_full
+from raytuner.errors import (
+    ExitCode,
+    ExperimentError,
+    Location,
+    RaytunerError,
+    SearchStalledError,
+    StorageFullError,
+    is_storage_full,
+)
 from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.full_storage import full_message, storage_checked, strerror, write_status
@@ -242,6 +250,9 @@ def _run(
         state, error = _outcome(experiment, book, total)
     except KeyboardInterrupt:
         state = RunState.INTERRUPTED
+    except SearchStalledError as exc:  # what ran is kept, resumable
+        state, error = RunState.INTERRUPTED, str(exc)
+        raise
     except RaytunerError as exc:
         if exc.exit_code == ExitCode.BAD_INPUT and fresh:  # refused before any trial ran (e.g. resources): leave nothing
             refused = exc
@@ -392,9 +403,12 @@ def _fit(
         from ray import tune
 
         from raytuner.execution.devices import DeviceSetup, local_gpu_ids
+        from raytuner.execution.extension import WidenedSearch
         from raytuner.execution.pending import awaited_node
         from raytuner.execution.preflight import check_placeable, local_single_node, preflight
+        from raytuner.execution.search_watch import TrialsFeed, WatchedSearch, watched
         from raytuner.search import create_search
+        from raytuner.search.population import PopulationSearch
 
         nodes = ray.nodes()
         awaited = check_placeable(wanted, nodes, experiment.source, local=session.private)
@@ -409,6 +423,9 @@ def _fit(
             requested_gpus=options.num_gpus if session.private else None,
         )
         scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror, plan.total_trials)
+        widen = resume is not None and not isinstance(plan.searcher, PopulationSearch)  # a population has its size
+        search = WidenedSearch(plan.searcher, plan.total_trials) if widen else watched(plan.searcher)
+        feed = [TrialsFeed(search)] if isinstance(search, WatchedSearch) else []
         cluster = ray.cluster_resources()
         # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
         awaits = None if awaited is None else awaited_node(wanted, awaited)
@@ -424,7 +441,7 @@ def _fit(
             storage_path=bucket.parent_uri if bucket is not None else str(folder.parent),
             verbose=1 if options.verbose else 0,
             stop=stopper,
-            callbacks=[bookkeeper, *devices.callbacks(book), *_logger_callbacks(spec, folder)],
+            callbacks=[bookkeeper, *feed, *devices.callbacks(book), *_logger_callbacks(spec, folder)],
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         )
@@ -432,7 +449,7 @@ def _fit(
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=plan.searcher,
+                    search_alg=search,
                     scheduler=scheduler,
                     num_samples=plan.total_trials,
                     reuse_actors=spec.execution.reuse_actors and build.reusable,
@@ -441,12 +458,14 @@ def _fit(
                 run_config=run_config,
             )
         else:
-            tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper, plan)
+            tuner = _restore(tune, folder, trainable, run_config, resume, bookkeeper, search)
         try:
             with _pending_trials(placement.trials_at_once):
                 tuner.fit()
         finally:
             devices.close()
+        if isinstance(search, WatchedSearch) and search.stalled is not None:
+            raise SearchStalledError(f"{folder.name}: {search.stalled}")
         return plan.total_trials
 
 
@@ -556,7 +575,7 @@ def _pending_trials(at_once: int) -> Iterator[None]:
 
 
 def _restore(
-    tune: Any, folder: Path, trainable: Any, run_config: Any, resume: ResumeOptions, keeper: Any, plan: Any
+    tune: Any, folder: Path, trainable: Any, run_config: Any, resume: ResumeOptions, keeper: Any, search: Any
 ) -> Any:
     """Ray's Tuner.restore, with this run's callbacks and stopper instead of the pickled ones.
 
@@ -565,8 +584,6 @@ def _restore(
     searcher is built again from the saved spec (Ray restores its state into it), so a spec
     widened by ``raytuner extend`` raises the sample count Ray saved.
     """
-    from raytuner.execution.extension import WidenedSearch
-
     bucket = remote.remote_of(folder)
     path = bucket.uri if bucket is not None else str(folder)
     if not tune.Tuner.can_restore(path):
@@ -583,7 +600,7 @@ def _restore(
             keeper.store.forget(record.trial_id)
     internal = tuner._local_tuner
     internal._run_config = run_config
-    internal._tune_config.search_alg = WidenedSearch(plan.searcher, plan.total_trials)
+    internal._tune_config.search_alg = search
     scheduler = internal._tune_config.scheduler
     keeper.decisions = getattr(scheduler, "drain", None)
     keeper.early_stopped = getattr(scheduler, "early_stopped", keeper.early_stopped)

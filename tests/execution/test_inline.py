@@ -279,9 +279,9 @@ execution: {backend: inline}
 """
 
 
-def _start(tmp_path: Path, *, sigint_ignored: bool = False) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, text: str = SLOW, *, sigint_ignored: bool = False) -> subprocess.Popen[str]:
     spec = tmp_path / "slow.yaml"
-    spec.write_text(SLOW)
+    spec.write_text(text)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return subprocess.Popen(
         [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs"), "--cpus", "2"],
@@ -362,6 +362,48 @@ def test_a_kill_9_loses_nothing_that_finished(tmp_path: Path) -> None:
     proc.communicate(timeout=30)
     assert json.loads((tmp_path / "runs" / "inline-slow" / "status.json").read_text())["state"] == "running"
     _resume_and_check(tmp_path, finished)
+
+
+def _completed(folder: Path) -> set[str]:
+    try:
+        trials = pq.read_table(folder / "trials.parquet", columns=["trial_id", "status"]).to_pylist()
+    except (OSError, ValueError):  # not written yet
+        return set()
+    return {t["trial_id"] for t in trials if t["status"] == "completed"}
+
+
+@pytest.mark.subprocess
+def test_a_trial_that_ended_after_the_last_saved_state_frees_its_place_on_resume(tmp_path: Path) -> None:
+    """A trial running at the state's last save can end, and reach the tables, before a kill: the
+    resume does not run it again, and its searcher must hear of its end too (under max_concurrent 1
+    it kept the one place taken and the resumed run started nothing more). Made deterministic:
+    the state saved while the first trial ran is put back once the tables show it completed."""
+    import ray.cloudpickle as cloudpickle
+
+    proc = _start(tmp_path, SLOW.replace("num_samples: 6,", "num_samples: 6, max_concurrent: 1,"))
+    folder = tmp_path / "runs" / "inline-slow"
+    first, older = None, None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if older is None and (folder / STATE_FILE).is_file():
+            data = (folder / STATE_FILE).read_bytes()  # replaced whole, never written in place
+            state = cloudpickle.loads(data)
+            if state["created"] == 1 and len(state["trials"]) == 1:
+                first, older = state["trials"][0].trial_id, data
+        elif older is not None and first in _completed(folder):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert older is not None and first in _completed(folder)
+    (folder / STATE_FILE).write_bytes(older)
+
+    done = subprocess.run([RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    started = [e["trial_id"] for e in events if e["event"] == "trial_started"]
+    assert first not in started and len(set(started)) == 5  # the five trials after the first, each once
+    assert events[-1]["state"] == "completed" and events[-1]["trials"]["completed"] == 6
 
 
 @pytest.mark.subprocess

@@ -101,6 +101,23 @@ def test_a_pbt_population_records_its_lineage(ray_session: None, tmp_path: Path)
 
 @pytest.mark.ray
 @pytest.mark.slow
+def test_a_pbt_population_resumes(ray_session: None, tmp_path: Path) -> None:
+    """Ray restores the population's own search (PBT refuses any other): a resume of a finished
+    population runs nothing again and keeps its trials (it failed, a population is no Searcher)."""
+    from raytuner.execution.runner import resume_experiment
+
+    text = PBT.replace("num_samples: 4", "num_samples: 2").replace("iterations: 12", "iterations: 4")
+    summary = run_experiment(load_experiment_text(text + f"storage: {tmp_path}\n", "pbt.yaml"), RunOptions(), Recorder())
+    assert summary.state is RunState.COMPLETED
+    recorder = Recorder()
+    again = resume_experiment(summary.folder, RunOptions(), recorder)
+    assert again.state is RunState.COMPLETED and EventKind.TRIAL_STARTED not in recorder.kinds()
+    trials = pq.read_table(summary.folder / "trials.parquet").to_pandas()
+    assert len(trials) == 2 and set(trials["status"]) == {"completed"}
+
+
+@pytest.mark.ray
+@pytest.mark.slow
 def test_pb2_explores_within_its_bounds(ray_session: None, tmp_path: Path) -> None:
     text = PBT.replace(
         """  type: pbt

@@ -158,9 +158,9 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path: Path)
     assert all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
 
 
-def _ray_finished(folder: Path) -> set[str]:
-    """The trials Ray's saved experiment state (in the experiment folder) lists as TERMINATED."""
-    finished: set[str] = set()
+def _ray_statuses(folder: Path) -> dict[str, str]:
+    """Each trial's status in Ray's saved experiment state (in the experiment folder)."""
+    statuses: dict[str, str] = {}
     for path in folder.glob("experiment_state-*.json"):
         try:
             data = json.loads(path.read_text())
@@ -168,9 +168,13 @@ def _ray_finished(folder: Path) -> set[str]:
             continue
         for trial_state, _ in data.get("trial_data", []):
             trial = json.loads(trial_state)
-            if trial.get("status") == "TERMINATED":
-                finished.add(trial["trial_id"])
-    return finished
+            statuses[trial["trial_id"]] = trial.get("status")
+    return statuses
+
+
+def _ray_finished(folder: Path) -> set[str]:
+    """The trials Ray's saved experiment state lists as TERMINATED."""
+    return {trial_id for trial_id, status in _ray_statuses(folder).items() if status == "TERMINATED"}
 
 
 def test_a_kill_the_moment_ray_saved_a_finished_trial_loses_nothing(tmp_path: Path) -> None:
@@ -207,3 +211,74 @@ def test_a_kill_the_moment_ray_saved_a_finished_trial_loses_nothing(tmp_path: Pa
     results = pq.read_table(folder / "results.parquet").to_pandas()
     per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
     assert len(per_trial) == 6 and all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
+
+
+def _searcher_saved_with_one_live(folder: Path, trial_id: str) -> dict[str, bytes] | None:
+    """Ray's saved searcher files, if whole and saved while ``trial_id`` was the only trial
+    suggested and still running (the concurrency limit and HyperOpt both count it live)."""
+    import ray.cloudpickle as cloudpickle
+
+    files = {p.name: p.read_bytes() for p in [*folder.glob("search_gen_state-*"), *folder.glob("searcher-state-*")]}
+    try:
+        states = {name: cloudpickle.loads(data) for name, data in files.items()}
+    except Exception:  # noqa: BLE001 - a file being copied by Ray's sync
+        return None
+    generator = [state for name, state in states.items() if name.startswith("search_gen_state")]
+    tpe = [state for name, state in states.items() if name.startswith("searcher-state")]
+    if len(generator) != 1 or len(tpe) != 1 or generator[0]["counter"] != 1:
+        return None
+    if generator[0]["name:ConcurrencyLimiter"]["live_trials"] != {trial_id} or set(tpe[0]["live"]) != {trial_id}:
+        return None
+    return files
+
+
+def test_resume_with_the_searcher_saved_before_its_trial_finished_neither_waits_nor_reruns(tmp_path: Path) -> None:
+    """Ray copies its trials' state and its searcher's state to the experiment folder as separate
+    files: a driver killed between the copies leaves a trial finished in the one and still running
+    in the other. Made here deterministically: the searcher files saved while the first trial ran
+    are put back after Ray saved it finished. The resumed searcher must not count that trial
+    against ``max_concurrent: 1`` (it waited forever for the slot) nor start more than planned."""
+    spec = tmp_path / "crash.yaml"
+    spec.write_text(
+        SPEC.replace("max_concurrent: 2", "max_concurrent: 1")
+        .replace("num_samples: 6", "num_samples: 4")
+        .replace("checkpoint: {every: 2}\n", "")
+    )
+    env = _env()
+    env["TUNE_GLOBAL_CHECKPOINT_S"] = "0"  # Ray saves its state at every step
+    proc = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    folder = tmp_path / "runs" / "crash"
+    first, older = None, None
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        statuses = _ray_statuses(folder)
+        if older is None and list(statuses.values()) == ["RUNNING"]:
+            first = next(iter(statuses))
+            older = _searcher_saved_with_one_live(folder, first)
+        elif older is not None and statuses.get(first) == "TERMINATED":
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert older is not None and first in _ray_finished(folder)
+    for name, data in older.items():  # the searcher as saved before its first trial finished
+        (folder / name).write_bytes(data)
+
+    try:
+        done = subprocess.run(
+            [RAYTUNER, "resume", "crash", "--storage", str(tmp_path / "runs"), "--json"],
+            capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=240,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"resume still running after {exc.timeout} s")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert first not in {e["trial_id"] for e in events if e["event"] == "trial_started"}
+    trials = pq.read_table(folder / "trials.parquet").to_pandas()
+    assert len(trials) == 4 and set(trials["status"]) == {"completed"}, trials[["trial_id", "status"]]
+    results = pq.read_table(folder / "results.parquet").to_pandas()
+    per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
+    assert len(per_trial) == 4 and all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
