@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     FAILURE = 1  # a runtime failure; a run: ended failed (Ray failed, failure.max_failed_trials exceeded...)
     BAD_INPUT = 2  # a bad spec, flag or argument; nothing was started
     TRIALS_FAILED = 3  # a run completed, but some of its trials failed
-    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a run is left for raytuner resume
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), or SIGTERM taken as one; a run is left for raytuner resume
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ EXIT_CODES = {
     ExitCode.FAILURE: "runtime failure; a run that ended failed (failure.fail_fast, failure.max_failed_trials)",
     ExitCode.BAD_INPUT: "bad input (spec, option, argument); nothing was started",
     ExitCode.TRIALS_FAILED: "a run completed, but trials failed: raytuner show NAME --where 'status == \"error\"'",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); raytuner resume continues the run",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, or SIGTERM: kill, jobs stop); raytuner resume continues the run",
 }
 
 
