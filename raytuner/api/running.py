@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 SpecSource = Union[str, "os.PathLike[str]", Mapping[str, Any], "Spec"]
 """What :func:`run` and :func:`validate` take: a YAML file, YAML text, a dict or a Spec."""
 
-Overrides = Union[Sequence[str], Mapping[str, Any], None]
+Overrides = Sequence[str] | Mapping[str, Any] | None
 """``--set`` strings (``"search.num_samples=20"``) or a dict of dotted keys to values."""
 
 

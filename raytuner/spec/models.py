@@ -149,7 +149,6 @@ BuiltinTrainable = Annotated[
 
 from raytuner.workloads.command_options import CommandTrainable  # noqa: E402
 
-
 OBJECT_PREFIX = "<object "  # how spec.yaml names a trainable given as a Python object
 
 

@@ -94,7 +94,8 @@ def test_a_trainable_class_object_runs_and_the_experiment_is_extended(tmp_path: 
     # opened anew, the object must be given again; without it, one clear SpecError
     with pytest.raises(raytuner.SpecError, match=r"trainable\.function: the trainable <object .*Counter> was a Python object"):
         raytuner.open("quad", storage=str(tmp_path / "runs")).extend(1, progress=False)
-    assert raytuner.open("quad", storage=str(tmp_path / "runs")).extend(1, trainable=Counter, progress=False).trials().num_rows == 4
+    again = raytuner.open("quad", storage=str(tmp_path / "runs")).extend(1, trainable=Counter, progress=False)
+    assert again.trials().num_rows == 4
 
 
 def test_an_interrupted_run_resumes_from_python(tmp_path: Path) -> None:
@@ -151,7 +152,10 @@ def test_validate_returns_the_plan_and_takes_overrides_as_a_dict_or_strings(tmp_
     assert plan.trials == 7 and plan.name == "renamed" and len(plan.samples) == 2
     assert plan.spec["search"]["num_samples"] == 7 and plan.spec["trainable"]["function"].startswith("<object ")
     assert raytuner.validate(spec, overrides=["search.num_samples=5"]).trials == 5
-    text = "name: fromtext\ntrainable: {builtin: analytic, objective: sphere}\nmetric: loss\nmode: min\nspace: {x: {uniform: [-1, 1]}}\n"
+    text = (
+        "name: fromtext\ntrainable: {builtin: analytic, objective: sphere}\nmetric: loss\nmode: min\n"
+        "space: {x: {uniform: [-1, 1]}}\n"
+    )
     assert raytuner.validate(text).name == "fromtext"
     file = tmp_path / "spec.yaml"
     file.write_text(text)
