@@ -160,7 +160,11 @@ def load_spec(
 
     flags = [*override_strings(overrides), *(["execution.backend=inline"] if inline else [])]
     if isinstance(spec, Spec):
-        spec = spec.model_dump(by_alias=True)
+        data = spec.model_dump(mode="json", by_alias=True)  # the YAML's form: Enums as their values
+        function = getattr(spec.trainable, "function", None)
+        if function is not None and not isinstance(function, str):
+            data["trainable"]["function"] = function  # the object itself, not its <object ...> stand-in
+        spec = data
     if isinstance(spec, Mapping):
         return build_experiment(dict(spec), LineMap("<dict>"), flags, name=name, storage=storage, base_dir=Path.cwd())
     if isinstance(spec, str) and _is_yaml_text(spec):

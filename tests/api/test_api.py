@@ -152,6 +152,8 @@ def test_validate_returns_the_plan_and_takes_overrides_as_a_dict_or_strings(tmp_
     assert plan.trials == 7 and plan.name == "renamed" and len(plan.samples) == 2
     assert plan.spec["search"]["num_samples"] == 7 and plan.spec["trainable"]["function"].startswith("<object ")
     assert raytuner.validate(spec, overrides=["search.num_samples=5"]).trials == 5
+    typed = raytuner.Spec.model_validate(spec)  # a spec object, its trainable object kept
+    assert raytuner.validate(typed, overrides={"search.num_samples": 6}).trials == 6
     text = (
         "name: fromtext\ntrainable: {builtin: analytic, objective: sphere}\nmetric: loss\nmode: min\n"
         "space: {x: {uniform: [-1, 1]}}\n"
@@ -231,3 +233,28 @@ def test_progress_prints_the_runs_lines_and_summary(tmp_path: Path, capsys: pyte
     assert "quad: 2 trials" in out and "completed in" in out and "experiment folder:" in out
     raytuner.run({**spec, "name": "silent"}, inline=True, progress=False)
     assert capsys.readouterr().out == ""
+
+
+
+@pytest.mark.slow
+def test_open_reads_an_experiment_on_object_storage(s3_server: Any, tmp_path: Path) -> None:
+    import pyarrow.fs as pafs
+
+    def train(config: dict[str, Any]) -> None:
+        tune.report({"loss": (config["x"] - 1.0) ** 2})
+
+    spec = quadratic_spec(train, tmp_path / "runs", space={"x": {"uniform": [-1.0, 2.0]}})
+    spec["search"] = {"algorithm": "random", "num_samples": 3, "seed": 5}
+    local = raytuner.run(spec, inline=True, progress=False)
+    s3 = s3_server.client()
+    s3.create_dir("apibucket")
+    pafs.copy_files(local.folder, "apibucket/runs/quad", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3)
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in s3_server.env.items():
+            env.setenv(key, value)
+        by_uri = raytuner.open("s3://apibucket/runs/quad")
+        by_name = raytuner.open("quad", storage="s3://apibucket/runs")
+        assert by_uri.folder == by_name.folder == "s3://apibucket/runs/quad"
+        assert by_uri.state == "completed" and by_uri.spec is not None and by_uri.spec["name"] == "quad"
+        assert by_uri.trials().equals(local.trials()) and by_name.results().num_rows == 3
+        assert by_name.best() == local.best()
