@@ -258,3 +258,20 @@ def test_open_reads_an_experiment_on_object_storage(s3_server: Any, tmp_path: Pa
         assert by_uri.state == "completed" and by_uri.spec is not None and by_uri.spec["name"] == "quad"
         assert by_uri.trials().equals(local.trials()) and by_name.results().num_rows == 3
         assert by_name.best() == local.best()
+
+
+def test_the_cli_says_in_one_line_that_an_object_trainable_is_resumed_from_python(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from raytuner.cli import app
+
+    def train(config: dict[str, Any]) -> None:
+        tune.report({"loss": config["x"] ** 2})
+
+    spec = quadratic_spec(train, tmp_path / "runs", space={"x": {"uniform": [-1.0, 1.0]}})
+    spec["search"] = {"algorithm": "random", "num_samples": 1}
+    experiment = raytuner.run(spec, inline=True, progress=False)
+    result = CliRunner().invoke(app, ["extend", experiment.folder, "-n", "1"])
+    assert result.exit_code == 2, result.output
+    assert "was a Python object given to raytuner.run()" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
