@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,10 @@ def test_the_python_api_page_runs_as_written(tmp_path: Path) -> None:
     script.write_text(PREAMBLE.format(temp=temp) + "\n".join(blocks))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_TMPDIR": temp}
     env.pop("RAY_ADDRESS", None)
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    try:
+        done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "digits completed" in out and "search.num_samples - " in out
