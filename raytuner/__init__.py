@@ -1,3 +1,78 @@
-"""raytuner: hyperparameter tuning for deep learning on Ray Tune, from one YAML spec."""
+"""raytuner: hyperparameter tuning for deep learning on Ray Tune, from one YAML spec.
+
+From Python (docs/python-api.md)::
+
+    import raytuner
+
+    experiment = raytuner.run({"name": "quad", "trainable": {"function": train}, ...})
+    experiment.trials().to_pandas()
+    experiment.best()[0].config
+
+``import raytuner`` loads no Ray, pyarrow or torch: the API's names are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from raytuner.errors import (
+    ExperimentError,
+    JobError,
+    JobRefusedError,
+    Location,
+    MetricNotReportedError,
+    RaytunerError,
+    SpecError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from raytuner.api import Experiment, Overrides, Plan, SpecSource, Trial, open, run, validate
+    from raytuner.spec.models import Spec
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Experiment",
+    "ExperimentError",
+    "JobError",
+    "JobRefusedError",
+    "Location",
+    "MetricNotReportedError",
+    "Overrides",
+    "Plan",
+    "RaytunerError",
+    "Spec",
+    "SpecError",
+    "SpecSource",
+    "Trial",
+    "UsageError",
+    "__version__",
+    "open",
+    "run",
+    "validate",
+]
+
+_LAZY = {
+    "Experiment": "raytuner.api",
+    "Overrides": "raytuner.api",
+    "Plan": "raytuner.api",
+    "SpecSource": "raytuner.api",
+    "Trial": "raytuner.api",
+    "open": "raytuner.api",
+    "run": "raytuner.api",
+    "validate": "raytuner.api",
+    "Spec": "raytuner.spec.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The API's names, imported when first used (``raytuner --help`` stays fast)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'raytuner' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from raytuner.errors import UsageError
+from raytuner.execution.revive import with_trainable
 from raytuner.execution.search_watch import WatchedSearch
 from raytuner.results import layout
 from raytuner.search import total_trials
@@ -39,7 +40,7 @@ class WidenedSearch(WatchedSearch):
             self._finished = False  # the searcher said it was done with the smaller count
 
 
-def widen_saved_spec(folder: Path, base_dir: Path, add: int) -> Experiment:
+def widen_saved_spec(folder: Path, base_dir: Path, add: int, trainable: Any = None) -> Experiment:
     """Raise the saved spec's ``search.num_samples`` so that ``add`` more trials start.
 
     With the random algorithm each extra sample repeats the space's grid part, as in a run.
@@ -52,7 +53,7 @@ def widen_saved_spec(folder: Path, base_dir: Path, add: int) -> Experiment:
         raise UsageError(f"--num-samples must be at least 1, but got {add}")
     path = folder / layout.SPEC
     data, lines = load_yaml_file(path)
-    experiment = build_experiment(data, lines, base_dir=base_dir)
+    experiment = build_experiment(with_trainable(data, trainable), lines, base_dir=base_dir)
     spec = experiment.spec
     if spec.search.algorithm is Algorithm.GRID:
         raise UsageError(f"{folder.name}: a grid search has a fixed set of trials; it cannot be extended")
@@ -60,7 +61,7 @@ def widen_saved_spec(folder: Path, base_dir: Path, add: int) -> Experiment:
         raise UsageError(f"{folder.name}: a {spec.scheduler.type.value} population has a fixed size; it cannot be extended")
     current = spec.search.num_samples if spec.search.algorithm is Algorithm.RANDOM else total_trials(experiment)
     data.setdefault("search", {})["num_samples"] = current + add
-    widened = build_experiment(data, lines, base_dir=base_dir)
+    widened = build_experiment(with_trainable(data, trainable), lines, base_dir=base_dir)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(yaml.safe_dump(data, sort_keys=False))
     os.replace(temporary, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError
 from raytuner.results import layout
@@ -19,12 +19,17 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def load_saved_experiment(folder: Path) -> Experiment:
-    """The experiment as it was run: its resolved spec, user code looked up where it was."""
+def load_saved_experiment(folder: Path, trainable: Any = None) -> Experiment:
+    """The experiment as it was run: its resolved spec, user code looked up where it was.
+
+    ``trainable``: the function or Trainable class object the run was given (the Python API),
+    in place of the stand-in its spec.yaml names it by.
+    """
     spec_file = folder / layout.SPEC
     if not spec_file.is_file():
         raise ExperimentError(f"{folder}: no {layout.SPEC}; this is not a raytuner experiment folder")
     data, lines = load_yaml_file(spec_file)
+    data = with_trainable(data, trainable)
     base_dir = Path.cwd()
     env_file = folder / layout.ENVIRONMENT
     if env_file.is_file():
@@ -32,6 +37,13 @@ def load_saved_experiment(folder: Path) -> Experiment:
         if original and not str(original).startswith("<") and Path(original).resolve().parent.is_dir():
             base_dir = Path(original).resolve().parent
     return build_experiment(data, lines, base_dir=base_dir)
+
+
+def with_trainable(data: Any, trainable: Any) -> Any:
+    """Saved spec data with ``trainable.function`` set to the object given (unchanged for None)."""
+    if trainable is None or not isinstance(data, dict):
+        return data
+    return {**data, "trainable": {"function": trainable}}
 
 
 def rebuild_book(folder: Path, experiment: Experiment) -> ExperimentBook:

@@ -170,26 +170,29 @@ def _seeded(experiment: Experiment) -> Experiment:
 
 @driven
 def resume_experiment(
-    folder: Path, options: RunOptions, listener: Listener, *, retry_errored: bool = False
+    folder: Path, options: RunOptions, listener: Listener, *, retry_errored: bool = False, trainable: Any = None
 ) -> RunSummary:
     """Continue an interrupted experiment where Ray's saved state left it.
 
     Finished trials are not run again; unfinished ones continue from their last checkpoint
     (or start over without one); with ``retry_errored`` failed trials start over. The
     Parquet tables keep everything recorded before and add what follows; a report repeated
-    after a restore replaces the one it repeats.
+    after a restore replaces the one it repeats. ``trainable``: the object a run from
+    Python was given (its spec.yaml cannot name it).
 
     Raises:
         UsageError: another driver runs the experiment now (:mod:`raytuner.results.driver_lock`).
     """
     from raytuner.execution.revive import load_saved_experiment
 
-    experiment = load_saved_experiment(folder)
+    experiment = load_saved_experiment(folder, trainable)
     return _continue(folder, experiment, options, listener, ResumeOptions(retry_errored))
 
 
 @driven
-def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Listener) -> RunSummary:
+def extend_experiment(
+    folder: Path, add: int, options: RunOptions, listener: Listener, *, trainable: Any = None
+) -> RunSummary:
     """Run ``add`` more samples of a completed experiment, in its folder.
 
     The saved spec's ``search.num_samples`` grows by ``add``; Ray's restored searcher goes on
@@ -207,7 +210,7 @@ def extend_experiment(folder: Path, add: int, options: RunOptions, listener: Lis
     state = read_status(folder).get("state")
     if state != RunState.COMPLETED.value:
         raise UsageError(f"{folder.name} is {state}, not completed: finish it with raytuner resume before extending it")
-    experiment = widen_saved_spec(folder, load_saved_experiment(folder).base_dir, add)
+    experiment = widen_saved_spec(folder, load_saved_experiment(folder, trainable).base_dir, add, trainable)
     return _continue(folder, experiment, options, listener, ResumeOptions())
 
 

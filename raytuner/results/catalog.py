@@ -55,7 +55,7 @@ def list_experiments(storage: str) -> list[ExperimentInfo]:
     try:
         for name, is_dir in root.entries():
             if is_dir:
-                info = _folder_info(root.child(name))
+                info = folder_info(root.child(name))
                 if info is not None:
                     found.append(info)
     except OSError as exc:
@@ -80,7 +80,7 @@ def _root(storage: str) -> Location:
     return Location(pafs.LocalFileSystem(), str(root), str(root))
 
 
-def _folder_info(folder: Location) -> ExperimentInfo | None:
+def folder_info(folder: Location) -> ExperimentInfo | None:
     """What ``ls`` shows of one folder; None when it is no experiment (raytuner's or Ray Tune's)."""
     names = dict(folder.entries())
     if layout.STATUS in names or layout.SPEC in names:

@@ -309,12 +309,14 @@ def _check_checkpointing(experiment: Experiment, locate: Locate, kind: str, inte
     trainable = experiment.spec.trainable
     every = experiment.spec.checkpoint.every
     if isinstance(trainable, FunctionTrainable):
+        from raytuner.spec.models import object_label
         from raytuner.workloads.function import can_checkpoint, resolve
 
         target = resolve(trainable.function, experiment.base_dir, locate(("trainable", "function")))
         if not can_checkpoint(target):
+            named = trainable.function if isinstance(trainable.function, str) else object_label(target)
             raise SpecError(
-                f"{kind} copies checkpoints between trials, but '{trainable.function}' never restores one "
+                f"{kind} copies checkpoints between trials, but '{named}' never restores one "
                 "(a function must call tune.get_checkpoint(); a class must implement load_checkpoint)",
                 locate(("scheduler", "type")),
             )

@@ -7,11 +7,25 @@ stays raw here and is parsed by :mod:`raytuner.space` (its own language, its own
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from raytuner.spec.base import Model
 
@@ -135,11 +149,51 @@ BuiltinTrainable = Annotated[
 
 from raytuner.workloads.command_options import CommandTrainable  # noqa: E402
 
+OBJECT_PREFIX = "<object "  # how spec.yaml names a trainable given as a Python object
+
+
+def object_label(obj: Any) -> str:
+    """The readable stand-in for a trainable object in the resolved spec: ``<object mod.name>``."""
+    return f"{OBJECT_PREFIX}{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}>"
+
+
+def _function_target(value: Any) -> str | Callable[..., Any]:
+    """``module:name``, or (from the Python API) the function or Trainable class itself."""
+    if isinstance(value, str):
+        if value.startswith(OBJECT_PREFIX):
+            raise ValueError(
+                f"the trainable {value} was a Python object given to raytuner.run(); it cannot be imported "
+                "by name: resume or extend the experiment from Python, passing the object again "
+                "(raytuner.open(...).resume(trainable=...))"
+            )
+        if not re.match(FUNCTION_PATTERN, value):
+            raise PydanticCustomError(
+                "string_pattern_mismatch", "String should match pattern '{pattern}'", {"pattern": FUNCTION_PATTERN}
+            )
+        return value
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    raise PydanticCustomError("string_type", "Input should be a valid string")
+
+
+def _function_text(value: str | Callable[..., Any]) -> str:
+    return value if isinstance(value, str) else object_label(value)
+
+
+FunctionTarget = Annotated[
+    str | Callable[..., Any],
+    PlainValidator(_function_target),
+    PlainSerializer(_function_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": FUNCTION_PATTERN, "description": "module path and name, e.g. mypkg.train:train"}
+    ),
+]
+
 
 class FunctionTrainable(Model):
-    """A Ray Tune function or Trainable class, by ``package.module:name``."""
+    """A Ray Tune function or Trainable class, by ``package.module:name`` or (from Python) the object."""
 
-    function: str = Field(pattern=FUNCTION_PATTERN, description="module path and name, e.g. mypkg.train:train")
+    function: FunctionTarget
 
 
 class TrainableKind(str, Enum):

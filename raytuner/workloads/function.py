@@ -1,4 +1,5 @@
-"""User code as trainables: a Ray Tune function or ``Trainable`` class, by ``module:name``.
+"""User code as trainables: a Ray Tune function or ``Trainable`` class, by ``module:name``
+or, from the Python API, as the object itself.
 
 The module is looked up in the spec's folder first, then the working directory, then the
 installed packages. A name that does not resolve, or resolves to something that is not a
@@ -40,12 +41,17 @@ def _importable(base_dir: Path) -> Iterator[None]:
                 sys.path.remove(p)
 
 
-def resolve(target: str, base_dir: Path, where: Location) -> Any:
-    """Import ``module:name`` and check that it is a trainable.
+def resolve(target: Any, base_dir: Path, where: Location) -> Any:
+    """Import ``module:name`` (or take the object given instead) and check that it is a trainable.
 
     Raises:
         SpecError: the module or name does not resolve, or the object is not a trainable.
     """
+    if not isinstance(target, str):
+        from raytuner.spec.models import object_label
+
+        _check_kind(target, object_label(target), where)
+        return target
     module_name, _, attr_path = target.partition(":")
     with _importable(base_dir):
         try:
@@ -96,12 +102,15 @@ def _check_kind(obj: Any, target: str, where: Location) -> None:
         )
 
 
-def build(target: str, base_dir: Path) -> TrainableBuild:
+def build(target: Any, base_dir: Path) -> TrainableBuild:
     """The trainable for the Tuner; a class is reused only if it implements ``reset_config``."""
     from raytuner.workloads import TrainableBuild
 
     obj = resolve(target, base_dir, Location(path="trainable.function"))
-    _ship_by_value(target.partition(":")[0], base_dir)
+    if isinstance(target, str):
+        _ship_by_value(target.partition(":")[0], base_dir)
+    else:
+        _ship_object_by_value(obj)
     if inspect.isclass(obj):
         from ray.tune import Trainable
 
@@ -130,6 +139,29 @@ def _ship_by_value(module_name: str, base_dir: Path) -> None:
 
             cloudpickle.register_pickle_by_value(module)
             return
+
+
+def _ship_object_by_value(obj: Any) -> None:
+    """Send the module of a trainable given as an object with it, unless it is installed code.
+
+    cloudpickle already ships by value what ``__main__`` (a script, a notebook) or a function
+    body defines; a function of a module imported from the user's own folder (a test file, a
+    script's helper module) would be pickled by reference, and the workers of a Ray started
+    elsewhere cannot import that module.
+    """
+    import sysconfig
+
+    name = getattr(obj, "__module__", None)
+    module = sys.modules.get(name) if name else None
+    origin = getattr(module, "__file__", None)
+    if module is None or origin is None or name == "__main__":
+        return
+    installed = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib", "stdlib")}
+    if any(folder in Path(origin).resolve().parents for folder in installed):
+        return
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
 
 
 def can_checkpoint(obj: Any) -> bool:
