@@ -53,6 +53,7 @@ class Bookkeeper(Callback):
         self._last_progress = 0.0
         self.trial_timeout_s = trial_timeout_s  # the hung-trial watchdog's limit (failure.trial_timeout_s)
         self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
+        self._running: dict[str, Any] = {}  # trial id -> Ray's trial, from its start to its end
         self._timed_out: dict[str, str] = {}  # trial id -> why the watchdog killed it
         self._resources: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
@@ -109,6 +110,7 @@ class Bookkeeper(Callback):
         # trials mostly ask for the same: one dict shared by all that do (read only)
         record.resources = self._resources.setdefault(tuple(sorted(resources.items())), resources)
         self._last_seen[trial.trial_id] = time.monotonic()
+        self._running[trial.trial_id] = trial
         self.store.touch()
         self._emit(EventKind.TRIAL_STARTED, trial_id=trial.trial_id, config=record.config)
 
@@ -162,6 +164,7 @@ class Bookkeeper(Callback):
         record.ended_at = time.time()
         self.store.touch()
         self._last_seen.pop(trial.trial_id, None)  # watched while running only
+        self._running.pop(trial.trial_id, None)
         _release_metric_history(trial)
         kind = EventKind.TRIAL_STOPPED if finished_early else EventKind.TRIAL_COMPLETED
         self._emit(kind, trial_id=trial.trial_id, iterations=record.iterations, best=record.best)
@@ -172,6 +175,7 @@ class Bookkeeper(Callback):
         fault = self.stopper.faults.pop(trial.trial_id, None)
         record.error = self._timed_out.pop(trial.trial_id, None) or fault or _error_message(trial)
         record.status = TrialStatus.PENDING
+        self._running.pop(trial.trial_id, None)
         self.store.touch()
         self._emit(EventKind.TRIAL_RETRY, trial_id=trial.trial_id, error=record.error, failures=record.num_failures)
 
@@ -189,6 +193,7 @@ class Bookkeeper(Callback):
         self.book.withdraw(record)
         self.store.touch()
         self._last_seen.pop(trial.trial_id, None)
+        self._running.pop(trial.trial_id, None)
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
@@ -204,11 +209,13 @@ class Bookkeeper(Callback):
         for trial in trials:
             record = self.book.trials.get(trial.trial_id)
             if record is not None and record.status.finished and str(trial.status) in unfinished:
-                record.status, record.ended_at = TrialStatus.PENDING, None
+                record.status, record.ended_at, record.error = TrialStatus.PENDING, None, None
                 self.store.touch()
         self._reconcile(trials)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self._running:
+            self._ended_with_the_run()
         if self.trial_timeout_s is not None:
             self._watch(trials, self.trial_timeout_s)
         if self.pending_watch is not None:  # explain trials left pending (execution.pending_warning_s)
@@ -230,6 +237,25 @@ class Bookkeeper(Callback):
             self._last_progress = now
             self.book.pending = sum(1 for t in trials if t.status == "PENDING")
             self._emit(EventKind.PROGRESS)
+
+    def _ended_with_the_run(self) -> None:
+        """Label ``stopped`` the trials Ray ended with the whole run (the failure limit, the time
+        budget, an abort): it marks them TERMINATED in the step that decides it, with no callback,
+        and they were left ``running`` in a run that ended. A Ctrl-C's stop comes after the last
+        step: those trials stay unfinished (the runner labels them ``paused``)."""
+        for trial_id, trial in list(self._running.items()):
+            if str(trial.status) != "TERMINATED":
+                continue
+            del self._running[trial_id]
+            record = self.book.trials.get(trial_id)
+            if record is None or record.status.finished:
+                continue
+            record.early_stopped = True
+            record.status = TrialStatus.STOPPED
+            record.ended_at = time.time()
+            self.store.touch()
+            self._last_seen.pop(trial_id, None)
+            self._emit(EventKind.TRIAL_STOPPED, trial_id=trial_id, iterations=record.iterations, best=record.best)
 
     def _watch(self, trials: list[Any], limit: float) -> None:
         """Fail RUNNING trials silent for longer than ``limit``: a Stopper only acts on a
@@ -277,6 +303,8 @@ class Bookkeeper(Callback):
             record.status = TrialStatus.STOPPED if status is TrialStatus.COMPLETED and cut else status
             record.iterations = int(trial.last_result.get("training_iteration", record.iterations) or 0)
             record.ended_at = record.ended_at or time.time()
+            if record.status is TrialStatus.ERROR:
+                self.book.withdraw(record)  # the tables may have made it the best before it failed
             self.store.touch()
         # A trial started after Ray's last save of its state was lost with the driver: Ray
         # does not know it, and the restored searcher suggests its configuration again under

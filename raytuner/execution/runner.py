@@ -259,6 +259,7 @@ def _run(
     except RaytunerError as exc:
         if exc.exit_code == ExitCode.BAD_INPUT and fresh:  # refused before any trial ran (e.g. resources): leave nothing
             refused = exc
+        error = str(exc)  # status.json says why it failed
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; record and report them
         error = f"{type(exc).__name__}: {exc}"
@@ -267,7 +268,7 @@ def _run(
             raise StorageFullError(full_message(folder, exc)) from exc
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
-        if fresh and (book.abort is not None or refused is not None):
+        if fresh and ((book.abort is not None and not _reported(book)) or refused is not None):
             if mirror is not None and bucket is not None:
                 mirror.stop()
                 remote.remove(bucket)
@@ -293,6 +294,13 @@ def _run(
     )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
     return summary
+
+
+def _reported(book: ExperimentBook) -> bool:
+    """Whether a trial reported the spec's metric: the inline backend's other trials can report
+    it in the moment before an abort for a first trial's typo stops them, and what they reported
+    is kept."""
+    return book.best is not None or any(book.metric in record.last for record in book.trials.values())
 
 
 def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:

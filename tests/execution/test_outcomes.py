@@ -180,6 +180,23 @@ def test_the_ray_backend_ends_a_run_failed_past_max_failed_trials(ray_session: N
 
 @pytest.mark.ray
 @pytest.mark.slow
+def test_the_ray_backend_ends_a_spent_time_budget_completed_with_its_cut_trials_stopped(
+    ray_session: None, tmp_path: Path
+) -> None:
+    """Ray ends the trials still going when the budget is spent without a callback: they were
+    left `running` and the run ended `interrupted` (exit 130), as if Ctrl-C had stopped it."""
+    path = spec(tmp_path, "slow_unless_failing", [0.6, 0.7], inline=False)
+    path.write_text(path.read_text().replace("search: {algorithm: grid}", "search: {algorithm: grid, time_budget_s: 10}"))
+    result = invoke("run", str(path), "--json")
+    assert result.exit_code == ExitCode.OK, result.output + result.stderr
+    finished = strict(result.stdout.splitlines()[-1])
+    assert finished["state"] == "completed", finished
+    trials = trials_of(Path(finished["folder"]))
+    assert trials and all(row["status"] == "stopped" and row["iterations"] < 200 for row in trials.values()), trials
+
+
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_failed_ray_run_resumed_with_retry_errored_runs_its_failed_trials(ray_session: None, tmp_path: Path) -> None:
     marker = tmp_path / "tried"
     extra = f"failure: {{max_failed_trials: 0}}\nspace: {{x: {{grid: [0.3]}}, marker: {str(marker)!r}}}"
