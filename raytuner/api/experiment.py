@@ -7,7 +7,6 @@ object storage. Tables come back as ``pyarrow.Table`` (``.to_pandas()``, ``polar
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,10 +146,9 @@ class Experiment:
                 raise UsageError(f"{self.name} has several metrics: there is no one best; use front()")
             if not tables.metric:
                 raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give metric=NAME")
-            ranked = rank_trials(tables.trials, tables.mode or "min", tables.trials.num_rows)
+            ranked = rank_trials(tables.trials, tables.mode or "min", n)  # not failed, finite: records.rankable
             name = tables.metric
-        kept = [r for r in ranked if r.status != "error" and math.isfinite(r.value)]
-        return [Trial(r.trial_id, r.status, r.config, {name: r.value}, r.iteration) for r in kept[:n]]
+        return [Trial(r.trial_id, r.status, r.config, {name: r.value}, r.iteration) for r in ranked]
 
     def front(self, n: int | None = None) -> list[Trial]:
         """The Pareto front of a multi-objective experiment's completed trials, sorted by the
