@@ -275,7 +275,7 @@ def _run(
             shutil.rmtree(folder, ignore_errors=True)
         else:
             with _sigint_deferred():  # a second Ctrl-C stopped Ray at once: still leave a resumable folder
-                if state is RunState.INTERRUPTED:
+                if state is not RunState.COMPLETED:  # interrupted, or failed with trials cut mid-run
                     _pause_running(book, store)
                 _record_end(folder, store, status, state, error)
                 if mirror is not None:
@@ -304,7 +304,8 @@ def _reported(book: ExperimentBook) -> bool:
 
 
 def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:
-    """An interrupted run's trials that were running are ``paused``: resume goes on with them."""
+    """The trials still ``running`` when a run ended without completing are ``paused``: resume
+    goes on with them (an interrupt; inline's ``fail_fast``, which stops them mid-run)."""
     for record in book.trials.values():
         if record.status is TrialStatus.RUNNING:
             record.status = TrialStatus.PAUSED

@@ -125,7 +125,8 @@ def test_fail_fast_ends_the_run_failed_at_the_first_error(storage: Path) -> None
     with pytest.raises(ExperimentError, match="failure.fail_fast is set: RuntimeError"):
         run(FAILING, storage, ["failure.max_retries=0", "failure.fail_fast=true", "search.max_concurrent=1"])
     status = json.loads((storage / "inline-fail" / "status.json").read_text())
-    assert status["state"] == "failed"
+    assert status["state"] == "failed" and "failure.fail_fast is set" in status["error"]  # was null
+    assert status["trials"]["running"] == 0  # the trials it cut were left running
 
 
 def test_user_functions_and_classes_see_their_trial(storage: Path) -> None:
