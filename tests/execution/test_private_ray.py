@@ -130,7 +130,7 @@ def test_a_run_without_address_starts_its_own_ray_beside_a_ray_start_head(ray_tm
 @pytest.mark.slow
 @pytest.mark.ray
 def test_a_stale_ray_current_cluster_file_does_not_hang_a_run(ray_tmpdir: Path, tmp_path: Path) -> None:
-    # what a head killed rather than stopped with `ray stop` leaves: its address, nobody listening there
+    # what a head killed rather than stopped by Ray's own stop command leaves: its address, nobody listening there
     (ray_tmpdir / "ray").mkdir()
     (ray_tmpdir / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")
     finished = _run_tiny(ray_tmpdir, tmp_path)
