@@ -369,10 +369,9 @@ class InlineExecutor:
         }
         from ray import cloudpickle  # Ray's schedulers hold lambdas (the median rule's defaultdicts)
 
-        data = cloudpickle.dumps(state)
-        tmp = self.folder / f".{STATE_FILE}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, self.folder / STATE_FILE)
+        from raytuner.results.store import write_bytes_atomic
+
+        write_bytes_atomic(self.folder / STATE_FILE, cloudpickle.dumps(state))  # no .tmp left on a full disk
         self._unsaved = False
         self._last_save = time.monotonic()
 
@@ -792,7 +791,8 @@ def fit_inline(
 ) -> int:
     """The runner's ``_fit`` for ``execution.backend: inline``; returns the trials planned."""
     from raytuner.execution.gpus import GpuInventory, plan_placement
-    from raytuner.execution.runner import run_parts, started_event
+    from raytuner.execution.run_record import started_event
+    from raytuner.execution.runner import run_parts
     from raytuner.search import create_search
 
     spec = experiment.spec

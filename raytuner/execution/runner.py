@@ -9,12 +9,10 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +29,16 @@ from raytuner.errors import (
 )
 from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
-from raytuner.execution.full_storage import full_message, storage_checked, strerror, write_status
+from raytuner.execution.full_storage import full_message, storage_checked, strerror
+from raytuner.execution.run_record import RunState, StatusFile, display, finish_data, started_event
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
 from raytuner.results.driver_lock import driven, driving
-from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, read_records
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Backend, Logger, MlflowSpec, Mode, Spec, WandbSpec
-
-
-class RunState(str, Enum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
+from raytuner.spec.models import Backend, Mode
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ class RunSummary:
     @property
     def location(self) -> str:
         """Where the experiment is: its folder, or its URI on object storage."""
-        return _display(self.folder)
+        return display(self.folder)
 
     @property
     def failed(self) -> int:
@@ -144,7 +135,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
             (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
             write_environment(folder, experiment)
             store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-            status = _Status(folder, experiment, book, started)
+            status = StatusFile(folder, experiment, book, started)
             return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
 
 
@@ -224,7 +215,7 @@ def _continue(
         book = rebuild_book(folder, experiment)
         store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
         started = float(read_status(folder).get("started_at") or time.time())
-        status = _Status(folder, experiment, book, started)
+        status = StatusFile(folder, experiment, book, started)
         return _run(experiment, options, listener, folder, book, store, status, resume, fresh=False)
 
 
@@ -235,7 +226,7 @@ def _run(
     folder: Path,
     book: ExperimentBook,
     store: ResultsStore,
-    status: _Status,
+    status: StatusFile,
     resume: ResumeOptions | None,
     *,
     fresh: bool,
@@ -292,7 +283,7 @@ def _run(
         error,
         _inline_hint(experiment, options, folder),
     )
-    listener.handle(Event(EventKind.EXPERIMENT_FINISHED, _finish_data(summary)), book)
+    listener.handle(Event(EventKind.EXPERIMENT_FINISHED, finish_data(summary)), book)
     return summary
 
 
@@ -312,7 +303,7 @@ def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:
             store.touch()
 
 
-def _record_end(folder: Path, store: ResultsStore, status: _Status, state: RunState, error: str | None) -> None:
+def _record_end(folder: Path, store: ResultsStore, status: StatusFile, state: RunState, error: str | None) -> None:
     """Compact the tables, then write the run's end to ``status.json``.
 
     Storage full: the tables stay as parts (``resume`` goes on from them), ``status.json``
@@ -416,6 +407,7 @@ def _fit(
 
         from raytuner.execution.devices import DeviceSetup, local_gpu_ids
         from raytuner.execution.extension import WidenedSearch
+        from raytuner.execution.loggers import logger_callbacks
         from raytuner.execution.pending import awaited_node
         from raytuner.execution.preflight import check_placeable, local_single_node, preflight
         from raytuner.execution.search_watch import TrialsFeed, WatchedSearch, watched
@@ -453,7 +445,7 @@ def _fit(
             storage_path=bucket.parent_uri if bucket is not None else str(folder.parent),
             verbose=1 if options.verbose else 0,
             stop=stopper,
-            callbacks=[bookkeeper, *feed, *devices.callbacks(book), *_logger_callbacks(spec, folder)],
+            callbacks=[bookkeeper, *feed, *devices.callbacks(book), *logger_callbacks(spec, folder)],
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         )
@@ -514,48 +506,6 @@ def run_parts(
         mirror=mirror,
     )
     return scheduler, build, stopper, bookkeeper
-
-
-def started_event(
-    experiment: Experiment,
-    folder: Path,
-    total_trials: int,
-    ray: str,
-    cluster: dict[str, float],
-    placement: Any,
-    awaits_node: dict[str, Any] | None,
-    told: int = 0,
-) -> Event:
-    """``experiment_started``: what runs, where (``ray``: the Ray's address, or ``inline``) and how.
-
-    ``told``: the earlier trials a warm start told the searcher (0: none, or a restored searcher).
-    """
-    spec = experiment.spec
-    warm = spec.search.warm_start
-    return Event(
-        EventKind.EXPERIMENT_STARTED,
-        {
-            "name": spec.name,
-            "folder": _display(folder),
-            "total_trials": total_trials,
-            "metric": spec.metric,
-            "mode": spec.mode.value,
-            "algorithm": spec.search.algorithm.value,
-            "scheduler": spec.scheduler.type.value,
-            "ray": ray,
-            "cluster_cpus": cluster.get("CPU", 0),
-            "cluster_gpus": cluster.get("GPU", 0),
-            "placement": placement.to_json(),
-            "awaits_node": awaits_node,
-            "warm_start": None if warm is None or not told else _warm_start_data(warm.experiment, told),
-        },
-    )
-
-
-def _warm_start_data(experiment: str, told: int) -> dict[str, Any]:
-    trials = "trial" if told == 1 else "trials"
-    line = f"warm start: the searcher was told {told} finished {trials} of experiment '{experiment}'"
-    return {"experiment": experiment, "trials": told, "line": line}
 
 
 def _starts_private_ray(address: str | None) -> bool:
@@ -628,100 +578,6 @@ def _mutation_spaces(experiment: Experiment) -> list[Any]:
     return [parse_mutations(mutations)]
 
 
-def _logger_callbacks(spec: Spec, folder: Path) -> list[Any]:
-    """Ray's callbacks for ``execution.loggers``: per-trial files, and one tracker run per trial."""
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
-
-    factories: dict[Logger, Any] = {
-        Logger.CSV: CSVLoggerCallback,
-        Logger.JSON: JsonLoggerCallback,
-        Logger.TENSORBOARD: TBXLoggerCallback,
-        Logger.MLFLOW: lambda: _mlflow_callback(spec, folder),
-        Logger.WANDB: lambda: _wandb_callback(spec, folder),
-    }
-    return [factories[logger]() for logger in dict.fromkeys(spec.execution.loggers)]
-
-
-def _mlflow_callback(spec: Spec, folder: Path) -> Any:
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-    settings = spec.execution.mlflow or MlflowSpec()
-    uri = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (folder / "mlruns").as_uri()
-    if uri.startswith(("file:", "/", ".")):
-        # MLflow 3 refuses its file store (maintenance mode) unless allowed; it needs no database server
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return MLflowLoggerCallback(tracking_uri=uri, experiment_name=settings.experiment_name or spec.name)
-
-
-def _wandb_callback(spec: Spec, folder: Path) -> Any:
-    from ray.air.integrations.wandb import WandbLoggerCallback
-
-    settings = spec.execution.wandb or WandbSpec()
-    # Ray's default is the trial's staging folder, synced to storage before the runs finish
-    init: dict[str, Any] = {"dir": os.environ.get("WANDB_DIR") or str(folder)}
-    mode = settings.mode.value if settings.mode is not None else os.environ.get("WANDB_MODE")
-    if mode:
-        # Ray asks for an API key unless the driver's WANDB_MODE is offline or disabled; the
-        # per-trial logging actors get the mode through wandb.init, whatever their environment
-        os.environ["WANDB_MODE"] = init["mode"] = mode
-    project = settings.project or os.environ.get("WANDB_PROJECT") or spec.name
-    return WandbLoggerCallback(project=project, group=settings.group, **init)
-
-
-class _Status:
-    """``status.json`` (what ``raytuner ls`` reads without opening Parquet) and ``experiment.parquet``."""
-
-    def __init__(self, folder: Path, experiment: Experiment, book: ExperimentBook, started: float) -> None:
-        self.folder = folder
-        self.experiment = experiment
-        self.book = book
-        self.started = started
-        self.written = False  # whether status.json holds the state last written
-
-    def write(self, state: RunState, error: str | None = None) -> None:
-        """Write ``status.json``, then ``experiment.parquet``. With the storage full, status.json
-        is overwritten in place (it fits in the room the old one took)."""
-        spec = self.experiment.spec
-        best = self.book.best
-        ended = None if state is RunState.RUNNING else time.time()
-        self.written = False
-        write_status(
-            self.folder / layout.STATUS,
-            {
-                "name": spec.name,
-                "folder": self.folder.name,
-                "state": state.value,
-                "metric": spec.metric,
-                "mode": spec.mode.value,
-                "algorithm": spec.search.algorithm.value,
-                "scheduler": spec.scheduler.type.value,
-                "started_at": self.started,
-                "ended_at": ended,
-                "duration_s": None if ended is None else ended - self.started,
-                "trials": {status.value: n for status, n in self.book.counts().items()},
-                "best": None
-                if best is None or self.book.multi_objective  # several metrics: no one best, a front
-                else {"trial_id": best.trial_id, "value": best.value, "iteration": best.iteration, "config": best.config},
-                **_front_data(self.book),
-                "error": error,
-                "driver": {"pid": os.getpid(), "hostname": socket.gethostname()},
-            },
-        )
-        self.written = True
-        write_experiment_table(self.folder, self.experiment, state.value, self.started, ended, error)
-
-
-def _front_data(book: ExperimentBook) -> dict[str, Any]:
-    """Multi-objective runs: the objectives and the Pareto front's size and trials (nothing otherwise)."""
-    if not book.multi_objective:
-        return {}
-    front = book.front()
-    return {
-        "objectives": [{"metric": metric, "mode": mode} for metric, mode in book.objectives],
-        "front": {"size": len(front), "trial_ids": [record.trial_id for record in front]},
-    }
-
-
 INLINE_HINT_TRIALS = 8  # finished trials before a run's trials say what they cost
 INLINE_HINT_S = 2.0  # a median trial this short is mostly Ray's per-trial cost
 
@@ -751,27 +607,3 @@ def _inline_hint(experiment: Experiment, options: RunOptions, folder: Path) -> s
     )
 
 
-def _display(folder: Path) -> str:
-    bucket = remote.remote_of(folder)
-    return bucket.uri if bucket is not None else str(folder)
-
-
-def _finish_data(summary: RunSummary) -> dict[str, Any]:
-    best = summary.book.best
-    counts = summary.book.counts()
-    return {
-        "name": summary.name,
-        "folder": summary.location,
-        "state": summary.state.value,
-        "duration_s": round(summary.duration_s, 3),
-        "trials": {status.value: counts[status] for status in TrialStatus},
-        "best": None
-        if best is None or summary.book.multi_objective
-        else {"trial_id": best.trial_id, "value": best.value, "config": best.config},
-        **_front_data(summary.book),
-        "failed": summary.failed,
-        "errors": summary.errors_at if summary.failed else None,
-        "error": summary.error,
-        "exit_code": int(summary.exit_code),
-        "hint": summary.hint,
-    }

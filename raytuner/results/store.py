@@ -41,6 +41,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with _replacing(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def _write_table_atomic(table: Any, path: Path) -> None:
     import pyarrow.parquet as pq
 
