@@ -259,7 +259,7 @@ def _run(
             raise StorageFullError(full_message(folder, exc)) from exc
         raise ExperimentError(f"the experiment failed: {error}") from exc
     finally:
-        if fresh and ((book.abort is not None and not _reported(book)) or refused is not None):
+        if fresh and ((book.abort is not None and not book.reported()) or refused is not None):
             if mirror is not None and bucket is not None:
                 mirror.stop()
                 remote.remove(bucket)
@@ -285,13 +285,6 @@ def _run(
     )
     listener.handle(Event(EventKind.EXPERIMENT_FINISHED, finish_data(summary)), book)
     return summary
-
-
-def _reported(book: ExperimentBook) -> bool:
-    """Whether a trial reported the spec's metric: the inline backend's other trials can report
-    it in the moment before an abort for a first trial's typo stops them, and what they reported
-    is kept."""
-    return book.best is not None or any(book.metric in record.last for record in book.trials.values())
 
 
 def _pause_running(book: ExperimentBook, store: ResultsStore) -> None:

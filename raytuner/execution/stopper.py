@@ -82,7 +82,7 @@ class SpecStopper(Stopper):
         self.limit = limit or FailureLimit(None, 0)
         self._wanted = [name for name, _ in book.objectives] or [book.metric]
         # a resumed run's trials may have reported it already
-        self._reported = any(all(name in record.last for name in self._wanted) for record in book.trials.values())
+        self._reported = book.reported()
         self.stopped: set[str] = set()
         self.faults: dict[str, str] = {}  # trial id -> why its report could not count (until its end)
         _LIVE[0] = weakref.ref(self)

@@ -245,6 +245,13 @@ class ExperimentBook:
         if top:
             self.consider(top[0])
 
+    def reported(self) -> bool:
+        """Whether a trial reported the spec's metrics (each of them, with several). A run's
+        folder is removed for a metric typo only while none has: the inline backend's other
+        trials can report in the moment before an abort stops them, and a resumed run's have."""
+        wanted = [name for name, _ in self.objectives] or [self.metric]
+        return self.best is not None or any(all(name in r.last for name in wanted) for r in self.trials.values())
+
     @property
     def failed(self) -> int:
         """Trials that ended in error (after their retries), retired or held."""
