@@ -15,6 +15,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from raytuner.execution import ray_state
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.pending import PendingWatch
 from raytuner.execution.stopper import SpecStopper
@@ -58,6 +59,7 @@ class Bookkeeper(Callback):
         self._resources: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
         self._restored_checked = False  # the records against Ray's restored trials, at the first step
+        self._staging: Path | None = None  # where Ray writes its experiment state before copying it over
         _count_callbacks_by_name()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -80,6 +82,8 @@ class Bookkeeper(Callback):
         self.store.flush()
         if self.mirror is not None:
             self.mirror.round()
+        elif self._staging is not None:  # Ray's files are whole in staging now; its copy can be cut short
+            ray_state.keep(self._staging, self.store.folder)
         return None
 
     # ------------------------------------------------------------------ helpers
@@ -197,6 +201,8 @@ class Bookkeeper(Callback):
         self._emit(EventKind.TRIAL_ERROR, trial_id=trial.trial_id, error=record.error)
 
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self._staging is None and trials:
+            self._staging = Path(trials[0].storage.experiment_driver_staging_path)
         if self._restored_checked:
             return
         self._restored_checked = True

@@ -27,6 +27,7 @@ from raytuner.errors import (
     StorageFullError,
     is_storage_full,
 )
+from raytuner.execution import ray_state
 from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.full_storage import full_message, storage_checked, strerror
@@ -541,6 +542,8 @@ def _restore(
     """
     bucket = remote.remote_of(folder)
     path = bucket.uri if bucket is not None else str(folder)
+    if bucket is None:
+        ray_state.repair(folder)  # a file Ray's copy left cut short (a full disk) gets its whole copy back
     if not tune.Tuner.can_restore(path):
         raise ExperimentError(
             f"{folder.name}: Ray saved no experiment state to resume from (the run stopped before its first "

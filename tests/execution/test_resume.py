@@ -282,3 +282,50 @@ def test_resume_with_the_searcher_saved_before_its_trial_finished_neither_waits_
     results = pq.read_table(folder / "results.parquet").to_pandas()
     per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
     assert len(per_trial) == 4 and all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
+
+
+def test_a_state_file_ray_left_cut_short_is_put_back_whole_and_without_a_copy_is_one_line(tmp_path: Path) -> None:
+    """Ray copies its experiment state into the folder in place: a full disk mid-copy (seen in CI)
+    cut ``experiment_state-*.json`` short and the resume died in Ray's traceback, exit 130."""
+    spec = tmp_path / "crash.yaml"
+    spec.write_text(SPEC)
+    proc = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    deadline = time.time() + 240
+    assert proc.stdout is not None
+    completed = 0
+    for line in proc.stdout:
+        completed += json.loads(line)["event"] == "trial_completed"
+        if completed >= 2 or time.time() > deadline:
+            break
+    time.sleep(2.5)  # Ray saves its state every second
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    folder = tmp_path / "runs" / "crash"
+    (state,) = folder.glob("experiment_state-*.json")
+    searcher = list(folder.glob("search*.pkl"))
+    assert searcher and (folder / ".ray_state" / state.name).is_file()
+    for path in (state, *searcher):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # what the full disk left
+    resume = [RAYTUNER, "resume", "crash", "--storage", str(tmp_path / "runs"), "--json"]
+
+    (folder / ".ray_state").rename(tmp_path / "kept")
+    refused = subprocess.run(resume, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines() == [
+        f"error: crash: Ray's saved state {state.name} is cut short (the storage filled up while Ray wrote it) and no "
+        "whole copy was kept; the experiment cannot be resumed: start it again with raytuner run"
+    ]
+
+    (tmp_path / "kept").rename(folder / ".ray_state")
+    done = subprocess.run(resume, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pq.read_table(folder / "trials.parquet").to_pylist()
+    assert len(trials) == 6 and {t["status"] for t in trials} == {"completed"}, trials
+    assert all(t["iterations"] == 8 for t in trials)
