@@ -120,10 +120,10 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         check_reachable(joining, verbose=options.verbose)
     where = Location(experiment.source, None, "storage")
     if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
-        bucket = remote.Remote.parse(spec.storage)  # its credentials go to the environment, never to a record
+        bucket = remote.Folder.parse(spec.storage)  # its credentials go to the environment, never to a record
         experiment = dataclasses.replace(experiment, spec=spec.model_copy(update={"storage": bucket.uri}))
-        bucket.check_writable(where)
-        folder = remote.fresh_working_copy(bucket.child(bucket.new_name(spec.name)))
+        remote.check_writable(bucket, where)
+        folder = remote.fresh_working_copy(bucket.child(remote.new_name(bucket, spec.name)))
     else:
         root = layout.storage_root(spec.storage)
         layout.check_writable(root, where)
