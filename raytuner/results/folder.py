@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 CREDENTIALS = (
-    "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATIONCREDENTIALS or the VM's role) "
+    "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
     "and, for an S3-compatible server, AWS_ENDPOINT_URL_S3"
 )
 
