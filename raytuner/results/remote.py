@@ -27,17 +27,14 @@ from pathlib import Path
 from raytuner.errors import ExperimentError, Location, SpecError, UsageError
 from raytuner.results import layout
 from raytuner.results.driver_lock import check_free, is_driven
-from raytuner.results.folder import (  # noqa: F401 - the URI helpers, where the run and the CLI take them
-    CREDENTIALS,
-    SCHEMES,
-    Folder,
-    check_scheme,
-    child_uri,
-    first_line,
-    is_uri,
-    redact,
-    split_credentials,
-)
+from raytuner.results.folder import CREDENTIALS, first_line
+from raytuner.results.folder import SCHEMES as SCHEMES  # the URI helpers, where the run and the CLI take them
+from raytuner.results.folder import Folder as Folder
+from raytuner.results.folder import check_scheme as check_scheme
+from raytuner.results.folder import child_uri as child_uri
+from raytuner.results.folder import is_uri as is_uri
+from raytuner.results.folder import redact as redact
+from raytuner.results.folder import split_credentials as split_credentials
 
 MARKER = layout.REMOTE_MARKER
 PARTS = layout.RESULTS_PARTS
