@@ -7,6 +7,7 @@ object storage. Tables come back as ``pyarrow.Table`` (``.to_pandas()``, ``polar
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.final.refit import RefitSummary
     from raytuner.results.reader import Location
 
 
@@ -258,6 +260,29 @@ class Experiment:
             lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address), listener, trainable=given),
         )
         return opened(summary, given)
+
+    def refit(
+        self, *, epochs: int | None = None, overrides: Sequence[str] = (), progress: bool = False
+    ) -> RefitSummary:
+        """Train the best configuration on every row the search saw and score it on the test
+        split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder.
+
+        Args:
+            epochs: epochs to train; None: the epoch where the best trial peaked.
+            overrides: ``--set`` strings for the spec the model is trained from, whose space
+                is the best configuration (``"space.lr=0.01"``).
+            progress: print each epoch's metrics.
+
+        Raises:
+            UsageError: several metrics, or a trainable that is not a built-in workload.
+            ExperimentError: no trial reported a finite value of the metric.
+        """
+        from raytuner.final.refit import refit_experiment
+
+        def show(metrics: Mapping[str, float]) -> None:
+            print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
+
+        return refit_experiment(self._ref, epochs=epochs, overrides=overrides, on_epoch=show if progress else None)
 
     def _continued(self, address: str | None) -> Path:
         """The folder to run on (a working copy for object storage)."""

@@ -67,6 +67,8 @@ class Fold:
     image_shape: tuple[int, int, int] | None
     target_mean: float = 0.0
     target_std: float = 1.0
+    feature_mean: FloatArray | None = None  # the scaling of the features (None: unscaled)
+    feature_std: FloatArray | None = None
 
 
 # ---------------------------------------------------------------------------- loading
@@ -406,34 +408,41 @@ def make_folds(table: Table, options: TorchTrainable) -> list[Fold]:
     Returns:
         The folds, features as float32; reproducible for a given seed.
     """
-    folds = []
-    for train, val in _split_indices(table, options):
-        x_train, x_val = table.x[train], table.x[val]
-        if options.standardize:
-            mean = x_train.mean(axis=0)
-            std = x_train.std(axis=0)
-            std[std == 0] = 1.0
-            x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
-        y_train, y_val = table.y[train], table.y[val]
-        target_mean, target_std = 0.0, 1.0
-        if table.classes is None and isinstance(options, MlpRegressorTrainable) and options.standardize_target:
-            target_mean, target_std = float(y_train.mean()), float(y_train.std()) or 1.0
-            y_train, y_val = (y_train - target_mean) / target_std, (y_val - target_mean) / target_std
-        if table.classes is None:
-            y_train, y_val = y_train.astype(np.float32), y_val.astype(np.float32)
-        folds.append(
-            Fold(
-                x_train=x_train.astype(np.float32),
-                y_train=y_train,
-                x_val=x_val.astype(np.float32),
-                y_val=y_val,
-                classes=table.classes,
-                image_shape=table.image_shape,
-                target_mean=target_mean,
-                target_std=target_std,
-            )
-        )
-    return folds
+    return [scaled_fold(table, train, val, options) for train, val in _split_indices(table, options)]
+
+
+def scaled_fold(
+    table: Table, train: npt.NDArray[Any], val: npt.NDArray[Any], options: TorchTrainable
+) -> Fold:
+    """The fold of ``table`` training on rows ``train`` and validating on rows ``val``, scaled
+    with statistics of the training rows."""
+    x_train, x_val = table.x[train], table.x[val]
+    mean: FloatArray | None = None
+    std: FloatArray | None = None
+    if options.standardize:
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0)
+        std[std == 0] = 1.0
+        x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+    y_train, y_val = table.y[train], table.y[val]
+    target_mean, target_std = 0.0, 1.0
+    if table.classes is None and isinstance(options, MlpRegressorTrainable) and options.standardize_target:
+        target_mean, target_std = float(y_train.mean()), float(y_train.std()) or 1.0
+        y_train, y_val = (y_train - target_mean) / target_std, (y_val - target_mean) / target_std
+    if table.classes is None:
+        y_train, y_val = y_train.astype(np.float32), y_val.astype(np.float32)
+    return Fold(
+        x_train=x_train.astype(np.float32),
+        y_train=y_train,
+        x_val=x_val.astype(np.float32),
+        y_val=y_val,
+        classes=table.classes,
+        image_shape=table.image_shape,
+        target_mean=target_mean,
+        target_std=target_std,
+        feature_mean=mean,
+        feature_std=std,
+    )
 
 
 def check_dataset(options: TorchTrainable, base_dir: str | Path = ".") -> None:

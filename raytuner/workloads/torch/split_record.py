@@ -15,12 +15,17 @@ TEST_SPLIT_FILE = "test_split.json"
 def write_test_split(folder: Path, experiment: Experiment) -> None:
     """Write which rows are the test split, for a built-in workload that has one (else nothing):
     ``raytuner refit`` and a reader of the folder can check the split is the one the trials left out."""
-    from raytuner.workloads.torch.options import TorchTrainableBase
+    from raytuner.workloads.torch.options import (
+        CnnClassifierTrainable,
+        MlpClassifierTrainable,
+        MlpRegressorTrainable,
+    )
 
     options = experiment.spec.trainable
-    if not isinstance(options, TorchTrainableBase) or not options.has_test_split:
+    builtin = (MlpClassifierTrainable, MlpRegressorTrainable, CnnClassifierTrainable)
+    if not isinstance(options, builtin) or not options.has_test_split:
         return
     from raytuner.workloads.torch.datasets import held_out_record
 
-    record = held_out_record(options, experiment.base_dir)  # type: ignore[arg-type]
+    record = held_out_record(options, experiment.base_dir)
     (folder / TEST_SPLIT_FILE).write_text(json.dumps(record, indent=1) + "\n")
