@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import JsonOpt, SetOpt, StorageRootOpt
+
+if TYPE_CHECKING:
+    from raytuner.execution.events import Listener
 
 app = typer.Typer()
 
@@ -51,10 +54,13 @@ def refit(
 ) -> None:
     """Train the best configuration once more on training + validation rows (k-fold: all folds),
     score it on the test split (trainable.test_fraction or test_path), and save it in the
-    experiment's refit/ folder: model.json, model.pt, metrics.json. Built-in workloads only.
+    experiment's refit/ folder: model.json, model.pt, metrics.json. raytuner predict uses it.
 
-    --set applies to the spec the model is trained from, whose space is the best configuration
-    (e.g. --set space.lr=0.01). raytuner predict uses the saved model.
+    Own code (function, class, command): runs the trainable once with the best configuration
+    as a single trial (in refit/) and keeps its last checkpoint in refit/checkpoint.
+
+    --set applies to the spec it trains from, whose space is the best configuration
+    (e.g. --set space.lr=0.01, --set space.epochs=50).
     """
     from raytuner.cli import strict_json
     from raytuner.final.refit import refit_experiment
@@ -67,7 +73,9 @@ def refit(
         shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if key not in ("epoch", "num_params"))
         typer.echo(f"epoch {int(metrics['epoch'])}: {shown}", err=True)
 
-    summary = refit_experiment(experiment, storage, epochs=count, overrides=set_ or [], on_epoch=progress)
+    summary = refit_experiment(
+        experiment, storage, epochs=count, overrides=set_ or [], on_epoch=progress, listener=_listener(json_)
+    )
     if json_:
         typer.echo(
             strict_json.dumps(
@@ -82,6 +90,12 @@ def refit(
             )
         )
         return
+    if summary.train_rows == 0:  # own code: one trial of the best configuration
+        typer.echo(f"ran trial {summary.trial_id}'s configuration once ({summary.epochs} iterations)")
+        typer.echo(f"search's best {summary.metric}: {summary.search_value:.6g}")
+        kept = f"its last checkpoint in {summary.checkpoint}" if summary.checkpoint else "no checkpoint (it saved none)"
+        typer.echo(f"kept {kept}; metrics in {summary.folder / 'metrics.json'}")
+        return
     typer.echo(f"refit trial {summary.trial_id}'s configuration for {summary.epochs} epochs on {summary.train_rows} rows")
     typer.echo(f"search's best {summary.metric} (validation): {summary.search_value:.6g}")
     if summary.test_metric in summary.test:
@@ -90,3 +104,15 @@ def refit(
     else:
         typer.echo("no test split (trainable.test_fraction or test_path): the final model is not scored")
     typer.echo(f"saved in {summary.folder}; raytuner predict {summary.folder} TABLE -o OUT")
+
+
+def _listener(quiet: bool) -> Listener:
+    """Progress lines for own code's one-trial run (nothing with --json)."""
+    from raytuner.execution.events import NullListener
+
+    if quiet:
+        return NullListener()
+    from raytuner.cli.render import choose_listener, stdout_console
+
+    listener: Listener = choose_listener(stdout_console(), False, True)
+    return listener

@@ -13,9 +13,13 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError, UsageError
+
+if TYPE_CHECKING:
+    from raytuner.execution.events import Listener
+    from raytuner.spec.loader import Experiment
 
 REFIT_DIR = "refit"
 METRICS_FILE = "metrics.json"
@@ -33,6 +37,7 @@ class RefitSummary:
         epochs: the epochs the final model trained for.
         test: the final model's scores on the test split (``test_accuracy``...); empty without one.
         train_rows, test_rows: the rows it trained on and was scored on.
+        checkpoint: own code: the refit trial's last checkpoint, copied into the folder.
     """
 
     folder: Path
@@ -44,6 +49,7 @@ class RefitSummary:
     test: dict[str, float] = field(default_factory=dict)
     train_rows: int = 0
     test_rows: int = 0
+    checkpoint: Path | None = None
 
     @property
     def test_metric(self) -> str:
@@ -58,6 +64,8 @@ def refit_experiment(
     epochs: int | None = None,
     overrides: Sequence[str] = (),
     on_epoch: Callable[[Mapping[str, float]], None] | None = None,
+    trainable: Any = None,
+    listener: Listener | None = None,
 ) -> RefitSummary:
     """Refit the best trial's configuration of an experiment and write its ``refit/`` folder.
 
@@ -67,10 +75,13 @@ def refit_experiment(
         epochs: how many epochs to train; None: the epoch where the best trial peaked.
         overrides: ``--set`` strings applied to the spec the final model is trained from,
             whose ``space`` is the best configuration (``space.lr=0.01``, ``trainable.seed=1``).
-        on_epoch: called with each epoch's metrics.
+        on_epoch: called with each epoch's metrics (built-in workloads).
+        trainable: the function or Trainable class object the run was given, if it was
+            given one (own code: refit runs it once with the best configuration).
+        listener: what hears the one-trial run of own code (default: nothing).
 
     Raises:
-        UsageError: several metrics (no single best), or a trainable refit cannot train.
+        UsageError: several metrics (no single best), or an experiment on object storage.
         ExperimentError: no trial reported a finite value of the metric.
         SpecError: an override or the dataset does not fit.
     """
@@ -90,25 +101,20 @@ def refit_experiment(
     if not ranked:
         raise ExperimentError(f"{folder.name}: no trial that did not fail has reported a finite {metric} to refit")
     best = ranked[0]
-    final = _final_spec(folder, best.config, overrides)
+    final = _final_spec(folder, best.config, overrides, trainable)
     if final.spec.multi_objective:
         raise UsageError(f"{folder.name} has several metrics: there is no single best configuration to refit")
     options = final.spec.trainable
     if not isinstance(options, (MlpClassifierTrainable, MlpRegressorTrainable, CnnClassifierTrainable)):
-        raise UsageError(
-            f"{folder.name}: refit trains the built-in workloads (trainable.builtin); this experiment's "
-            "trainable is the user's own code"
-        )
+        return _refit_own_code(folder, final, best, metric, mode, listener)
     count = epochs if epochs is not None else (best.iteration or options.max_epochs)
-    import numpy as np
     import torch
 
-    from raytuner.space.sample import sample
     from raytuner.workloads.torch.datasets import held_out_record
     from raytuner.workloads.torch.refit import refit
     from raytuner.workloads.torch.trainable import trial_device
 
-    config = sample(final.space.root, np.random.default_rng(0))  # constants: the best configuration
+    config = _configuration(final)
     device = trial_device(final.spec.resources.gpu)
     torch.set_num_threads(max(1, int(final.spec.resources.cpu)))
     partial = folder / (REFIT_DIR + ".partial")
@@ -146,18 +152,85 @@ def refit_experiment(
     return summary
 
 
-def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str]) -> Any:
-    """The experiment's spec with the best configuration as its (constant) space, overrides applied."""
+def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str], trainable: Any = None) -> Experiment:
+    """The experiment's spec for one trial of the best configuration: the configuration as its
+    (constant) space, one random sample, no scheduler, in ``refit/``; overrides applied last."""
     import yaml
 
-    from raytuner.execution.revive import load_saved_experiment
+    from raytuner.execution.revive import load_saved_experiment, with_trainable
     from raytuner.spec.loader import build_experiment
     from raytuner.spec.yaml_lines import load_yaml_text
 
-    saved = load_saved_experiment(folder)
+    saved = load_saved_experiment(folder, trainable)
     data = saved.resolved()
-    data["space"] = {key: {"constant": value} for key, value in config.items()}
-    data["space_preset"] = None
-    text = yaml.safe_dump(data, sort_keys=False)
-    parsed, lines = load_yaml_text(text, f"{folder.name} (best configuration)")
-    return build_experiment(parsed, lines, overrides, base_dir=saved.base_dir)
+    data.update(
+        name=f"{saved.spec.name}-refit",
+        storage=str(folder / REFIT_DIR),
+        space={key: {"constant": value} for key, value in config.items()},
+        space_preset=None,
+        search={"algorithm": "random", "num_samples": 1, "seed": 0},
+        scheduler={"type": "fifo"},
+    )
+    parsed, lines = load_yaml_text(yaml.safe_dump(data, sort_keys=False), f"{folder.name} (best configuration)")
+    # a trainable object given to the API goes in after the YAML round trip
+    return build_experiment(with_trainable(parsed, trainable), lines, overrides, base_dir=saved.base_dir)
+
+
+def _refit_own_code(
+    folder: Path, final: Experiment, best: Any, metric: str, mode: str, listener: Listener | None
+) -> RefitSummary:
+    """Run the user's trainable once with the best configuration; keep its last checkpoint."""
+    from raytuner.execution.events import NullListener
+    from raytuner.execution.runner import RunOptions, run_experiment
+    from raytuner.results.records import read_records
+
+    target = folder / REFIT_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    run = run_experiment(final, RunOptions(), listener or NullListener())
+    if run.exit_code != 0 or not run.trials:
+        raise ExperimentError(f"{folder.name}: the refit trial did not complete ({run.state.value}); see {run.location}")
+    trial = next(iter(read_records(run.folder / "trials.parquet").values()))
+    checkpoint = _last_checkpoint(run.folder, trial.trial_id)
+    if checkpoint is not None:
+        shutil.copytree(checkpoint, target / "checkpoint")
+    last = trial.last.get(metric)
+    record = {
+        "metric": metric,
+        "mode": mode,
+        "search": {"trial_id": best.trial_id, metric: best.value, "iteration": best.iteration},
+        "refit": {
+            "run": run.folder.name,
+            "trial_id": trial.trial_id,
+            "iterations": trial.iterations,
+            metric: last,
+            "checkpoint": "checkpoint" if checkpoint is not None else None,
+        },
+        "config": _configuration(final),
+    }
+    (target / METRICS_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return RefitSummary(
+        folder=target,
+        metric=metric,
+        mode=mode,
+        trial_id=best.trial_id,
+        search_value=best.value,
+        epochs=trial.iterations,
+        checkpoint=target / "checkpoint" if checkpoint is not None else None,
+    )
+
+
+def _last_checkpoint(run_folder: Path, trial_id: str) -> Path | None:
+    """The newest ``checkpoint_*`` folder of the trial (None: it saved none)."""
+    found = sorted(run_folder.glob(f"*{trial_id}*/checkpoint_*"), key=lambda path: path.name)
+    return found[-1] if found else None
+
+
+def _configuration(final: Experiment) -> dict[str, Any]:
+    """The configuration the refit trains with: the best one, overrides applied (all constants)."""
+    import numpy as np
+
+    from raytuner.space.sample import sample
+
+    config: dict[str, Any] = sample(final.space.root, np.random.default_rng(0))
+    return config
