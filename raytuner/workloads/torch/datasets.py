@@ -346,7 +346,11 @@ def _image_shape(options: TorchTrainable, features: int) -> tuple[int, int, int]
 
 
 def _stratifiable(table: Table, held_out: int) -> bool:
-    return table.classes is not None and np.bincount(table.y).min() >= 2 and held_out >= table.classes
+    """Whether a stratified split can hold out ``held_out`` rows: each class has two rows, and
+    both sides have room for every class."""
+    if table.classes is None or np.bincount(table.y).min() < 2:
+        return False
+    return min(held_out, len(table.y) - held_out) >= table.classes
 
 
 def _test_rows(table: Table, options: TorchTrainable) -> npt.NDArray[np.int64]:

@@ -84,3 +84,11 @@ def test_test_options_are_checked() -> None:
         _options(dataset={"path": "a.csv", "target": "y"}, test_fraction=0.2, test_path="b.csv")
     with pytest.raises(ValueError, match="test_path goes with a table dataset"):
         _options(test_path="b.csv")
+
+
+def test_a_test_split_too_large_to_stratify_is_drawn_at_random() -> None:
+    options = OPTIONS_BY_BUILTIN["mlp_classifier"].model_validate(
+        {"builtin": "mlp_classifier", "dataset": "digits", "test_fraction": 0.995, "validation": {"fraction": 0.5}}
+    )
+    record = held_out_record(options)  # 9 rows left for 10 classes: was sklearn's ValueError
+    assert record is not None and not record["stratified"] and record["of_rows"] - record["rows"] == 9
