@@ -96,14 +96,16 @@ def refit_experiment(
 
     if is_uri(ref) or (is_uri(storage) and not Path(ref).expanduser().is_dir()):
         raise UsageError(f"refit writes into a local experiment folder; {ref} is on object storage (copy it here first)")
+    from raytuner.execution.revive import load_saved_experiment
+
     folder = find_experiment(ref, storage)
+    if load_saved_experiment(folder, trainable).spec.multi_objective:
+        raise UsageError(f"{folder.name} has several metrics: there is no single best configuration to refit")
     metric, mode, ranked = best_trials(folder, 1)
     if not ranked:
         raise ExperimentError(f"{folder.name}: no trial that did not fail has reported a finite {metric} to refit")
     best = ranked[0]
     final = _final_spec(folder, best.config, overrides, trainable)
-    if final.spec.multi_objective:
-        raise UsageError(f"{folder.name} has several metrics: there is no single best configuration to refit")
     options = final.spec.trainable
     if not isinstance(options, (MlpClassifierTrainable, MlpRegressorTrainable, CnnClassifierTrainable)):
         return _refit_own_code(folder, final, best, metric, mode, listener)
@@ -114,12 +116,18 @@ def refit_experiment(
     from raytuner.workloads.torch.refit import refit
     from raytuner.workloads.torch.trainable import trial_device
 
+    split = held_out_record(options, final.base_dir)
+    _check_same_split(folder, split)
     config = _configuration(final)
     device = trial_device(final.spec.resources.gpu)
-    torch.set_num_threads(max(1, int(final.spec.resources.cpu)))
     partial = folder / (REFIT_DIR + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    outcome = refit(options, config, count, partial, base_dir=final.base_dir, device=device, on_epoch=on_epoch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(final.spec.resources.cpu)))  # as many as a trial had
+    try:
+        outcome = refit(options, config, count, partial, base_dir=final.base_dir, device=device, on_epoch=on_epoch)
+    finally:
+        torch.set_num_threads(threads)
     summary = RefitSummary(
         folder=folder / REFIT_DIR,
         metric=metric,
@@ -143,7 +151,7 @@ def refit_experiment(
             **summary.test,
         },
         "config": config,
-        "test_split": held_out_record(options, final.base_dir),
+        "test_split": split,
         "curve": outcome.curve,
     }
     (partial / METRICS_FILE).write_text(json.dumps(record, indent=1) + "\n")
@@ -174,6 +182,24 @@ def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str
     parsed, lines = load_yaml_text(yaml.safe_dump(data, sort_keys=False), f"{folder.name} (best configuration)")
     # a trainable object given to the API goes in after the YAML round trip
     return build_experiment(with_trainable(parsed, trainable), lines, overrides, base_dir=saved.base_dir)
+
+
+def _check_same_split(folder: Path, split: dict[str, Any] | None) -> None:
+    """Refuse a test split other than the one the search left out (``test_split.json``).
+
+    Raises:
+        UsageError: the rows or the test file differ (a changed dataset, an override).
+    """
+    from raytuner.workloads.torch.split_record import TEST_SPLIT_FILE
+
+    recorded_file = folder / TEST_SPLIT_FILE
+    recorded = json.loads(recorded_file.read_text()) if recorded_file.is_file() else None
+    keys = ("row_numbers_sha256", "file_sha256", "rows")
+    if recorded is not None and any((split or {}).get(key) != recorded.get(key) for key in keys):
+        raise UsageError(
+            f"{folder.name}: the test split is not the one the search left out ({recorded_file}): "
+            "the dataset, the test file, trainable.test_fraction or trainable.seed changed"
+        )
 
 
 def _refit_own_code(

@@ -97,3 +97,13 @@ def test_refit_of_a_kfold_search_trains_on_every_fold(tmp_path: Path) -> None:
     experiment = raytuner.run(spec, inline=True, progress=False)
     summary = refit_experiment(experiment.folder, epochs=1)
     assert (summary.train_rows, summary.test_rows, summary.epochs) == (WINE_ROWS - WINE_TEST, WINE_TEST, 1)
+
+
+def test_refit_refuses_another_test_split(searched: raytuner.Experiment) -> None:
+    result = CliRunner().invoke(app, ["refit", searched.folder, "--set", "trainable.seed=2"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {Path(searched.folder).name}: the test split is not the one the search left out "
+        f"({Path(searched.folder) / 'test_split.json'}): the dataset, the test file, trainable.test_fraction "
+        "or trainable.seed changed"
+    ]
