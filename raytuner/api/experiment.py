@@ -8,7 +8,8 @@ object storage. Tables come back as ``pyarrow.Table`` (``.to_pandas()``, ``polar
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from raytuner.api.views import Ranking, Trial, TrialView
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.final.refit import RefitSummary
     from raytuner.results.catalog import ExperimentInfo
     from raytuner.results.compare import Comparison
     from raytuner.results.export import ExportFormat, ExportSummary
@@ -413,6 +415,44 @@ class Experiment:
             lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address), listener, trainable=given),
         )
         return opened(summary, given)
+
+    def refit(
+        self, *, epochs: int | None = None, overrides: Sequence[str] = (), trainable: Any = None, progress: bool = False
+    ) -> RefitSummary:
+        """Train the best configuration on every row the search saw and score it on the test
+        split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder.
+        Own code runs once with the best configuration; its last checkpoint is kept in ``refit/``.
+
+        Args:
+            epochs: epochs to train; None: the epoch where the best trial peaked.
+            overrides: ``--set`` strings for the spec the model is trained from, whose space
+                is the best configuration (``"space.lr=0.01"``).
+            progress: print each epoch's metrics (own code: progress lines).
+            trainable: as for :meth:`resume`.
+
+        Raises:
+            UsageError: several metrics, or an experiment on object storage.
+            ExperimentError: no trial reported a finite value of the metric.
+        """
+        from raytuner.final.refit import refit_experiment
+
+        def show(metrics: Mapping[str, float]) -> None:
+            print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
+
+        listener = None
+        if progress:
+            from raytuner.cli.render import PlainLines
+
+            listener = PlainLines(sys.stdout)
+        given = trainable if trainable is not None else self._trainable
+        return refit_experiment(
+            self._ref,
+            epochs=epochs,
+            overrides=overrides,
+            on_epoch=show if progress else None,
+            trainable=given,
+            listener=listener,
+        )
 
     def _continued(self, address: str | None) -> Path:
         """The folder to run on (a working copy for object storage)."""

@@ -34,6 +34,8 @@ from raytuner.cli import (
     jobs,
     lr_find,
     ls,
+    predict,
+    refit,
     report,
     resume,
     run,
@@ -74,7 +76,8 @@ def main(
     set_debug(debug)
 
 
-for module in (run, validate, ls, show, best, compare, export, report, init, schema, lr_find, resume, extend, submit, jobs):
+COMMANDS = (run, validate, ls, show, best, refit, predict, compare, export, report, init, schema, lr_find, resume, extend)
+for module in (*COMMANDS, submit, jobs):
     app.add_typer(module.app)
 
 

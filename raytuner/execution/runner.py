@@ -111,6 +111,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     has reported it, a report that cannot count fails only its trial.
     """
     from raytuner.execution.session import RayKind, check_reachable, cluster_address, ray_kind
+    from raytuner.workloads.torch.split_record import write_test_split
 
     experiment = _seeded(experiment)
     spec = experiment.spec
@@ -135,6 +136,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         with storage_checked(folder):
             (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
             write_environment(folder, experiment)
+            write_test_split(folder, experiment)
             store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
             status = StatusFile(folder, experiment, book, started)
             return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)
