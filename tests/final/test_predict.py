@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 import raytuner
 from raytuner.cli import app
 from raytuner.final.refit import refit_experiment
+
+RAYTUNER = str(Path(sys.executable).parent / "raytuner")
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +113,7 @@ def test_predict_refuses_columns_in_one_line(refit_folder: Path, tmp_path: Path,
 def test_predict_command_without_a_model(tmp_path: Path) -> None:
     (tmp_path / "rows.csv").write_text("a\n1\n")
     result = subprocess.run(
-        ["raytuner", "predict", str(tmp_path), str(tmp_path / "rows.csv"), "-o", str(tmp_path / "o.csv")],
+        [RAYTUNER, "predict", str(tmp_path), str(tmp_path / "rows.csv"), "-o", str(tmp_path / "o.csv")],
         capture_output=True,
         text=True,
         timeout=120,
