@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.execution.events import Listener
+    from raytuner.execution.runner import RunSummary
     from raytuner.results.reader import Location
 
 
@@ -63,6 +65,7 @@ class Experiment:
         self._ref = str(local) if local is not None else location.display
         self._plain_ray = kind.value == "ray-tune"
         self._trainable = trainable
+        self._last_run: RunSummary | None = None
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, folder={self.folder!r}, state={self.state!r})"
@@ -76,6 +79,13 @@ class Experiment:
     def folder(self) -> str:
         """The folder: a local path, or a URI on object storage."""
         return self._ref
+
+    @property
+    def last_run(self) -> RunSummary | None:
+        """What the run that returned this experiment did (:func:`raytuner.run`, :meth:`resume`,
+        :meth:`extend`): its state, duration, trials, error and ``exit_code`` as the CLI would
+        exit with it; None for an experiment :func:`raytuner.open` gave."""
+        return self._last_run
 
     @property
     def state(self) -> str:
@@ -205,7 +215,14 @@ class Experiment:
             return write_report(tables.scratch or Path(tables.source), output, source=shown).html
 
     def resume(
-        self, *, trainable: Any = None, retry_errored: bool = False, address: str | None = None, progress: bool = True
+        self,
+        *,
+        trainable: Any = None,
+        retry_errored: bool = False,
+        address: str | None = None,
+        progress: bool = True,
+        verbose: bool = False,
+        listener: Listener | None = None,
     ) -> Experiment:
         """Continue the interrupted experiment (``raytuner resume``) and return it.
 
@@ -215,26 +232,36 @@ class Experiment:
             retry_errored: start failed trials over too.
             address: a Ray cluster to join instead of starting a local Ray.
             progress: show the live view or progress lines; False is silent.
+            verbose: show Ray's own logs and progress.
+            listener: receives the run's events instead of the live view (as for :func:`raytuner.run`).
 
         Raises:
             SpecError: the run was given a trainable object and none is known here.
             ExperimentError: nothing to resume from, or the run failed.
         """
         from raytuner.api.running import opened, with_display
-        from raytuner.execution.runner import RunOptions, resume_experiment
+        from raytuner.execution.context import RunOptions
+        from raytuner.execution.runner import resume_experiment
 
         folder = self._continued(address)
         given = trainable if trainable is not None else self._trainable
+        options = RunOptions(address=address, verbose=verbose)
         summary = with_display(
             progress,
-            lambda listener: resume_experiment(
-                folder, RunOptions(address=address), listener, retry_errored=retry_errored, trainable=given
-            ),
+            lambda shown: resume_experiment(folder, options, shown, retry_errored=retry_errored, trainable=given),
+            listener,
         )
         return opened(summary, given)
 
     def extend(
-        self, num_samples: int, *, trainable: Any = None, address: str | None = None, progress: bool = True
+        self,
+        num_samples: int,
+        *,
+        trainable: Any = None,
+        address: str | None = None,
+        progress: bool = True,
+        verbose: bool = False,
+        listener: Listener | None = None,
     ) -> Experiment:
         """Run ``num_samples`` more trials of the completed experiment (``raytuner extend``),
         the searcher going on from what the earlier trials taught it.
@@ -244,18 +271,21 @@ class Experiment:
             trainable: as for :meth:`resume`.
             address: a Ray cluster to join instead of starting a local Ray.
             progress: show the live view or progress lines; False is silent.
+            verbose: show Ray's own logs and progress.
+            listener: receives the run's events instead of the live view (as for :func:`raytuner.run`).
 
         Raises:
             UsageError: the experiment is not completed, or its search cannot take more trials.
         """
         from raytuner.api.running import opened, with_display
-        from raytuner.execution.runner import RunOptions, extend_experiment
+        from raytuner.execution.context import RunOptions
+        from raytuner.execution.runner import extend_experiment
 
         folder = self._continued(address)
         given = trainable if trainable is not None else self._trainable
+        options = RunOptions(address=address, verbose=verbose)
         summary = with_display(
-            progress,
-            lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address), listener, trainable=given),
+            progress, lambda shown: extend_experiment(folder, num_samples, options, shown, trainable=given), listener
         )
         return opened(summary, given)
 
