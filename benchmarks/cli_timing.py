@@ -123,7 +123,7 @@ def table(result: dict[str, Any]) -> list[str]:
             f"| of which launch -> experiment started ({start}) | {fmt(median['to_experiment_started_s'])} | | |",
             f"| of which experiment started -> first trial started | {fmt(median['started_to_first_trial_s'])} | | |",
         ]
-    return [*lines, "", LEGEND]
+    return [*lines, "", LEGEND] if result["first_trial"] else lines
 
 
 LEGEND = (

@@ -64,7 +64,7 @@ class InlineBackend:
             executor.restore(resume.retry_errored)
             bookkeeper.early_stopped = getattr(setup.scheduler, "early_stopped", bookkeeper.early_stopped)
         told = plan.told if resume is None else 0  # a restored searcher already learned them
-        started = started_event(experiment, folder, plan.total_trials, "inline", {"CPU": cpus}, placement, None, told)
+        started = started_event(experiment, run.location, plan.total_trials, "inline", {"CPU": cpus}, placement, None, told)
         run.listener.handle(started, book)
         executor.run()
         return plan.total_trials

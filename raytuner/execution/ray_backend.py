@@ -84,7 +84,8 @@ class RayBackend:
             # no live node holds a trial yet; the autoscaler can start this node type (None: one does)
             awaits = None if awaited is None else awaited_node(wanted, awaited)
             told = plan.told if resume is None else 0  # a restored searcher already learned them
-            started = started_event(experiment, folder, plan.total_trials, session.address, cluster, placement, awaits, told)
+            total = plan.total_trials
+            started = started_event(experiment, run.location, total, session.address, cluster, placement, awaits, told)
             run.listener.handle(started, book)
             resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
             devices = DeviceSetup.start(spec.resources.gpu, local_gpu_ids(int(placement.cluster_gpus)), spread)
