@@ -16,6 +16,7 @@ from raytuner.spec.torch_options import (
     CnnClassifierTrainable,
     MlpClassifierTrainable,
     MlpRegressorTrainable,
+    OptimizerName,
     TorchTrainable,
 )
 from raytuner.workloads.torch.datasets import check_dataset
@@ -23,7 +24,6 @@ from raytuner.workloads.torch.hyperparams import (
     ActivationName,
     ConfigError,
     Hyperparameters,
-    OptimizerName,
     ScheduleName,
     parse_config,
 )
