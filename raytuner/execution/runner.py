@@ -124,7 +124,9 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
             write_environment(folder, experiment)
             store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
             status = StatusFile(folder, experiment, book, started)
-            run = RunContext(experiment, options, listener, folder, book, store, status, remote_copy, None, None)
+            run = RunContext(
+                experiment, options, listener, folder, book, store, status, bucket=remote_copy, mirror=None, resume=None
+            )
             return _run(run, backend)
 
 
@@ -197,7 +199,7 @@ def _continue(
         started = float(read_status(folder).get("started_at") or time.time())
         status = StatusFile(folder, experiment, book, started)
         bucket = remote.remote_of(folder)
-        run = RunContext(experiment, options, listener, folder, book, store, status, bucket, None, resume)
+        run = RunContext(experiment, options, listener, folder, book, store, status, bucket=bucket, mirror=None, resume=resume)
         return _run(run, backend)
 
 
