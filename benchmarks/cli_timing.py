@@ -2,13 +2,15 @@
 
 * ``raytuner --help``: a fresh process each time (imports included), median of 5 after
   one untimed warm-up run; the target is under 0.5 s.
+* ``python -c "import raytuner"``: the Python API's import, measured the same way (it loads
+  neither Ray, torch, pyarrow nor HyperOpt); the same target.
 * Launch to first trial: from starting ``raytuner run --json`` (2 trivial trials) to its first
   ``trial_started`` event, with the parts: launch -> experiment_started (Python, imports,
   spec, Ray start) and experiment_started -> trial_started (Tuner, first actor). Median of 3,
   for ``raytuner`` (Ray backend) and ``raytuner-inline`` (``--set execution.backend=inline``: no
   Ray to start, the first trial a thread), interleaved.
 
-    .venv/bin/python benchmarks/cli_timing.py [--only raytuner-inline]
+    .venv/bin/python benchmarks/cli_timing.py [--only raytuner-inline] [--startup-only]
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ PARTS = ("to_first_trial_s", "to_experiment_started_s", "started_to_first_trial_
 
 
 def help_times(repeats: int = 5) -> list[float]:
-    argv = [*raytuner_argv(), "--help"]
+    return _fresh_process_times([*raytuner_argv(), "--help"], repeats)
+
+
+def import_times(repeats: int = 5) -> list[float]:
+    return _fresh_process_times([sys.executable, "-c", "import raytuner"], repeats)
+
+
+def _fresh_process_times(argv: list[str], repeats: int) -> list[float]:
     subprocess.run(argv, cwd=ROOT, capture_output=True, check=True)  # warm the disk cache, untimed
     times = []
     for _ in range(repeats):
@@ -74,15 +83,19 @@ def _median(values: list[Any]) -> float | None:
 
 
 def measure(tmp: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
-    """``--help`` (no variant: the same command for both backends) and launch -> first trial for
-    each variant; ``first_trial`` and ``first_trial_median`` are keyed by variant."""
-    print(f"cli: raytuner --help x 5, launch -> first trial x 3 for {', '.join(variants)} ...", file=sys.stderr, flush=True)
+    """``--help`` and ``import raytuner`` (no variant: the same for both backends) and launch ->
+    first trial for each variant; ``first_trial`` and ``first_trial_median`` are keyed by variant."""
+    print(f"cli: raytuner --help x 5, import raytuner x 5, launch -> first trial x 3 for {', '.join(variants)} ...",
+          file=sys.stderr, flush=True)  # fmt: skip
     helps = help_times()
+    imports = import_times()
     firsts = first_trial(tmp, variants)
     return {
         "help_s": helps,
         "help_median_s": statistics.median(helps),
         "help_target_s": HELP_TARGET_S,
+        "import_s": imports,
+        "import_median_s": statistics.median(imports),
         "first_trial": firsts,
         "first_trial_median": {variant: {key: _median([r[key] for r in runs]) for key in PARTS}
                                for variant, runs in firsts.items()},
@@ -91,10 +104,13 @@ def measure(tmp: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> list[str]:
     helps = ", ".join(f"{t:.2f}" for t in result["help_s"])
+    imports = ", ".join(f"{t:.2f}" for t in result["import_s"])
     lines = [
         "| measurement | median s | each s | target |",
         "|---|---:|---|---|",
         f"| `raytuner --help` (fresh process) | {result['help_median_s']:.3f} | {helps} | < {HELP_TARGET_S} s |",
+        f"| `python -c \"import raytuner\"` (fresh process) | {result['import_median_s']:.3f} | {imports} "
+        f"| < {HELP_TARGET_S} s |",
     ]
     for variant, runs in result["first_trial"].items():
         median = result["first_trial_median"][variant]
@@ -107,7 +123,7 @@ def table(result: dict[str, Any]) -> list[str]:
             f"| of which launch -> experiment started ({start}) | {fmt(median['to_experiment_started_s'])} | | |",
             f"| of which experiment started -> first trial started | {fmt(median['started_to_first_trial_s'])} | | |",
         ]
-    return [*lines, "", LEGEND]
+    return [*lines, "", LEGEND] if result["first_trial"] else lines
 
 
 LEGEND = (
@@ -121,8 +137,9 @@ LEGEND = (
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=VARIANTS, action="append", help="launch -> first trial only for this variant")
+    parser.add_argument("--startup-only", action="store_true", help="only --help and import raytuner: no run")
     args = parser.parse_args(argv)
-    variants = tuple(v for v in VARIANTS if not args.only or v in args.only)
+    variants = () if args.startup_only else tuple(v for v in VARIANTS if not args.only or v in args.only)
     with tempfile.TemporaryDirectory(prefix="raytuner-cli-") as tmp:
         result = measure(Path(tmp), variants)
     print("\n".join(table(result)))

@@ -15,7 +15,7 @@ Sections (each a module here, runnable on its own too):
   each backend; export of 1,000,000 result rows (export_scale.py).
 * ``throughput`` (throughput.py): Ray Tune's bookkeeping and result-throughput release-test shapes,
   on each backend and through plain Ray Tune.
-* ``cli``        (cli_timing.py): ``raytuner --help`` and launch -> first trial running, on each backend.
+* ``cli``        (cli_timing.py): ``raytuner --help``, ``import raytuner`` and launch -> first trial running, on each backend.
 
 ``--variants`` keeps only the named variants (search: methods) in every chosen section, to keep
 a run short, e.g. ``--sections overhead,throughput,scale --variants raytuner-inline,ray-tuned``;

@@ -18,6 +18,8 @@ from raytuner.api.views import Ranking, Trial, TrialView
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.execution.events import Listener
+    from raytuner.execution.runner import RunSummary
     from raytuner.final.refit import RefitSummary
     from raytuner.results.catalog import ExperimentInfo
     from raytuner.results.compare import Comparison
@@ -72,6 +74,7 @@ class Experiment:
         self._metric = metric
         self._mode = mode
         self._trainable = trainable
+        self._last_run: RunSummary | None = None
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, folder={self.folder!r}, state={self.state!r})"
@@ -95,6 +98,13 @@ class Experiment:
     def mode_assumed(self) -> bool:
         """A plain Ray Tune folder opened without ``mode``: ``min`` is assumed (Ray records none)."""
         return self._plain_ray and self._mode is None
+
+    @property
+    def last_run(self) -> RunSummary | None:
+        """What the run that returned this experiment did (:func:`raytuner.run`, :meth:`resume`,
+        :meth:`extend`): its state, duration, trials, error and ``exit_code`` as the CLI would
+        exit with it; None for an experiment :func:`raytuner.open` gave."""
+        return self._last_run
 
     @property
     def state(self) -> str:
@@ -362,7 +372,14 @@ class Experiment:
         return self.write_report(path).html
 
     def resume(
-        self, *, trainable: Any = None, retry_errored: bool = False, address: str | None = None, progress: bool = True
+        self,
+        *,
+        trainable: Any = None,
+        retry_errored: bool = False,
+        address: str | None = None,
+        progress: bool = True,
+        verbose: bool = False,
+        listener: Listener | None = None,
     ) -> Experiment:
         """Continue the interrupted experiment (``raytuner resume``) and return it.
 
@@ -372,26 +389,36 @@ class Experiment:
             retry_errored: start failed trials over too.
             address: a Ray cluster to join instead of starting a local Ray.
             progress: show the live view or progress lines; False is silent.
+            verbose: show Ray's own logs and progress.
+            listener: receives the run's events instead of the live view (as for :func:`raytuner.run`).
 
         Raises:
             SpecError: the run was given a trainable object and none is known here.
             ExperimentError: nothing to resume from, or the run failed.
         """
         from raytuner.api.running import opened, with_display
-        from raytuner.execution.runner import RunOptions, resume_experiment
+        from raytuner.execution.context import RunOptions
+        from raytuner.execution.runner import resume_experiment
 
         folder = self._continued(address)
         given = trainable if trainable is not None else self._trainable
+        options = RunOptions(address=address, verbose=verbose)
         summary = with_display(
             progress,
-            lambda listener: resume_experiment(
-                folder, RunOptions(address=address), listener, retry_errored=retry_errored, trainable=given
-            ),
+            lambda shown: resume_experiment(folder, options, shown, retry_errored=retry_errored, trainable=given),
+            listener,
         )
         return opened(summary, given)
 
     def extend(
-        self, num_samples: int, *, trainable: Any = None, address: str | None = None, progress: bool = True
+        self,
+        num_samples: int,
+        *,
+        trainable: Any = None,
+        address: str | None = None,
+        progress: bool = True,
+        verbose: bool = False,
+        listener: Listener | None = None,
     ) -> Experiment:
         """Run ``num_samples`` more trials of the completed experiment (``raytuner extend``),
         the searcher going on from what the earlier trials taught it.
@@ -401,18 +428,21 @@ class Experiment:
             trainable: as for :meth:`resume`.
             address: a Ray cluster to join instead of starting a local Ray.
             progress: show the live view or progress lines; False is silent.
+            verbose: show Ray's own logs and progress.
+            listener: receives the run's events instead of the live view (as for :func:`raytuner.run`).
 
         Raises:
             UsageError: the experiment is not completed, or its search cannot take more trials.
         """
         from raytuner.api.running import opened, with_display
-        from raytuner.execution.runner import RunOptions, extend_experiment
+        from raytuner.execution.context import RunOptions
+        from raytuner.execution.runner import extend_experiment
 
         folder = self._continued(address)
         given = trainable if trainable is not None else self._trainable
+        options = RunOptions(address=address, verbose=verbose)
         summary = with_display(
-            progress,
-            lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address), listener, trainable=given),
+            progress, lambda shown: extend_experiment(folder, num_samples, options, shown, trainable=given), listener
         )
         return opened(summary, given)
 

@@ -41,6 +41,7 @@ class Plan:
         max_iterations: ``trials`` times that cap (None: no cap known).
         expected_iterations: the iterations expected with early stopping (None: unknown).
         notes: remarks about the budget (a grid repeated, a time budget...).
+        objectives: each metric to optimize with its mode (``min``/``max``), the primary first.
     """
 
     name: str
@@ -51,6 +52,7 @@ class Plan:
     max_iterations: int | None
     expected_iterations: int | None
     notes: tuple[str, ...]
+    objectives: tuple[tuple[str, str], ...] = ()
 
 
 def validate(
@@ -92,6 +94,7 @@ def validate(
         max_iterations=plan.max_iterations,
         expected_iterations=plan.expected_iterations,
         notes=tuple(plan.notes),
+        objectives=tuple((o.metric, o.mode.value) for o in experiment.spec.objectives),
     )
 
 
@@ -104,6 +107,10 @@ def run(
     address: str | None = None,
     inline: bool = False,
     progress: bool = True,
+    cpus: int | None = None,
+    gpus: int | None = None,
+    verbose: bool = False,
+    listener: Listener | None = None,
 ) -> Experiment:
     """Run an experiment to its end, as ``raytuner run`` does, and return it.
 
@@ -120,16 +127,23 @@ def run(
         inline: run the trials in threads of this process, without Ray.
         progress: show the live view (a terminal) or progress lines, then the best trials;
             False runs silently.
+        cpus: CPUs of the local Ray this run starts (default: all).
+        gpus: GPUs of the local Ray this run starts (default: all; beyond real ones, logical).
+        verbose: show Ray's own logs and progress.
+        listener: receives the run's events (``handle(event, book)``) instead of the live
+            view; ``progress`` is then ignored and nothing is printed.
 
     Returns:
-        The experiment; ``state`` says whether it completed or was interrupted (Ctrl-C).
+        The experiment; ``state`` says whether it completed or was interrupted (Ctrl-C), and
+        :attr:`~raytuner.Experiment.last_run` what this run did.
 
     Raises:
         SpecError: the spec is invalid (nothing was started or written).
         MetricNotReportedError: the trainable never reported the spec's metric.
         ExperimentError: the run failed.
     """
-    from raytuner.execution.runner import RunOptions, run_experiment
+    from raytuner.execution.context import RunOptions
+    from raytuner.execution.runner import run_experiment
 
     if address:
         from raytuner.execution.session import enable_token_auth
@@ -137,7 +151,8 @@ def run(
         enable_token_auth()  # before user code imports Ray while the spec is validated
     experiment = load_spec(spec, overrides, name=name, storage=storage, inline=inline)
     trainable = _object_trainable(experiment)
-    summary = with_display(progress, lambda listener: run_experiment(experiment, RunOptions(address=address), listener))
+    options = RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus)
+    summary = with_display(progress, lambda given: run_experiment(experiment, options, given), listener)
     return opened(summary, trainable)
 
 
@@ -195,9 +210,12 @@ def _object_trainable(experiment: LoadedSpec) -> Any:
     return None if function is None or isinstance(function, str) else function
 
 
-def with_display(progress: bool, start: Any) -> RunSummary:
+def with_display(progress: bool, start: Any, listener: Listener | None = None) -> RunSummary:
     """``start(listener)`` with the CLI's live view (or progress lines), then its summary;
-    silent without ``progress``."""
+    silent without ``progress``; a ``listener`` given is used as it is."""
+    if listener is not None:
+        given: RunSummary = start(listener)
+        return given
     if not progress:
         from raytuner.execution.events import NullListener
 
@@ -206,12 +224,12 @@ def with_display(progress: bool, start: Any) -> RunSummary:
     from raytuner.cli.render import LiveView, choose_listener, print_summary, stdout_console
 
     console = stdout_console()
-    listener: Listener = choose_listener(console, False, False)
+    shown: Listener = choose_listener(console, False, False)
     try:
-        summary = start(listener)
+        summary = start(shown)
     finally:
-        if isinstance(listener, LiveView):
-            listener.close()
+        if isinstance(shown, LiveView):
+            shown.close()
     print_summary(console, summary)
     return summary
 
@@ -220,4 +238,6 @@ def opened(summary: RunSummary, trainable: Any) -> Experiment:
     """The :class:`Experiment` a run left, remembering the trainable object it was given."""
     from raytuner.api.experiment import Experiment
 
-    return Experiment(summary.location, trainable=trainable)
+    experiment = Experiment(summary.location, trainable=trainable)
+    experiment._last_run = summary
+    return experiment

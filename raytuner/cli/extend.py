@@ -32,18 +32,11 @@ def extend(
 
     Earlier trials are kept and not run again; the new ones land in the same folder and tables.
     """
-    from raytuner.cli.render import run_with_display
-    from raytuner.execution.runner import RunOptions, extend_experiment
-    from raytuner.results.reader import find_experiment
+    import raytuner
+    from raytuner.cli.render import end_of_run, run_display
 
-    if address:
-        from raytuner.execution.session import enable_token_auth
-
-        enable_token_auth()
-    folder = find_experiment(experiment, storage, to_continue=True)
-    run_with_display(
-        json_,
-        verbose,
-        lambda listener: extend_experiment(folder, num_samples, RunOptions(address=address, verbose=verbose), listener),
-        quiet=quiet,
-    )
+    with run_display(json_, verbose, quiet) as listener:
+        extended = raytuner.open(experiment, storage=storage).extend(
+            num_samples, address=address, verbose=verbose, listener=listener
+        )
+    end_of_run(json_, extended.last_run)

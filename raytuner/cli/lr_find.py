@@ -37,8 +37,8 @@ def lr_find(
     from raytuner.space.points import complete_point
     from raytuner.space.sample import sample
     from raytuner.spec.loader import load_experiment
+    from raytuner.spec.torch_options import TorchTrainableBase
     from raytuner.workloads.torch.lr_plot import lr_find_svg
-    from raytuner.workloads.torch.options import TorchTrainableBase
 
     if min_lr <= 0 or max_lr <= min_lr:
         raise UsageError(f"expected 0 < --min-lr < --max-lr, found {min_lr:g} and {max_lr:g}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console, Group
@@ -17,7 +18,7 @@ from raytuner.cli import strict_json
 if TYPE_CHECKING:
     from rich.live import Live
 
-    from raytuner.execution.events import Event
+    from raytuner.execution.events import Event, Listener
     from raytuner.execution.runner import RunSummary
     from raytuner.results.records import ExperimentBook, TrialRecord
 
@@ -342,36 +343,38 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"hint: {summary.hint}", style="dim", markup=False)
 
 
-def run_with_display(
-    json_: bool, verbose: bool, start: Callable[[Any], RunSummary], quiet: bool = False
-) -> RunSummary:
-    """Run ``start(listener)`` with the display the flags ask for, then print its summary.
-
-    Exits with the summary's code unless it is 0: 130 interrupted (Ctrl-C or SIGTERM), 1 failed
-    (with its reason on stderr), 3 completed with failed trials; so scripts can tell.
-    """
-    import typer
-
+@contextlib.contextmanager
+def run_display(json_: bool, verbose: bool, quiet: bool = False) -> Iterator[Listener]:
+    """The listener the flags ask for, while a run, resume or extend command runs (SIGTERM
+    acting as Ctrl-C); the live view is closed after."""
     from raytuner.cli.signals import sigterm_as_ctrl_c
     from raytuner.errors import UsageError
 
     if quiet and verbose:
         raise UsageError("-q (only the summary and errors) and -v (Ray's logs and every event) contradict: give one")
-    console = stdout_console()
-    listener = choose_listener(console, json_, verbose, quiet)
+    listener = choose_listener(stdout_console(), json_, verbose, quiet)
     try:
         with sigterm_as_ctrl_c():
-            summary = start(listener)
+            yield listener
     finally:
         if isinstance(listener, LiveView):
             listener.close()
+
+
+def end_of_run(json_: bool, summary: RunSummary | None) -> None:
+    """Print the run's summary (not with ``--json``: its last event said it), then exit with its
+    code unless it is 0: 130 interrupted (Ctrl-C or SIGTERM), 1 failed (with its reason on
+    stderr), 3 completed with failed trials; so scripts can tell."""
+    import typer
+
+    if summary is None:
+        return
     if not json_:
-        print_summary(console, summary)
+        print_summary(stdout_console(), summary)
     if summary.error and summary.state.value == "failed":
         print(f"error: {summary.error}", file=sys.stderr)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
-    return summary
 
 
 def _where(ray: str) -> str:

@@ -31,20 +31,11 @@ def resume(
     Finished trials are kept and not run again; unfinished ones continue from their last
     checkpoint; the searcher and scheduler continue from their saved state.
     """
-    from raytuner.cli.render import run_with_display
-    from raytuner.execution.runner import RunOptions, resume_experiment
-    from raytuner.results.reader import find_experiment
+    import raytuner
+    from raytuner.cli.render import end_of_run, run_display
 
-    if address:
-        from raytuner.execution.session import enable_token_auth
-
-        enable_token_auth()
-    folder = find_experiment(experiment, storage, to_continue=True)
-    run_with_display(
-        json_,
-        verbose,
-        lambda listener: resume_experiment(
-            folder, RunOptions(address=address, verbose=verbose), listener, retry_errored=retry_errored
-        ),
-        quiet=quiet,
-    )
+    with run_display(json_, verbose, quiet) as listener:
+        resumed = raytuner.open(experiment, storage=storage).resume(
+            retry_errored=retry_errored, address=address, verbose=verbose, listener=listener
+        )
+    end_of_run(json_, resumed.last_run)

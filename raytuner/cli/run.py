@@ -39,21 +39,20 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
 ) -> None:
     """Run an experiment: live progress, then the best trials and the experiment folder."""
-    from raytuner.cli.render import run_with_display
-    from raytuner.execution.runner import RunOptions, run_experiment
-    from raytuner.spec.loader import load_experiment
+    import raytuner
+    from raytuner.cli.render import end_of_run, run_display
 
-    if address:
-        from raytuner.execution.session import enable_token_auth
-
-        enable_token_auth()  # before user code imports Ray while the spec is validated
-    overrides = [*(set_ or []), *(["execution.backend=inline"] if inline else [])]
-    experiment = load_experiment(spec, overrides, name=name, storage=storage)
-    run_with_display(
-        json_,
-        verbose,
-        lambda listener: run_experiment(
-            experiment, RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus), listener
-        ),
-        quiet=quiet,
-    )
+    with run_display(json_, verbose, quiet) as listener:
+        experiment = raytuner.run(
+            spec,
+            overrides=set_ or [],
+            name=name,
+            storage=storage,
+            address=address,
+            inline=inline,
+            cpus=cpus,
+            gpus=gpus,
+            verbose=verbose,
+            listener=listener,
+        )
+    end_of_run(json_, experiment.last_run)

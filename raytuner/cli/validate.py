@@ -23,20 +23,17 @@ def validate(
     json_: JsonOpt = False,
 ) -> None:
     """Check a spec (schema, ranges, combinations) without starting Ray."""
+    import raytuner
     from raytuner.cli.render import format_config, stdout_console
-    from raytuner.search.preview import budget, sample_configs
-    from raytuner.spec.loader import load_experiment
 
-    experiment = load_experiment(spec, set_ or [])
-    configs = sample_configs(experiment, samples)
-    plan = budget(experiment)
-    s = experiment.spec
+    plan = raytuner.validate(spec, overrides=set_ or [], samples=samples)
+    s = plan.spec
     if json_:
         payload = {
             "valid": True,
-            "name": s.name,
-            "spec": experiment.resolved(),
-            "samples": configs,
+            "name": plan.name,
+            "spec": s,
+            "samples": plan.samples,
             "budget": {
                 "trials": plan.trials,
                 "max_iterations_per_trial": plan.max_iterations_per_trial,
@@ -48,11 +45,12 @@ def validate(
         typer.echo(strict_json.dumps(payload, indent=2))
         return
     console = stdout_console()
-    console.print(f"[green]valid[/green]: {spec} ({s.name})")
+    console.print(f"[green]valid[/green]: {spec} ({plan.name})")
+    resources = s["resources"]
     console.print(
-        f"  {s.search.algorithm.value} search, {s.scheduler.type.value} scheduler, "
-        f"{', '.join(f'{o.metric} ({o.mode.value})' for o in s.objectives)}, "
-        f"{s.resources.cpu:g} CPU / {s.resources.gpu:g} GPU per trial"
+        f"  {s['search']['algorithm']} search, {s['scheduler']['type']} scheduler, "
+        f"{', '.join(f'{metric} ({mode})' for metric, mode in plan.objectives)}, "
+        f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU per trial"
     )
     line = f"  budget: {plan.trials} trials"
     if plan.max_iterations_per_trial is not None:
@@ -61,9 +59,9 @@ def validate(
             line += f" (about {plan.expected_iterations} expected with early stopping)"
     console.print(line)
     console.print("  space:")
-    for key, value in s.space.items():
+    for key, value in s["space"].items():
         console.print(f"    {key}: {json.dumps(value)}", soft_wrap=True, markup=False)
     for note in plan.notes:
         console.print(f"  note: {note}", markup=False)
-    for i, config in enumerate(configs, 1):
+    for i, config in enumerate(plan.samples, 1):
         console.print(f"  sample {i}: {format_config(config, 200)}", markup=False)

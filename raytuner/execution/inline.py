@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import pickle
 import queue
 import shutil
 import signal
@@ -36,196 +35,43 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError, SearchStalledError, is_storage_full
+from raytuner.execution.inline_state import (  # noqa: F401 - STATE_FILE: where tests and docs look for it
+    STATE_FILE,
+    read_state,
+    restore_searcher,
+    searcher_state,
+    trial_number,
+    write_state,
+)
+from raytuner.execution.inline_trial import (  # InlineTrial, Resources: inline-state.pkl of earlier runs names them here
+    _ROUTER,
+    NODE_IP,
+    InlineTrial,
+    Resources,
+    TrialSession,
+    TrialStopped,
+    _Controller,
+    routed_sessions,
+)
 from raytuner.results.store import write_json_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from raytuner.execution.callbacks import Bookkeeper
-    from raytuner.execution.events import Listener
-    from raytuner.execution.runner import ResumeOptions, RunOptions
     from raytuner.results.records import ExperimentBook, TrialRecord
-    from raytuner.results.remote import Mirror
     from raytuner.results.store import ResultsStore
-    from raytuner.spec.loader import Experiment
 
-STATE_FILE = "inline-state.pkl"
 CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints, newest last
-STATE_VERSION = 1
 TICK_S = 0.25
 WAIT_ON_ERROR_S = 30.0  # after an error in the run itself, how long running trials get to reach a report
 SAVE_EVERY_S = 1.0  # the state is saved at most this often while trials start and end (and at the end)
-NODE_IP = "127.0.0.1"
 STOP = "STOP"  # ray.tune.schedulers.TrialScheduler.STOP
-
-
-class TrialStopped(BaseException):
-    """Raised in a trial's thread, from its report, when the trial must end there.
-
-    A BaseException, so the trainable's own ``except Exception`` does not swallow it;
-    ``finally`` blocks still run (a command trainable ends its program in one).
-    """
-
-
-@dataclass
-class Resources:
-    """What Ray's ``PlacementGroupFactory`` offers the Bookkeeper and ``get_trial_resources``."""
-
-    required_resources: dict[str, float]
-
-    def __repr__(self) -> str:
-        return f"Resources({self.required_resources})"
-
-
-@dataclass(eq=False)
-class InlineTrial:
-    """What Ray's schedulers, searchers and raytuner's Bookkeeper read of a ``Trial``.
-
-    Compared and hashed by identity, like Ray's (the median rule keys its results by trial).
-    Picklable: the unfinished ones are saved for resume.
-    """
-
-    trial_id: str
-    config: dict[str, Any]
-    trainable_name: str
-    experiment_dir_name: str
-    local_path: str
-    placement_group_factory: Resources
-    status: str = "PENDING"
-    last_result: dict[str, Any] = field(default_factory=dict)
-    num_failures: int = 0
-    error_file: str | None = None
-    checkpoints: list[tuple[str, int, float]] = field(default_factory=list)  # (folder, iteration, time_total_s)
-    checkpoints_made: int = 0
-    stop_reason: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.trainable_name}_{self.trial_id}"
-
-    @property
-    def path(self) -> str:
-        return self.local_path
-
-    @property
-    def latest_checkpoint(self) -> tuple[str, int, float] | None:
-        return self.checkpoints[-1] if self.checkpoints else None
-
-
-class _Controller:
-    """The part of Ray's TuneController that its schedulers call back into."""
-
-    def __init__(self, running: dict[str, InlineTrial]) -> None:
-        self._running = running
-
-    def get_trials(self) -> list[InlineTrial]:
-        return list(self._running.values())
-
-    def get_live_trials(self) -> list[InlineTrial]:
-        return list(self._running.values())
-
-
-# ---------------------------------------------------------------------- the trial's session
-
-
-class TrialSession:
-    """What ``ray.tune.report``, ``get_checkpoint`` and ``get_context`` find in a trial's thread."""
-
-    world_rank = None  # a Tune session, not a Train worker's
-
-    def __init__(self, executor: InlineExecutor, trial: InlineTrial) -> None:
-        self._executor = executor
-        self._trial = trial
-        self.trial_id = trial.trial_id
-        self.trial_name = str(trial)
-        self.run_id = executor.run_id
-        self.experiment_name = trial.experiment_dir_name
-        self.trial_dir = trial.local_path
-        self.trial_resources = trial.placement_group_factory
-        self.loaded_checkpoint: Any = None
-        latest = trial.latest_checkpoint
-        if latest is not None:
-            from ray.tune import Checkpoint
-
-            self.loaded_checkpoint = Checkpoint.from_directory(latest[0])
-        self._iteration = latest[1] if latest is not None else 0
-        self._time_before = latest[2] if latest is not None else 0.0
-        self._started = time.time()
-        self._last = self._started
-        self._since_restore = 0
-
-    def report(self, metrics: dict[str, Any], *, checkpoint: Any = None) -> None:
-        trial = self._trial
-        executor = self._executor
-        if executor.stopping is not None:
-            trial.stop_reason = executor.stopping
-            raise TrialStopped
-        now = time.time()
-        self._iteration += 1
-        self._since_restore += 1
-        result = dict(metrics)
-        result.update(
-            training_iteration=self._iteration,
-            time_this_iter_s=now - self._last,
-            time_total_s=self._time_before + (now - self._started),
-            time_since_restore=now - self._started,
-            iterations_since_restore=self._since_restore,
-            timestamp=int(now),
-            date=datetime.fromtimestamp(now).strftime("%Y-%m-%d_%H-%M-%S"),
-            trial_id=trial.trial_id,
-            done=False,
-            pid=os.getpid(),
-            hostname=executor.hostname,
-            node_ip=NODE_IP,
-            config=trial.config,
-        )
-        self._last = now
-        stop = executor.take_result(trial, result)
-        if checkpoint is not None:  # listed once its report is recorded: a resume never skips a report
-            result["checkpoint_dir_name"] = executor.keep_checkpoint(trial, Path(checkpoint.path), result)
-        if stop:
-            raise TrialStopped
-
-
-class _Router:
-    """Ray's session slot (``ray.train._internal.session._session``) for every thread at once:
-    each attribute is looked up on the session of the calling trial's thread."""
-
-    def __init__(self) -> None:
-        self.local = threading.local()
-
-    def __getattr__(self, name: str) -> Any:
-        session = getattr(self.local, "session", None)
-        if session is None:
-            raise RuntimeError(
-                f"ray.tune session attribute {name!r} used outside a trial's thread (execution.backend: inline runs "
-                "each trial in one thread; report from that thread)"
-            )
-        return getattr(session, name)
-
-
-_ROUTER = _Router()
-
-
-@contextlib.contextmanager
-def routed_sessions() -> Iterator[None]:
-    """Point Ray's session slot at the router for the run; restore what was there after."""
-    from ray.train._internal import session as ray_session
-
-    previous = ray_session._session
-    ray_session._session = _ROUTER  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        ray_session._session = previous
-
-
-# ---------------------------------------------------------------------- the executor
 
 
 @dataclass
@@ -292,17 +138,8 @@ class InlineExecutor:
         the restored searcher suggests them again, under the same numbers.
         """
         self.resumed = True
-        path = self.folder / STATE_FILE
-        if not path.is_file():
-            raise ExperimentError(
-                f"{self.folder.name}: no saved state to resume from (the run stopped before its first save); "
-                "start it again with raytuner run"
-            )
-        with path.open("rb") as fh:
-            state = pickle.load(fh)
-        if state.get("version") != STATE_VERSION:
-            raise ExperimentError(f"{path}: saved by another raytuner version (state {state.get('version')})")
-        _restore_searcher(self.setup.searcher, state["searcher"])
+        state = read_state(self.folder)
+        restore_searcher(self.setup.searcher, state["searcher"])
         self.setup.scheduler = state["scheduler"]
         self.run_id = state["run_id"]
         self.created = state["created"]
@@ -322,7 +159,7 @@ class InlineExecutor:
             trial.checkpoints = _listed_checkpoints(Path(trial.local_path), trial.checkpoints)
             self.retry.append(trial)
         for trial_id, record in list(self.book.trials.items()):
-            started_after = _number(trial_id) >= self.created  # the restored searcher suggests it again
+            started_after = trial_number(trial_id) >= self.created  # the restored searcher suggests it again
             if trial_id in known or (record.status.finished and not started_after):
                 continue
             del self.book.trials[trial_id]
@@ -359,19 +196,14 @@ class InlineExecutor:
         self._ended = [(when, record) for when, record in self._ended if when >= self.store.last_flush]
         unfinished = [*self.running.values(), *self.retry]
         state = {
-            "version": STATE_VERSION,
             "run_id": self.run_id,
             "created": self.created,
-            "searcher": _searcher_state(self.setup.searcher),
+            "searcher": searcher_state(self.setup.searcher),
             "scheduler": self.setup.scheduler,
             "trials": unfinished,
             "ended": [record for _, record in self._ended],
         }
-        from ray import cloudpickle  # Ray's schedulers hold lambdas (the median rule's defaultdicts)
-
-        from raytuner.results.store import write_bytes_atomic
-
-        write_bytes_atomic(self.folder / STATE_FILE, cloudpickle.dumps(state))  # no .tmp left on a full disk
+        write_state(self.folder, state)
         self._unsaved = False
         self._last_save = time.monotonic()
 
@@ -719,32 +551,6 @@ class InlineExecutor:
             self._ended.append((time.monotonic(), record))
 
 
-def _number(trial_id: str) -> int:
-    """A trial's place in the run (``<run id>_<number>``)."""
-    tail = trial_id.rpartition("_")[2]
-    return int(tail) if tail.isdigit() else -1
-
-
-def _searcher_state(searcher: Any) -> dict[str, Any]:
-    """The searcher's memory, in memory (raytuner's searchers and Ray's concurrency limit
-    around them all have ``get_state``): no file written per save."""
-    from ray.tune.search import ConcurrencyLimiter
-
-    if isinstance(searcher, ConcurrencyLimiter):
-        return {"limiter": searcher.get_state(), "inner": _searcher_state(searcher.searcher)}
-    return {"state": searcher.get_state()}
-
-
-def _restore_searcher(searcher: Any, state: dict[str, Any]) -> None:
-    from ray.tune.search import ConcurrencyLimiter
-
-    if isinstance(searcher, ConcurrencyLimiter):
-        searcher.set_state(state["limiter"])
-        _restore_searcher(searcher.searcher, state["inner"])
-    else:
-        searcher.set_state(state["state"])
-
-
 def _listed_checkpoints(folder: Path, saved: list[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
     """The trial's checkpoints as its ``checkpoints.json`` lists them (newer than the saved
     state), those still on disk; the state's own list when the trial never wrote one."""
@@ -764,73 +570,3 @@ def _in_folder(cls: type, folder: str) -> type:
         os.makedirs(folder, exist_ok=True)
 
     return type(cls.__name__, (cls,), {"_setup_logdir": setup_logdir, "__module__": cls.__module__})
-
-
-def check_options(options: RunOptions) -> None:
-    """Refuse what asks for a Ray: a cluster to join, GPUs."""
-    from raytuner.errors import UsageError
-
-    if options.address:
-        raise UsageError(
-            f"execution.backend is inline (trials run in this process), but a Ray cluster was given "
-            f"({options.address}, from --address or RAY_ADDRESS): drop one of them"
-        )
-    if options.num_gpus:
-        raise UsageError("execution.backend is inline, which runs trials on CPUs only: drop --gpus")
-
-
-def fit_inline(
-    experiment: Experiment,
-    options: RunOptions,
-    listener: Listener,
-    book: ExperimentBook,
-    store: ResultsStore,
-    folder: Path,
-    resume: ResumeOptions | None,
-    mirror: Mirror | None,
-) -> int:
-    """The runner's ``_fit`` for ``execution.backend: inline``; returns the trials planned."""
-    from raytuner.execution.gpus import GpuInventory, plan_placement
-    from raytuner.execution.run_record import started_event
-    from raytuner.execution.runner import run_parts
-    from raytuner.search import create_search
-
-    spec = experiment.spec
-    cpus = float(options.num_cpus or os.cpu_count() or 1)
-    plan = create_search(experiment)
-    wanted = {"CPU": spec.resources.cpu}
-    placement = plan_placement(
-        wanted,
-        [{"Alive": True, "Resources": {"CPU": cpus}}],
-        inventory=GpuInventory((), "none"),
-        max_concurrent=spec.search.max_concurrent,
-        total_trials=plan.total_trials,
-        spread=False,
-    )
-    scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror, plan.total_trials)
-    bookkeeper.pending_watch = None  # no trial waits for resources here: each starts when a thread is free
-    setup = InlineSetup(
-        searcher=plan.searcher,
-        scheduler=scheduler,
-        stopper=stopper,
-        bookkeeper=bookkeeper,
-        trainable=build.trainable,
-        label=build.label,
-        total_trials=plan.total_trials,
-        at_once=max(1, placement.trials_at_once),
-        cpu=spec.resources.cpu,
-        max_retries=spec.failure.max_retries,
-        fail_fast=spec.failure.fail_fast,
-        keep=spec.checkpoint.keep,
-        time_budget_s=spec.search.time_budget_s,
-    )
-    executor = InlineExecutor(setup, folder, book, store)
-    if resume is not None:
-        executor.restore(resume.retry_errored)
-        bookkeeper.early_stopped = getattr(setup.scheduler, "early_stopped", bookkeeper.early_stopped)
-    told = plan.told if resume is None else 0  # a restored searcher already learned them
-    started = started_event(experiment, folder, plan.total_trials, "inline", {"CPU": cpus}, placement, None, told)
-    listener.handle(started, book)
-    executor.run()
-    return plan.total_trials
-

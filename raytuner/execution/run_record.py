@@ -30,7 +30,7 @@ class RunState(str, Enum):
 
 def started_event(
     experiment: Experiment,
-    folder: Path,
+    location: str,
     total_trials: int,
     ray: str,
     cluster: dict[str, float],
@@ -40,7 +40,8 @@ def started_event(
 ) -> Event:
     """``experiment_started``: what runs, where (``ray``: the Ray's address, or ``inline``) and how.
 
-    ``told``: the earlier trials a warm start told the searcher (0: none, or a restored searcher).
+    ``location``: the experiment's folder, or its URI on object storage. ``told``: the earlier
+    trials a warm start told the searcher (0: none, or a restored searcher).
     """
     spec = experiment.spec
     warm = spec.search.warm_start
@@ -48,7 +49,7 @@ def started_event(
         EventKind.EXPERIMENT_STARTED,
         {
             "name": spec.name,
-            "folder": display(folder),
+            "folder": location,
             "total_trials": total_trials,
             "metric": spec.metric,
             "mode": spec.mode.value,

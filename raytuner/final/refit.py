@@ -88,7 +88,7 @@ def refit_experiment(
     from raytuner.results.catalog import best_trials
     from raytuner.results.reader import find_experiment
     from raytuner.results.remote import is_uri
-    from raytuner.workloads.torch.options import (
+    from raytuner.spec.torch_options import (
         CnnClassifierTrainable,
         MlpClassifierTrainable,
         MlpRegressorTrainable,
@@ -206,8 +206,9 @@ def _refit_own_code(
     folder: Path, final: Experiment, best: Any, metric: str, mode: str, listener: Listener | None
 ) -> RefitSummary:
     """Run the user's trainable once with the best configuration; keep its last checkpoint."""
+    from raytuner.execution.context import RunOptions
     from raytuner.execution.events import NullListener
-    from raytuner.execution.runner import RunOptions, run_experiment
+    from raytuner.execution.runner import run_experiment
     from raytuner.results.records import read_records
 
     target = folder / REFIT_DIR

@@ -116,8 +116,8 @@ def _apply_preset(spec: Spec, lines: LineMap) -> Spec:
     """The spec with its ``space_preset`` expanded; the spec's own space keys win."""
     if spec.space_preset is None:
         return spec
-    from raytuner.workloads.torch.options import TorchTrainableBase
-    from raytuner.workloads.torch.presets import recommended_space
+    from raytuner.spec.presets import recommended_space
+    from raytuner.spec.torch_options import TorchTrainableBase
 
     if not isinstance(spec.trainable, TorchTrainableBase):
         raise SpecError(

@@ -134,11 +134,11 @@ class AnalyticTrainable(Model):
     )
 
 
-from raytuner.workloads.torch.hyperparams import OptimizerName  # noqa: E402
-from raytuner.workloads.torch.options import (  # noqa: E402 - after Model's users above
+from raytuner.spec.torch_options import (  # noqa: E402 - after Model's users above
     CnnClassifierTrainable,
     MlpClassifierTrainable,
     MlpRegressorTrainable,
+    OptimizerName,
 )
 
 BuiltinTrainable = Annotated[
@@ -147,7 +147,7 @@ BuiltinTrainable = Annotated[
 ]
 
 
-from raytuner.workloads.command_options import CommandTrainable  # noqa: E402
+from raytuner.spec.command_options import CommandTrainable  # noqa: E402
 
 OBJECT_PREFIX = "<object "  # how spec.yaml names a trainable given as a Python object
 

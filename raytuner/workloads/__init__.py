@@ -30,9 +30,9 @@ class TrainableBuild:
 
 def check_trainable(experiment: Experiment, locate: Locate) -> None:
     """Raise a SpecError if the trainable cannot run over the experiment's space."""
+    from raytuner.spec.command_options import CommandTrainable
     from raytuner.spec.models import AnalyticTrainable, FunctionTrainable
-    from raytuner.workloads.command_options import CommandTrainable
-    from raytuner.workloads.torch.options import TorchTrainableBase
+    from raytuner.spec.torch_options import TorchTrainableBase
 
     trainable = experiment.spec.trainable
     if isinstance(trainable, AnalyticTrainable):
@@ -55,9 +55,9 @@ def check_trainable(experiment: Experiment, locate: Locate) -> None:
 
 def build_trainable(experiment: Experiment) -> TrainableBuild:
     """The trainable for ``ray.tune.Tuner`` (imports Ray and the workload's libraries)."""
+    from raytuner.spec.command_options import CommandTrainable
     from raytuner.spec.models import AnalyticTrainable
-    from raytuner.workloads.command_options import CommandTrainable
-    from raytuner.workloads.torch.options import TorchTrainableBase
+    from raytuner.spec.torch_options import TorchTrainableBase
 
     trainable = experiment.spec.trainable
     every = experiment.spec.checkpoint.every

@@ -43,8 +43,8 @@ from typing import IO, TYPE_CHECKING, Any
 from raytuner.errors import Location, SpecError
 from raytuner.results.records import RAY_RESULT_KEYS
 from raytuner.space.model import Choice, Constant, Nested, Node, Space
+from raytuner.spec.command_options import PLACEHOLDER, CommandTrainable, placeholders
 from raytuner.workloads import reaper
-from raytuner.workloads.command_options import PLACEHOLDER, CommandTrainable, placeholders
 
 if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment

@@ -123,9 +123,9 @@ def test_predict_command_without_a_model(tmp_path: Path) -> None:
 
 
 def test_regression_predictions_reproduce_the_refit_score(tmp_path: Path) -> None:
+    from raytuner.spec.torch_options import MlpRegressorTrainable
     from raytuner.workloads.torch.datasets import load_test_table
     from raytuner.workloads.torch.final_model import FinalModel
-    from raytuner.workloads.torch.options import MlpRegressorTrainable
 
     trainable = {"builtin": "mlp_regressor", "dataset": "diabetes", "max_epochs": 3, "test_fraction": 0.2}
     spec: dict[str, Any] = {

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 import raytuner
 from raytuner.cli import app
 from raytuner.final.refit import refit_experiment
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN
 from raytuner.workloads.torch.datasets import load_table, make_folds
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN
 from raytuner.workloads.torch.refit import train_final
 
 pytestmark = pytest.mark.slow

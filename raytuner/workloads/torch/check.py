@@ -17,9 +17,9 @@ from raytuner.errors import Location, SpecError
 from raytuner.space.model import Path
 from raytuner.space.points import complete_point
 from raytuner.space.sample import sample
+from raytuner.spec.torch_options import TorchTrainableBase
 from raytuner.workloads.torch.datasets import check_dataset
 from raytuner.workloads.torch.hyperparams import ConfigError, parse_config
-from raytuner.workloads.torch.options import TorchTrainableBase
 
 if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment

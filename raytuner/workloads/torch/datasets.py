@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from raytuner.errors import Location, SpecError
-from raytuner.workloads.torch.options import (
+from raytuner.spec.torch_options import (
     BuiltinDataset,
     CnnClassifierTrainable,
     KFold,

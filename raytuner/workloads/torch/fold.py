@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from raytuner.spec.torch_options import TorchTrainable
 from raytuner.workloads.torch.datasets import Fold
 from raytuner.workloads.torch.finetune import freeze, load_matching, lr_multipliers
 from raytuner.workloads.torch.hyperparams import ConfigError, Hyperparameters
 from raytuner.workloads.torch.networks import LayeredNetwork, build_cnn, build_mlp
 from raytuner.workloads.torch.optimizers import apply_settings, build_optimizer, set_lr
-from raytuner.workloads.torch.options import TorchTrainable
 
 EVAL_CHUNK = 8192
 

@@ -38,15 +38,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from raytuner.spec.base import Model
-
-
-class OptimizerName(str, Enum):
-    SGD = "sgd"
-    ADAM = "adam"
-    ADAMW = "adamw"
-    RMSPROP = "rmsprop"
-    ADAGRAD = "adagrad"
-    ADADELTA = "adadelta"
+from raytuner.spec.torch_options import OptimizerName
 
 
 class ScheduleName(str, Enum):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raytuner.workloads.torch.options import TorchTrainable
+from raytuner.spec.torch_options import TorchTrainable
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from typing import Any
 
 import torch  # noqa: TID253 (imported only inside trials, never by the CLI)
 
+from raytuner.spec.torch_options import OptimizerName
 from raytuner.workloads.torch.hyperparams import (
     AdadeltaConfig,
     AdagradConfig,
     AdamConfig,
     AdamWConfig,
     Hyperparameters,
-    OptimizerName,
     RmspropConfig,
     SgdConfig,
 )

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from raytuner.spec.torch_options import TableDataset, TorchTrainable
 from raytuner.workloads.torch.datasets import Fold, Table, load_table, load_test_table, scaled_fold
 from raytuner.workloads.torch.final_model import FinalModel
-from raytuner.workloads.torch.options import TableDataset, TorchTrainable
 
 if TYPE_CHECKING:
     from raytuner.workloads.torch.training import TrainingRun

@@ -15,7 +15,7 @@ TEST_SPLIT_FILE = "test_split.json"
 def write_test_split(folder: Path, experiment: Experiment) -> None:
     """Write which rows are the test split, for a built-in workload that has one (else nothing):
     ``raytuner refit`` and a reader of the folder can check the split is the one the trials left out."""
-    from raytuner.workloads.torch.options import (
+    from raytuner.spec.torch_options import (
         CnnClassifierTrainable,
         MlpClassifierTrainable,
         MlpRegressorTrainable,

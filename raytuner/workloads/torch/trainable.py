@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN, TorchTrainable
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN, TorchTrainable
 
 if TYPE_CHECKING:
     import torch

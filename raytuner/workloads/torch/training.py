@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
+from raytuner.spec.torch_options import EarlyStopping, TorchTrainable
 from raytuner.workloads.torch.datasets import Fold, load_table, make_folds
 from raytuner.workloads.torch.finetune import read_weights, resolve
 from raytuner.workloads.torch.fold import FoldTrainer
 from raytuner.workloads.torch.hyperparams import ConfigError, Hyperparameters, parse_config
-from raytuner.workloads.torch.options import EarlyStopping, TorchTrainable
 from raytuner.workloads.torch.schedules import build_schedule
 
 STATE_FORMAT = 1

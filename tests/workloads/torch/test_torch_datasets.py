@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from raytuner.errors import SpecError
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN, TorchTrainable
 from raytuner.workloads.torch.datasets import check_dataset, load_table, make_folds
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN, TorchTrainable
 
 
 def _options(builtin: str = "mlp_classifier", **fields: Any) -> TorchTrainable:

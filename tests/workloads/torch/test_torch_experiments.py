@@ -12,9 +12,9 @@ import yaml
 from raytuner.errors import Location
 from raytuner.space.model import parse_space
 from raytuner.space.sample import sample
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN
 from raytuner.workloads.torch.datasets import check_dataset
 from raytuner.workloads.torch.hyperparams import parse_config
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN
 from raytuner.workloads.torch.training import TrainingRun
 
 EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN
 from raytuner.workloads.torch.trainable import GpuOutOfMemoryError, device_scope, trial_device
 from raytuner.workloads.torch.training import TrainingRun
 

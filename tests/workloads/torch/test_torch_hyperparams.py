@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from raytuner.spec.presets import recommended_space
+from raytuner.spec.torch_options import KFold, MlpClassifierTrainable, MlpRegressorTrainable
 from raytuner.workloads.torch.hyperparams import (
     AdamConfig,
     AdamWConfig,
@@ -17,8 +19,6 @@ from raytuner.workloads.torch.hyperparams import (
     SgdConfig,
     parse_config,
 )
-from raytuner.workloads.torch.options import KFold, MlpClassifierTrainable, MlpRegressorTrainable
-from raytuner.workloads.torch.presets import recommended_space
 
 
 def test_defaults_apply_when_keys_are_absent() -> None:
@@ -98,7 +98,7 @@ def test_recommended_space_ranges_and_unknown_name() -> None:
 
 def test_options_and_presets_do_not_import_torch() -> None:
     code = (
-        "import sys, raytuner.workloads.torch, raytuner.workloads.torch.options; "
+        "import sys, raytuner.workloads.torch, raytuner.spec.torch_options; "
         "print(sorted(m for m in ('torch', 'ray', 'sklearn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from raytuner.spec.torch_options import MlpClassifierTrainable
 from raytuner.workloads.torch.lr_find import lr_range_test
-from raytuner.workloads.torch.options import MlpClassifierTrainable
 
 
 def test_range_test_finds_a_descent_before_divergence() -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from raytuner.errors import SpecError
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN, TorchTrainable
 from raytuner.workloads.torch.datasets import held_out_record, load_table, load_test_table
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN, TorchTrainable
 from raytuner.workloads.torch.training import TrainingRun
 
 WINE_ROWS = 178

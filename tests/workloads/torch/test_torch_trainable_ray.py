@@ -9,7 +9,7 @@ from typing import Any
 import cloudpickle
 import pytest
 
-from raytuner.workloads.torch.options import MlpClassifierTrainable
+from raytuner.spec.torch_options import MlpClassifierTrainable
 from raytuner.workloads.torch.trainable import load_state, make_trainable
 
 

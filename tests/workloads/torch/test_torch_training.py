@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
+from raytuner.spec.torch_options import OPTIONS_BY_BUILTIN, TorchTrainable
 from raytuner.workloads.torch.datasets import Fold, load_table, make_folds
 from raytuner.workloads.torch.hyperparams import ConfigError, OptimizerName, ScheduleName
-from raytuner.workloads.torch.options import OPTIONS_BY_BUILTIN, TorchTrainable
 from raytuner.workloads.torch.trainable import load_state, save_state
 from raytuner.workloads.torch.training import StopReason, TrainingRun
 

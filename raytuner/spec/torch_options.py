@@ -19,6 +19,15 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from raytuner.spec.base import Model
 
 
+class OptimizerName(str, Enum):
+    SGD = "sgd"
+    ADAM = "adam"
+    ADAMW = "adamw"
+    RMSPROP = "rmsprop"
+    ADAGRAD = "adagrad"
+    ADADELTA = "adadelta"
+
+
 class BuiltinDataset(str, Enum):
     """Datasets shipped with scikit-learn (no download)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from raytuner.workloads.torch.hyperparams import OptimizerName
+from raytuner.spec.torch_options import OptimizerName
 
 LR_RANGES: dict[OptimizerName, tuple[float, float]] = {
     OptimizerName.SGD: (1e-2, 1e-1),
