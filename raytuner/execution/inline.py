@@ -49,14 +49,17 @@ if TYPE_CHECKING:
 
     from raytuner.execution.callbacks import Bookkeeper
     from raytuner.execution.events import Listener
+    from raytuner.execution.retention import Retention
     from raytuner.execution.runner import ResumeOptions, RunOptions
     from raytuner.results.records import ExperimentBook, TrialRecord
     from raytuner.results.remote import Mirror
     from raytuner.results.store import ResultsStore
     from raytuner.spec.loader import Experiment
 
+# A kept checkpoint: its folder, iteration, time_total_s, and the value it is ranked by (None: missing)
+KeptFolder = tuple[str, int, float, float | None]
 STATE_FILE = "inline-state.pkl"
-CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints, newest last
+CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints (KeptFolder), newest last
 STATE_VERSION = 1
 TICK_S = 0.25
 WAIT_ON_ERROR_S = 30.0  # after an error in the run itself, how long running trials get to reach a report
@@ -101,7 +104,7 @@ class InlineTrial:
     last_result: dict[str, Any] = field(default_factory=dict)
     num_failures: int = 0
     error_file: str | None = None
-    checkpoints: list[tuple[str, int, float]] = field(default_factory=list)  # (folder, iteration, time_total_s)
+    checkpoints: list[KeptFolder] = field(default_factory=list)  # kept, in the order made
     checkpoints_made: int = 0
     stop_reason: str | None = None
 
@@ -113,7 +116,7 @@ class InlineTrial:
         return self.local_path
 
     @property
-    def latest_checkpoint(self) -> tuple[str, int, float] | None:
+    def latest_checkpoint(self) -> KeptFolder | None:
         return self.checkpoints[-1] if self.checkpoints else None
 
 
@@ -243,7 +246,7 @@ class InlineSetup:
     cpu: float
     max_retries: int
     fail_fast: bool
-    keep: int | None
+    retention: Retention
     time_budget_s: float | None
 
 
@@ -624,7 +627,8 @@ class InlineExecutor:
 
     def _checkpoint(self, trial: InlineTrial, result: dict[str, Any], write: Callable[[Path], Any]) -> str:
         """Write the trial's next checkpoint folder, then list it in ``checkpoints.json``, then drop
-        those beyond ``checkpoint.keep``: a driver killed at any step leaves a listed, whole one.
+        those the spec does not keep (:mod:`~raytuner.execution.retention`): a driver killed at any
+        step leaves a listed, whole one.
 
         The list in the trial's folder, not the saved state, is what a resume trusts: the state
         may be older than checkpoints written (and pruned) after it.
@@ -640,11 +644,13 @@ class InlineExecutor:
         shutil.rmtree(partial, ignore_errors=True)
         write(partial)
         os.replace(partial, folder)
+        retention = self.setup.retention
         with self.lock:
-            trial.checkpoints.append((str(folder), int(result["training_iteration"]), float(result["time_total_s"])))
-            keep = self.setup.keep
-            dropped = trial.checkpoints[: -keep] if keep is not None and len(trial.checkpoints) > keep else []
-            trial.checkpoints = trial.checkpoints[len(dropped) :]
+            made = (str(folder), int(result["training_iteration"]), float(result["time_total_s"]), retention.value(result))
+            trial.checkpoints.append(made)
+            stay = retention.kept([entry[3] for entry in trial.checkpoints])
+            dropped = [entry for i, entry in enumerate(trial.checkpoints) if i not in stay]
+            trial.checkpoints = [entry for i, entry in enumerate(trial.checkpoints) if i in stay]
             write_json_atomic(trial_folder / CHECKPOINTS_FILE, [list(entry) for entry in trial.checkpoints])
             for old in dropped:
                 shutil.rmtree(old[0], ignore_errors=True)
@@ -745,14 +751,19 @@ def _restore_searcher(searcher: Any, state: dict[str, Any]) -> None:
         searcher.set_state(state["state"])
 
 
-def _listed_checkpoints(folder: Path, saved: list[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
+def _listed_checkpoints(folder: Path, saved: list[KeptFolder]) -> list[KeptFolder]:
     """The trial's checkpoints as its ``checkpoints.json`` lists them (newer than the saved
-    state), those still on disk; the state's own list when the trial never wrote one."""
+    state), those still on disk; the state's own list when the trial never wrote one. A list
+    written before checkpoints had values (3 items each) gives None for them."""
     import json
 
     listed = folder / CHECKPOINTS_FILE
-    entries = [tuple(entry) for entry in json.loads(listed.read_text())] if listed.is_file() else saved
-    return [(str(path), int(it), float(t)) for path, it, t in entries if Path(path).is_dir()]
+    entries = [list(entry) for entry in json.loads(listed.read_text())] if listed.is_file() else saved
+    return [
+        (str(entry[0]), int(entry[1]), float(entry[2]), entry[3] if len(entry) > 3 else None)
+        for entry in entries
+        if Path(entry[0]).is_dir()
+    ]
 
 
 def _in_folder(cls: type, folder: str) -> type:
@@ -791,6 +802,7 @@ def fit_inline(
 ) -> int:
     """The runner's ``_fit`` for ``execution.backend: inline``; returns the trials planned."""
     from raytuner.execution.gpus import GpuInventory, plan_placement
+    from raytuner.execution.retention import Retention
     from raytuner.execution.run_record import started_event
     from raytuner.execution.runner import run_parts
     from raytuner.search import create_search
@@ -821,7 +833,7 @@ def fit_inline(
         cpu=spec.resources.cpu,
         max_retries=spec.failure.max_retries,
         fail_fast=spec.failure.fail_fast,
-        keep=spec.checkpoint.keep,
+        retention=Retention.of(spec),
         time_budget_s=spec.search.time_budget_s,
     )
     executor = InlineExecutor(setup, folder, book, store)

@@ -39,7 +39,7 @@ from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, r
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Backend, Mode
+from raytuner.spec.models import Backend, Mode, Spec
 
 
 @dataclass(frozen=True)
@@ -441,7 +441,7 @@ def _fit(
             stop=stopper,
             callbacks=[bookkeeper, *feed, *devices.callbacks(book), *logger_callbacks(spec, folder)],
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+            checkpoint_config=_checkpoint_config(tune, spec),
         )
         if resume is None:
             tuner = tune.Tuner(
@@ -477,6 +477,7 @@ def run_parts(
 ) -> tuple[Any, Any, Any, Any]:
     """The scheduler, the trainable's build, the stopper and the Bookkeeper: the same for both backends."""
     from raytuner.execution.callbacks import Bookkeeper
+    from raytuner.execution.retention import Retention
     from raytuner.execution.stopper import FailureLimit, SpecStopper
     from raytuner.schedulers import create_scheduler
     from raytuner.workloads import build_trainable
@@ -498,8 +499,22 @@ def run_parts(
         trial_timeout_s=spec.failure.trial_timeout_s,
         pending_warning_s=spec.execution.pending_warning_s,
         mirror=mirror,
+        retention=Retention.of(spec),
     )
     return scheduler, build, stopper, bookkeeper
+
+
+def _checkpoint_config(tune: Any, spec: Spec) -> Any:
+    """Ray keeps the spec's checkpoints: the last ``keep``, or with ``score`` the best (and the latest)."""
+    score = spec.checkpoint.score
+    if score is None:
+        return tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep)
+    objective = spec.checkpoint_objective
+    return tune.CheckpointConfig(
+        num_to_keep=spec.checkpoint.keep,
+        checkpoint_score_attribute=objective.metric,
+        checkpoint_score_order=objective.mode.value,
+    )
 
 
 def _starts_private_ray(address: str | None) -> bool:
