@@ -27,6 +27,7 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 from raytuner import __version__
 from raytuner.cli import (
     best,
+    checkpoint,
     compare,
     export,
     extend,
@@ -74,7 +75,8 @@ def main(
     set_debug(debug)
 
 
-for module in (run, validate, ls, show, best, compare, export, report, init, schema, lr_find, resume, extend, submit, jobs):
+COMMANDS = (run, validate, ls, show, best, checkpoint, compare, export, report, init, schema, lr_find, resume, extend)
+for module in (*COMMANDS, submit, jobs):
     app.add_typer(module.app)
 
 
