@@ -27,12 +27,13 @@ from raytuner.errors import (
 )
 
 if TYPE_CHECKING:
-    from raytuner.api import Experiment, Overrides, Plan, SpecSource, Trial, open, run, validate
+    from raytuner.api import CheckpointInfo, Experiment, Overrides, Plan, SpecSource, Trial, open, run, validate
     from raytuner.spec.models import Spec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointInfo",
     "Experiment",
     "ExperimentError",
     "JobError",
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "CheckpointInfo": "raytuner.api",
     "Experiment": "raytuner.api",
     "Overrides": "raytuner.api",
     "Plan": "raytuner.api",

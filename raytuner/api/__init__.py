@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from raytuner.api.experiment import Experiment, Trial, open
 from raytuner.api.running import Overrides, Plan, SpecSource, run, validate
+from raytuner.results.checkpoints import CheckpointInfo
 
-__all__ = ["Experiment", "Overrides", "Plan", "SpecSource", "Trial", "open", "run", "validate"]
+__all__ = ["CheckpointInfo", "Experiment", "Overrides", "Plan", "SpecSource", "Trial", "open", "run", "validate"]

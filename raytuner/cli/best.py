@@ -106,13 +106,21 @@ def best(
         schedule = best_schedule(folder, row["trial_id"]) if folder is not None else []  # PBT lineage: raytuner's
         if schedule:
             row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
+    if folder is not None:  # where each one's best checkpoint is, when it kept one (raytuner checkpoint copies it)
+        from raytuner.results.checkpoints import checkpoint_locations
+
+        kept = checkpoint_locations(experiment, storage, [row["trial_id"] for row in rows])
+        for row in rows:
+            if row["trial_id"] in kept:
+                row["checkpoint"] = kept[row["trial_id"]]
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
         # one trial asked for: the object itself, ready to paste; several: a list (documented)
         typer.echo(json_text(rows[0] if count == 1 else rows))
         return
     if chosen is Format.TSV:
-        columns = ["trial_id", "status", metric_name, "iteration", "config", *(["schedule"] if "schedule" in rows[0] else [])]
+        extra = [name for name in ("schedule", "checkpoint") if name in rows[0]]
+        columns = ["trial_id", "status", metric_name, "iteration", "config", *extra]
         typer.echo(rows_text(OutputFormat.TSV, columns, rows))
         return
     if chosen is Format.TABLE:
@@ -128,6 +136,8 @@ def best(
         if i:
             typer.echo("---")
         typer.echo(f"# {name}: trial {row['trial_id']} ({row['status']}), {metric_name} = {row[metric_name]:.6g} ({mode_name})")
+        if "checkpoint" in row:
+            typer.echo(f"# checkpoint: {row['checkpoint']}")
         for segment in row.get("schedule", []):
             typer.echo(f"# from step {segment['from_step']} (trial {segment['trial_id']}): {json.dumps(segment['config'])}")
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())
