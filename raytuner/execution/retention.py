@@ -2,11 +2,12 @@
 
 ``checkpoint: {keep: K}`` keeps the last K; with ``score`` it keeps the K best by that metric.
 Either way the latest stays besides them until a newer one comes (a resumed or retried trial,
-and PBT, go on from it). This is the rule of Ray Tune's own checkpoint manager
-(``ray/train/_internal/checkpoint_manager.py``, Ray 2.60): ranked by the score, a NaN or
-missing value lowest and of equal scores the later one higher. The inline backend applies it
-itself; on Ray, Ray applies it and raytuner's books follow with this same rule to record each
-trial's best and latest checkpoint (``trials.parquet``).
+and PBT, go on from it). Ranked by the metric, a NaN or missing value is lowest and of equal
+values the later one is higher: the rule of Ray Tune's own checkpoint manager
+(``ray/train/_internal/checkpoint_manager.py``, Ray 2.60). raytuner applies it on both
+backends, and records each trial's best and latest checkpoint (``trials.parquet``): the inline
+backend deletes what it drops at once (its resume trusts ``checkpoints.json``, written first);
+on Ray, Ray keeps every checkpoint and :class:`DeferredDrops` deletes them later.
 """
 
 from __future__ import annotations
@@ -78,3 +79,47 @@ class Retention:
 
 def _rank(value: float | None, sign: float) -> tuple[bool, float]:
     return (False, -math.inf) if value is None else (True, sign * value)
+
+
+class DeferredDrops:
+    """Ray backend: deletes the checkpoints the rule drops once no saved experiment state can
+    still restore a trial from them.
+
+    Ray restores an unfinished trial from the latest checkpoint its last saved experiment state
+    names, and saves that state only every 10 s or more. Deleted at once (Ray's own
+    ``num_to_keep`` does so), a checkpoint that was a trial's latest when the state was saved
+    is gone when a driver killed just after is resumed, and the trial fails ("Could not recover
+    from checkpoint as it does not exist on storage anymore"): with ``score`` that is any
+    checkpoint that is not among the best, at its successor. So a dropped checkpoint is deleted
+    once Ray has saved its state twice since (the first save may still be uploading to object
+    storage): by then no saved state names it as a trial's latest. At the run's end, after Ray's
+    final save, the rest go.
+    """
+
+    def __init__(self) -> None:
+        self._since: list[tuple[Any, str]] = []  # dropped since the last save: (filesystem, path)
+        self._older: list[list[tuple[Any, str]]] = []  # dropped before each of the saves since
+
+    def drop(self, filesystem: Any, path: str) -> None:
+        self._since.append((filesystem, path))
+
+    def saved(self) -> None:
+        """Ray is saving its experiment state."""
+        self._older.append(self._since)
+        self._since = []
+        while len(self._older) > 2:
+            _delete(self._older.pop(0))
+
+    def ended(self) -> None:
+        """The run ended, Ray's final state saved: delete what was dropped before it."""
+        for batch in self._older:
+            _delete(batch)
+        self._older = []
+
+
+def _delete(batch: list[tuple[Any, str]]) -> None:
+    import contextlib
+
+    for filesystem, path in batch:
+        with contextlib.suppress(OSError):  # gone already, or storage unreachable: a leftover, not a loss
+            filesystem.delete_dir(path)

@@ -39,7 +39,7 @@ from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, r
 from raytuner.results.schema import config_columns
 from raytuner.results.store import ResultsStore
 from raytuner.spec.loader import Experiment
-from raytuner.spec.models import Backend, Mode, Spec
+from raytuner.spec.models import Backend, Mode
 
 
 @dataclass(frozen=True)
@@ -404,6 +404,7 @@ def _fit(
         from raytuner.execution.loggers import logger_callbacks
         from raytuner.execution.pending import awaited_node
         from raytuner.execution.preflight import check_placeable, local_single_node, preflight
+        from raytuner.execution.retention import DeferredDrops
         from raytuner.execution.search_watch import TrialsFeed, WatchedSearch, watched
         from raytuner.search import create_search
         from raytuner.search.population import PopulationSearch
@@ -421,6 +422,7 @@ def _fit(
             requested_gpus=options.num_gpus if session.private else None,
         )
         scheduler, build, stopper, bookkeeper = run_parts(experiment, book, store, listener, mirror, plan.total_trials)
+        bookkeeper.drops = DeferredDrops()  # Ray keeps every checkpoint: raytuner deletes those the spec drops
         widen = resume is not None and not isinstance(plan.searcher, PopulationSearch)  # a population has its size
         search = WidenedSearch(plan.searcher, plan.total_trials) if widen else watched(plan.searcher)
         feed = [TrialsFeed(search)] if isinstance(search, WatchedSearch) else []
@@ -441,7 +443,7 @@ def _fit(
             stop=stopper,
             callbacks=[bookkeeper, *feed, *devices.callbacks(book), *logger_callbacks(spec, folder)],
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
-            checkpoint_config=_checkpoint_config(tune, spec),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # see DeferredDrops
         )
         if resume is None:
             tuner = tune.Tuner(
@@ -503,18 +505,6 @@ def run_parts(
     )
     return scheduler, build, stopper, bookkeeper
 
-
-def _checkpoint_config(tune: Any, spec: Spec) -> Any:
-    """Ray keeps the spec's checkpoints: the last ``keep``, or with ``score`` the best (and the latest)."""
-    score = spec.checkpoint.score
-    if score is None:
-        return tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep)
-    objective = spec.checkpoint_objective
-    return tune.CheckpointConfig(
-        num_to_keep=spec.checkpoint.keep,
-        checkpoint_score_attribute=objective.metric,
-        checkpoint_score_order=objective.mode.value,
-    )
 
 
 def _starts_private_ray(address: str | None) -> bool:
