@@ -46,8 +46,9 @@ def best(
             "--format",
             "-f",
             help="Output format (default: yaml; table for a multi-objective Pareto front). json (strict: NaN and "
-            "infinities are null): one object {trial_id, status, <metric>, iteration, config} when one trial is "
-            "asked for (-n 1, the default), a list of them for -n 2 or more, and always a list for a Pareto front. "
+            "infinities are null): one object {trial_id, status, <metric>, iteration, config, checkpoint (where its "
+            "best checkpoint is, when it kept one)} when one trial is asked for (-n 1, the default), a list of them "
+            "for -n 2 or more, and always a list for a Pareto front. "
             "tsv: a header line, then one tab-separated line per trial, the config as JSON.",
             show_default=False,
         ),
@@ -63,7 +64,7 @@ def best(
         ),
     ] = False,
 ) -> None:
-    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front.
+    """Print the best trial(s): metric value, configuration and checkpoint; with several metrics, the Pareto front.
 
     Only trials that did not fail and whose value is finite are ranked (--include-failed: all).
     """
