@@ -170,7 +170,7 @@ def _checkpoint_metric(spec: dict[str, Any]) -> str:
 def _row(trials: pa.Table, trial_id: str, name: str) -> dict[str, Any]:
     import pyarrow.compute as pc
 
-    rows = trials.filter(pc.equal(trials.column("trial_id"), trial_id)).to_pylist()
+    rows: list[dict[str, Any]] = trials.filter(pc.equal(trials.column("trial_id"), trial_id)).to_pylist()
     if not rows:
         known = trials.column("trial_id").to_pylist()
         shown = ", ".join(known[:5]) + (f" (and {len(known) - 5} more)" if len(known) > 5 else "")
