@@ -127,8 +127,12 @@ def best(
     if chosen is Format.TABLE:
         _print_table(
             f"{name}: best {len(rows)} by {metric_name} ({mode_name})",
-            ["#", "trial", "status", metric_name, "iteration", "config"],
-            [[str(i), r["trial_id"], r["status"], r[metric_name], r["iteration"], r["config"]] for i, r in enumerate(rows, 1)],
+            ["#", "trial", "status", metric_name, "iteration", "config", *(["checkpoint"] if "checkpoint" in rows[0] else [])],
+            [
+                [str(i), r["trial_id"], r["status"], r[metric_name], r["iteration"], r["config"]]
+                + ([r.get("checkpoint")] if "checkpoint" in rows[0] else [])
+                for i, r in enumerate(rows, 1)
+            ],
         )
         return
     import yaml

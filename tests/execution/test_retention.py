@@ -90,6 +90,8 @@ def test_keeping_by_score_retains_the_peak_that_keeping_the_last_deletes(
     best_trial = raytuner.open(str(by_score.folder)).best()[0].trial_id
     found = raytuner.open(str(by_score.folder)).best_checkpoint()
     assert (found.trial_id, found.iteration, Path(found.location).parent.parent) == (best_trial, 3, by_score.folder)
+    shown = CliRunner().invoke(app, ["best", str(by_score.folder), "-f", "json"])
+    assert json.loads(shown.stdout)["checkpoint"] == found.location  # best names where it is
     latest = raytuner.open(str(by_score.folder)).copy_checkpoint(tmp_path / "latest", which="last")
     assert json.loads((latest / "state.json").read_text()) == {"step": 8}
 
