@@ -323,6 +323,8 @@ class InlineExecutor:
                 continue
             trial.status, trial.stop_reason = "PENDING", None
             trial.checkpoints = _listed_checkpoints(Path(trial.local_path), trial.checkpoints)
+            if record is not None:  # the books follow the list (the trials table names the best and latest only)
+                self._follow(record, trial.checkpoints)
             self.retry.append(trial)
         for trial_id, record in list(self.book.trials.items()):
             started_after = _number(trial_id) >= self.created  # the restored searcher suggests it again
@@ -332,6 +334,13 @@ class InlineExecutor:
             self.store.forget(trial_id)
         if retry_errored:
             self._requeue_errored()
+
+    def _follow(self, record: TrialRecord, kept: list[KeptFolder]) -> None:
+        from raytuner.results.records import Kept
+
+        record.checkpoints = [Kept(f"{Path(path).parent.name}/{Path(path).name}", it, v) for path, it, _, v in kept]
+        best = self.setup.retention.best([entry.value for entry in record.checkpoints])
+        record.checkpoint_best = record.checkpoints[best] if best is not None else None
 
     def _ended_unseen(self, record: TrialRecord) -> None:
         """Tell the restored searcher of a trial that ended after its state was saved: it still

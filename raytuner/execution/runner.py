@@ -506,7 +506,6 @@ def run_parts(
     return scheduler, build, stopper, bookkeeper
 
 
-
 def _starts_private_ray(address: str | None) -> bool:
     """Whether :func:`ray_session` will start a Ray of this run's own (not join one, nor reuse
     the Ray already running in this process)."""

@@ -98,14 +98,14 @@ def test_keeping_by_score_retains_the_peak_that_keeping_the_last_deletes(
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["ray", "inline"])
+def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(tmp_path: Path, backend: str) -> None:
     """Ray saves its experiment state every 10 s or more; a checkpoint deleted at once when a
     newer, worse one came was still the latest that state named, and the resumed trials failed
     ("Could not recover from checkpoint as it does not exist on storage anymore")."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        PEAKS.replace("{x: {uniform: [-1, 1]}}", "{x: {uniform: [-1, 1]}, sleep_s: 0.7}") + BY_SCORE.replace("keep: 1", "keep: 2")
-    )
+    paced = PEAKS.replace("{x: {uniform: [-1, 1]}}", "{x: {uniform: [-1, 1]}, sleep_s: 0.7}")
+    spec.write_text(paced + BY_SCORE.replace("keep: 1", "keep: 2") + f"execution: {{backend: {backend}}}\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "TUNE_GLOBAL_CHECKPOINT_S")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURES), env.get("PYTHONPATH")]))  # user_trainables
     storage = tmp_path / "runs"
