@@ -156,6 +156,12 @@ def _check_checkpoint_score(experiment: Experiment, locate: Locate) -> None:
             f"the trainable reports {', '.join(known)}; found score metric '{score.metric}'",
             locate(("checkpoint", "score", "metric")),
         )
+    if known is not None and not spec.checkpoint.every:
+        raise SpecError(
+            "checkpoint.score ranks the trials' checkpoints, but with checkpoint.every 0 a built-in workload makes "
+            "none; set checkpoint.every (e.g. 1: every epoch)",
+            locate(("checkpoint", "every") if "every" in spec.checkpoint.model_fields_set else ("checkpoint",)),
+        )
     if score.mode is None and score.metric not in [o.metric for o in spec.objectives]:
         raise SpecError(
             f"'{score.metric}' is not the spec's metric, so the spec's mode does not say whether larger or smaller "
