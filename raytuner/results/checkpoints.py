@@ -114,13 +114,17 @@ def copy_checkpoint(
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{destination}: already exists and is not an empty folder; give a new one")
     info, location = _find(ref, storage, trial_id, which)
-    target.mkdir(parents=True, exist_ok=True)
-    pafs.copy_files(
-        location.join(info.name),
-        str(target.resolve()),
-        source_filesystem=location.fs,
-        destination_filesystem=pafs.LocalFileSystem(),
-    )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(
+            location.join(info.name),
+            str(target.resolve()),
+            source_filesystem=location.fs,
+            destination_filesystem=pafs.LocalFileSystem(),
+        )
+    except OSError as exc:  # a lost connection, a full disk: the storage's own reason, in one line
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise ExperimentError(f"cannot copy {info.location} to {destination}: {reason}") from exc
     return info
 
 
