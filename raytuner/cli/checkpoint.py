@@ -38,7 +38,7 @@ def checkpoint(
     """Copy a trial's checkpoint (default: the best trial's best) into a folder.
 
     Exit code 2: not a raytuner experiment, an unknown trial, or a spec that keeps no checkpoints;
-    1: the trial has no checkpoint recorded, or its folder is gone.
+    1: the trial has no checkpoint recorded, its folder is gone, or the copy failed.
     """
     from raytuner.results.checkpoints import copy_checkpoint
 
