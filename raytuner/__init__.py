@@ -27,7 +27,20 @@ from raytuner.errors import (
 )
 
 if TYPE_CHECKING:
-    from raytuner.api import CheckpointInfo, Experiment, Overrides, Plan, SpecSource, Trial, open, run, validate
+    from raytuner.api import (
+        CheckpointInfo,
+        Experiment,
+        Overrides,
+        Plan,
+        Ranking,
+        SpecSource,
+        Trial,
+        TrialView,
+        experiments,
+        open,
+        run,
+        validate,
+    )
     from raytuner.spec.models import Spec
 
 __version__ = "0.1.0"
@@ -42,13 +55,16 @@ __all__ = [
     "MetricNotReportedError",
     "Overrides",
     "Plan",
+    "Ranking",
     "RaytunerError",
     "Spec",
     "SpecError",
     "SpecSource",
     "Trial",
+    "TrialView",
     "UsageError",
     "__version__",
+    "experiments",
     "open",
     "run",
     "validate",
@@ -59,8 +75,11 @@ _LAZY = {
     "Experiment": "raytuner.api",
     "Overrides": "raytuner.api",
     "Plan": "raytuner.api",
+    "Ranking": "raytuner.api",
     "SpecSource": "raytuner.api",
     "Trial": "raytuner.api",
+    "TrialView": "raytuner.api",
+    "experiments": "raytuner.api",
     "open": "raytuner.api",
     "run": "raytuner.api",
     "validate": "raytuner.api",

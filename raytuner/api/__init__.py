@@ -5,8 +5,22 @@ Every name is re-exported by :mod:`raytuner` itself (``raytuner.run``, ``raytune
 
 from __future__ import annotations
 
-from raytuner.api.experiment import Experiment, Trial, open
+from raytuner.api.experiment import Experiment, experiments, open
 from raytuner.api.running import Overrides, Plan, SpecSource, run, validate
+from raytuner.api.views import Ranking, Trial, TrialView
 from raytuner.results.checkpoints import CheckpointInfo
 
-__all__ = ["CheckpointInfo", "Experiment", "Overrides", "Plan", "SpecSource", "Trial", "open", "run", "validate"]
+__all__ = [
+    "CheckpointInfo",
+    "Experiment",
+    "Overrides",
+    "Plan",
+    "Ranking",
+    "SpecSource",
+    "Trial",
+    "TrialView",
+    "experiments",
+    "open",
+    "run",
+    "validate",
+]

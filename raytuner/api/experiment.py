@@ -7,36 +7,33 @@ object storage. Tables come back as ``pyarrow.Table`` (``.to_pandas()``, ``polar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from raytuner.api.views import Ranking, Trial, TrialView
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.final.refit import RefitSummary
+    from raytuner.results.catalog import ExperimentInfo
     from raytuner.results.checkpoints import CheckpointInfo, Which
-    from raytuner.results.reader import Location
+    from raytuner.results.compare import Comparison
+    from raytuner.results.export import ExportFormat, ExportSummary
+    from raytuner.results.lineage import Segment
+    from raytuner.results.query import TableName
+    from raytuner.results.report import ReportResult
+    from raytuner.results.tables import ExperimentTables
 
+__all__ = ["Experiment", "Ranking", "Trial", "TrialView", "experiments", "open"]
 
-@dataclass(frozen=True)
-class Trial:
-    """One trial as :meth:`Experiment.best` and :meth:`Experiment.front` rank them.
-
-    Attributes:
-        trial_id: Ray Tune's trial id.
-        status: ``completed``, ``stopped`` (early stopping), ``running``...
-        config: the configuration the trial ran with, as a nested dict ready to reuse
-            (``points_to_evaluate``, a constant space, the trainable itself).
-        values: the metric values it is ranked by: its best value of the metric
-            (:meth:`~Experiment.best`), or its last value of each objective (:meth:`~Experiment.front`).
-        iteration: the iteration of that best value; for the front, the trial's iterations.
-    """
-
-    trial_id: str
-    status: str
-    config: dict[str, Any]
-    values: dict[str, float]
-    iteration: int | None
+# What ``select`` (``raytuner show``) shows by default: one metric, or several (the front mark
+# and each objective's last value instead of the best value)
+DEFAULT_COLUMNS = "trial_id,status,metric_best,metric_best_iteration,iterations,time_total_s,config/*,error"
+FRONT_COLUMNS = "trial_id,status,pareto,{last},iterations,time_total_s,config/*,error"
 
 
 class Experiment:
@@ -46,23 +43,35 @@ class Experiment:
     folder again, so a running experiment shows its progress.
     """
 
-    def __init__(self, ref: str, *, storage: str = "runs", trainable: Any = None) -> None:
+    def __init__(
+        self,
+        ref: str,
+        *,
+        storage: str = "runs",
+        trainable: Any = None,
+        metric: str | None = None,
+        mode: str | None = None,
+    ) -> None:
         """Open the experiment at ``ref``; prefer :func:`raytuner.open`.
 
         Raises:
-            UsageError: ``ref`` is not an experiment folder.
+            UsageError: ``ref`` is not an experiment folder, or ``mode`` is neither min nor max.
         """
+        from raytuner.errors import UsageError
         from raytuner.results.reader import experiment_at
 
-        location, kind = experiment_at(ref, storage)
+        if mode not in (None, "min", "max"):
+            raise UsageError(f"--mode: expected 'min' or 'max', found {mode!r}")
+        folder, kind = experiment_at(ref, storage)
         if kind is None:
-            from raytuner.errors import UsageError
-
-            raise UsageError(f"{location.display} is neither a raytuner nor a Ray Tune experiment folder")
-        local = location.local_path
-        self._location: Location = location
-        self._ref = str(local) if local is not None else location.display
+            raise UsageError(f"{folder.display} is neither a raytuner nor a Ray Tune experiment folder")
+        local = folder.local_path
+        self._folder = folder
+        self._kind = kind
+        self._ref = str(local) if local is not None else folder.display
         self._plain_ray = kind.value == "ray-tune"
+        self._metric = metric
+        self._mode = mode
         self._trainable = trainable
 
     def __repr__(self) -> str:
@@ -71,7 +80,7 @@ class Experiment:
     @property
     def name(self) -> str:
         """The experiment folder's name (what ``raytuner ls`` lists and :func:`open` takes)."""
-        return self._location.name
+        return self._folder.name
 
     @property
     def folder(self) -> str:
@@ -79,12 +88,22 @@ class Experiment:
         return self._ref
 
     @property
+    def source(self) -> str:
+        """Where the experiment was read from, as given: a path, a name, or a URI (without credentials)."""
+        return self._folder.display
+
+    @property
+    def mode_assumed(self) -> bool:
+        """A plain Ray Tune folder opened without ``mode``: ``min`` is assumed (Ray records none)."""
+        return self._plain_ray and self._mode is None
+
+    @property
     def state(self) -> str:
         """``running``, ``completed``, ``interrupted``, ``failed``, or ``crashed?`` for a run
         marked running whose driver is gone; a plain Ray Tune folder's state as Ray saved it."""
         from raytuner.results.catalog import folder_info
 
-        info = folder_info(self._location)
+        info = folder_info(self._folder)
         return info.state if info is not None else "unknown"
 
     @property
@@ -96,8 +115,15 @@ class Experiment:
 
         from raytuner.results import layout
 
-        data = yaml.safe_load(self._location.read_bytes(layout.SPEC))
+        data = yaml.safe_load(self._folder.read_bytes(layout.SPEC))
         return data if isinstance(data, dict) else None
+
+    @contextlib.contextmanager
+    def _tables(self) -> Iterator[ExperimentTables]:
+        from raytuner.results.reader import read_folder
+
+        with read_folder(self._folder, self._kind, self._metric, self._mode) as tables:
+            yield tables
 
     def trials(self) -> pa.Table:
         """One row per trial: id, status, iterations, best and last metric values, ``config/...``
@@ -106,9 +132,7 @@ class Experiment:
         Raises:
             ExperimentError: the trials table cannot be read (no trial started yet).
         """
-        from raytuner.results.reader import open_experiment
-
-        with open_experiment(self._ref) as tables:
+        with self._tables() as tables:
             return tables.trials
 
     def results(self) -> pa.Table:
@@ -119,37 +143,121 @@ class Experiment:
         """
         import pyarrow as pa
 
-        from raytuner.results.reader import open_experiment
-
-        with open_experiment(self._ref) as tables:
+        with self._tables() as tables:
             return pa.Table.from_batches(list(tables.iter_results()), schema=tables.results_schema)
 
-    def best(self, n: int = 1, *, metric: str | None = None, mode: str | None = None) -> list[Trial]:
+    def select(
+        self,
+        columns: str | None = None,
+        where: str | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> TrialView:
+        """Some trials in some columns, as ``raytuner show`` prints them.
+
+        Args:
+            columns: comma-separated columns, globs allowed (``config/*``); default: id,
+                status, best value and its iteration, iterations, time, the config, the error
+                (several metrics: the front mark and each objective's last value).
+            where: a filter, e.g. ``'status == "error"'`` or ``'config/lr > 1e-3'``.
+            sort: the column to sort by; default: best first (several metrics: by the first
+                objective's last value).
+            descending: sort descending (only with ``sort``).
+            limit: at most this many trials.
+
+        Raises:
+            UsageError: a bad column list, filter or sort column.
+        """
+        from raytuner.results.pareto import PARETO_COLUMN, objectives_of
+        from raytuner.results.query import trial_rows
+
+        with self._tables() as tables:
+            objectives = objectives_of(tables.trials.schema.metadata)
+            if sort is None:
+                sort = f"last/{objectives[0][0]}" if objectives else "metric_best"
+                descending = tables.mode == "max"
+            if columns is None:
+                present = tables.trials.column_names
+                last = ",".join(f"last/{name}" for name, _ in objectives)
+                defaults = FRONT_COLUMNS.format(last=last) if objectives else DEFAULT_COLUMNS
+                columns = ",".join(c for c in defaults.split(",") if c.endswith("*") or c in present)
+            rows = trial_rows(tables, columns=columns, where=where, sort=sort, descending=descending, limit=limit)
+            front = sum(1 for flag in tables.trials.column(PARETO_COLUMN).to_pylist() if flag) if objectives else None
+            best_id = None if objectives else _best_trial_id(tables.trials, tables.mode)
+            name, total, metric, mode = tables.name, tables.trials.num_rows, tables.metric, tables.mode
+        decisions, schedule = 0, []
+        if best_id is not None and not self._plain_ray:
+            from raytuner.results.lineage import best_schedule, read_exploits
+
+            decisions = len(read_exploits(self._folder))
+            schedule = best_schedule(self._folder, best_id) if decisions else []
+        return TrialView(name, rows, total, metric, mode, objectives, front, best_id, decisions, schedule)
+
+    def ranking(self, n: int | None = None, *, include_failed: bool = False) -> Ranking:
+        """The best trials by the metric, or the Pareto front when there are several metrics
+        (what ``raytuner best`` prints).
+
+        Args:
+            n: how many trials (default: 1; a Pareto front: all of it).
+            include_failed: rank failed trials and non-finite values too (NaN last); by default
+                only trials that did not fail and whose best value is finite.
+
+        Raises:
+            UsageError: a plain Ray Tune folder recorded no metric and none was given.
+        """
+        from raytuner.errors import UsageError
+        from raytuner.results.catalog import rank_trials
+        from raytuner.results.pareto import objectives_of
+        from raytuner.results.query import pareto_front
+
+        with self._tables() as tables:
+            front = pareto_front(tables, n) if objectives_of(tables.trials.schema.metadata) else None
+            if front is not None:
+                trials = [
+                    Trial(t.trial_id, t.status, t.config, {k: v for k, v in t.values.items() if v is not None}, t.iterations)
+                    for t in front.trials
+                ]
+                return Ranking(tables.name, front.objectives, trials, front.size, front.completed)
+            if not tables.metric:
+                raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
+            mode = tables.mode or "min"
+            ranked = rank_trials(tables.trials, mode, n or 1, include_failed=include_failed)
+            metric, name = tables.metric, tables.name
+        trials = [Trial(r.trial_id, r.status, r.config, {metric: r.value}, r.iteration) for r in ranked]
+        schedules: dict[str, list[Segment]] = {}
+        if not self._plain_ray:  # PBT lineage: raytuner's own record
+            from raytuner.results.lineage import best_schedule
+
+            schedules = {t.trial_id: s for t in trials if (s := best_schedule(self._folder, t.trial_id))}
+        return Ranking(name, [(metric, mode)], trials, schedules=schedules)
+
+    def best(
+        self, n: int = 1, *, metric: str | None = None, mode: str | None = None, include_failed: bool = False
+    ) -> list[Trial]:
         """The ``n`` best trials by the metric, best first: only trials that did not fail and
-        whose best value is a finite number.
+        whose best value is a finite number (``include_failed``: every trial with a value).
 
         Args:
             n: how many trials.
-            metric: for a plain Ray Tune folder without a recorded metric: the one to rank by.
+            metric: for a plain Ray Tune folder without a recorded metric: the one to rank by
+                (default: the one given to :func:`open`).
             mode: for a plain Ray Tune folder: ``min`` (assumed) or ``max``.
+            include_failed: rank failed trials and non-finite values too.
 
         Raises:
             UsageError: the experiment has several metrics (see :meth:`front`), or a plain
                 Ray Tune folder recorded no metric and none was given.
         """
         from raytuner.errors import UsageError
-        from raytuner.results.catalog import rank_trials
-        from raytuner.results.pareto import objectives_of
-        from raytuner.results.reader import open_experiment
 
-        with open_experiment(self._ref, metric=metric, mode=mode) as tables:
-            if objectives_of(tables.trials.schema.metadata):
-                raise UsageError(f"{self.name} has several metrics: there is no one best; use front()")
-            if not tables.metric:
-                raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give metric=NAME")
-            ranked = rank_trials(tables.trials, tables.mode or "min", n)  # not failed, finite: records.rankable
-            name = tables.metric
-        return [Trial(r.trial_id, r.status, r.config, {name: r.value}, r.iteration) for r in ranked]
+        reading = self
+        if metric is not None or mode is not None:
+            reading = Experiment(self._ref, trainable=self._trainable, metric=metric or self._metric, mode=mode or self._mode)
+        ranking = reading.ranking(n, include_failed=include_failed)
+        if ranking.is_front:
+            raise UsageError(f"{self.name} has several metrics: there is no one best; use front()")
+        return ranking.trials
 
     def front(self, n: int | None = None) -> list[Trial]:
         """The Pareto front of a multi-objective experiment's completed trials, sorted by the
@@ -159,17 +267,11 @@ class Experiment:
             UsageError: the experiment has a single metric (see :meth:`best`).
         """
         from raytuner.errors import UsageError
-        from raytuner.results.query import pareto_front
-        from raytuner.results.reader import open_experiment
 
-        with open_experiment(self._ref) as tables:
-            front = pareto_front(tables, n)
-        if front is None:
+        ranking = self.ranking(n)
+        if not ranking.is_front:
             raise UsageError(f"{self.name} has a single metric: there is no Pareto front; use best()")
-        return [
-            Trial(t.trial_id, t.status, t.config, {k: v for k, v in t.values.items() if v is not None}, t.iterations)
-            for t in front.trials
-        ]
+        return ranking.trials
 
     def best_checkpoint(self, trial_id: str | None = None, *, which: str = "best") -> CheckpointInfo:
         """Where a trial's kept checkpoint is (``raytuner checkpoint``): by default the best
@@ -201,31 +303,86 @@ class Experiment:
 
         from raytuner.results import layout
 
-        if self._plain_ray or self._location.kind_of(layout.PBT_DECISIONS) != "file":
+        if self._plain_ray or self._folder.kind_of(layout.PBT_DECISIONS) != "file":
             return pa.table({})
-        with self._location.fs.open_input_file(self._location.join(layout.PBT_DECISIONS)) as handle:
+        with self._folder.fs.open_input_file(self._folder.join(layout.PBT_DECISIONS)) as handle:
             return pq.read_table(handle)
+
+    def compare(self, *others: Experiment) -> Comparison:
+        """This experiment beside ``others``: best values and ranks, trials by status, and the
+        differences of the best configurations and of the specs (``raytuner compare``)."""
+        from raytuner.results.compare import compare_tables
+
+        with contextlib.ExitStack() as stack:
+            opened = [stack.enter_context(each._tables()) for each in (self, *others)]
+            return compare_tables(opened)
+
+    def export(
+        self,
+        table: TableName | str = "results",
+        format: ExportFormat | str = "parquet",  # noqa: A002 - the option's name
+        output: str | None = None,
+        *,
+        columns: str | None = None,
+        where: str | None = None,
+    ) -> ExportSummary:
+        """Write the trials or the reports (``raytuner export``).
+
+        Args:
+            table: ``trials`` (one row per trial) or ``results`` (one row per report).
+            format: ``parquet``, ``csv`` or ``jsonl``.
+            output: a file or URI; ``-`` or None for stdout (csv and jsonl); default for
+                Parquet: ``<name>-<table>.parquet`` here.
+            columns: comma-separated columns, globs allowed; reports can take trial columns.
+            where: a filter of the rows.
+
+        Raises:
+            UsageError: a bad column list or filter, or Parquet asked for on stdout.
+        """
+        from raytuner.results.export import ExportFormat, export_table
+        from raytuner.results.query import TableName
+
+        chosen, fmt = TableName(table), ExportFormat(format)
+        with self._tables() as tables:
+            target = output
+            if target is None and fmt is ExportFormat.PARQUET:
+                target = f"{tables.name}-{chosen.value}.parquet"
+            return export_table(tables, chosen, fmt, None if target == "-" else target, columns, where)
+
+    def write_report(self, path: str | Path | None = None, *, png: bool = False) -> ReportResult:
+        """Write the HTML report (``raytuner report``): the charts drawn, those left out and why.
+
+        Args:
+            path: the HTML file; default ``report.html`` in the experiment folder (its working
+                copy on object storage; a plain Ray Tune folder there: ``./<name>-report.html``).
+            png: also write each chart as PNG to ``<path stem>-png/`` (needs Chromium).
+
+        Raises:
+            ExperimentError: nothing to report, or the PNGs could not be rendered.
+        """
+        from raytuner.results.report import REPORT_FILE, write_report
+
+        output = Path(path) if path is not None else None
+        local = self._folder.local_path
+        if not self._plain_ray:
+            if local is None:
+                from raytuner.results import remote
+
+                local = remote.download(self._folder)
+            return write_report(local, output, png)
+        with self._tables() as tables:
+            if output is None:
+                output = local / REPORT_FILE if local is not None else Path(f"{tables.name}-{REPORT_FILE}")
+            shown = str(local) if local is not None else tables.source
+            return write_report(tables.scratch or Path(tables.source), output, png, source=shown)
 
     def report(self, path: str | Path | None = None) -> Path:
         """Write the HTML report (``raytuner report``) and return its path.
 
         Args:
-            path: the HTML file; default ``report.html`` in the experiment folder (a plain
-                Ray Tune folder on object storage: ``./<name>-report.html``).
+            path: the HTML file; default as for :meth:`write_report`.
         """
-        from raytuner.results.layout import find_experiment
-        from raytuner.results.reader import open_experiment
-        from raytuner.results.report import REPORT_FILE, write_report
-
-        output = Path(path) if path is not None else None
-        if not self._plain_ray:
-            return write_report(find_experiment(self._ref, "runs"), output).html
-        local = self._location.local_path
-        with open_experiment(self._ref) as tables:
-            if output is None:
-                output = local / REPORT_FILE if local is not None else Path(f"{tables.name}-{REPORT_FILE}")
-            shown = str(local) if local is not None else tables.source
-            return write_report(tables.scratch or Path(tables.source), output, source=shown).html
+        return self.write_report(path).html
 
     def resume(
         self, *, trainable: Any = None, retry_errored: bool = False, address: str | None = None, progress: bool = True
@@ -282,10 +439,48 @@ class Experiment:
         )
         return opened(summary, given)
 
+    def refit(
+        self, *, epochs: int | None = None, overrides: Sequence[str] = (), trainable: Any = None, progress: bool = False
+    ) -> RefitSummary:
+        """Train the best configuration on every row the search saw and score it on the test
+        split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder.
+        Own code runs once with the best configuration; its last checkpoint is kept in ``refit/``.
+
+        Args:
+            epochs: epochs to train; None: the epoch where the best trial peaked.
+            overrides: ``--set`` strings for the spec the model is trained from, whose space
+                is the best configuration (``"space.lr=0.01"``).
+            progress: print each epoch's metrics (own code: progress lines).
+            trainable: as for :meth:`resume`.
+
+        Raises:
+            UsageError: several metrics, or an experiment on object storage.
+            ExperimentError: no trial reported a finite value of the metric.
+        """
+        from raytuner.final.refit import refit_experiment
+
+        def show(metrics: Mapping[str, float]) -> None:
+            print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
+
+        listener = None
+        if progress:
+            from raytuner.cli.render import PlainLines
+
+            listener = PlainLines(sys.stdout)
+        given = trainable if trainable is not None else self._trainable
+        return refit_experiment(
+            self._ref,
+            epochs=epochs,
+            overrides=overrides,
+            on_epoch=show if progress else None,
+            trainable=given,
+            listener=listener,
+        )
+
     def _continued(self, address: str | None) -> Path:
         """The folder to run on (a working copy for object storage)."""
         from raytuner.errors import UsageError
-        from raytuner.results.layout import find_experiment
+        from raytuner.results.reader import find_experiment
 
         if self._plain_ray:
             raise UsageError(f"{self.name} is a plain Ray Tune folder: raytuner cannot continue it")
@@ -306,13 +501,18 @@ def _which(which: str) -> Which:
         raise UsageError(f"which: expected 'best' or 'last', found {which!r}") from None
 
 
-def open(ref: str | Path, *, storage: str = "runs") -> Experiment:  # noqa: A001 - raytuner.open, by design
+def open(  # noqa: A001 - raytuner.open, by design
+    ref: str | Path, *, storage: str = "runs", metric: str | None = None, mode: str | None = None
+) -> Experiment:
     """Open an experiment for reading (or resuming).
 
     Args:
         ref: a name under ``storage``, a folder, an ``s3://``/``gs://`` URI, or a plain Ray
             Tune experiment folder; a running experiment can be opened too.
         storage: the storage root names are looked up in (a folder or a URI).
+        metric: a plain Ray Tune folder only: the metric to rank by (default: the one Ray
+            was given, ``TuneConfig(metric=...)``).
+        mode: a plain Ray Tune folder only: ``min`` or ``max`` (default ``min``: Ray records none).
 
     Returns:
         The experiment.
@@ -320,4 +520,25 @@ def open(ref: str | Path, *, storage: str = "runs") -> Experiment:  # noqa: A001
     Raises:
         UsageError: nothing by that name, path or URI is an experiment folder.
     """
-    return Experiment(str(ref), storage=storage)
+    return Experiment(str(ref), storage=storage, metric=metric, mode=mode)
+
+
+def experiments(storage: str = "runs") -> list[ExperimentInfo]:
+    """Every experiment folder directly under ``storage`` (a folder or a URI), raytuner's and
+    plain Ray Tune's, oldest first (what ``raytuner ls`` lists).
+
+    Raises:
+        UsageError: ``storage`` is not a folder or cannot be listed.
+    """
+    from raytuner.results.catalog import list_experiments
+
+    return list_experiments(storage)
+
+
+def _best_trial_id(trials: pa.Table, mode: str | None) -> str | None:
+    """The trial with the best ``metric_best`` (any status), whose PBT schedule ``select`` follows."""
+    rows = [r for r in trials.select(["trial_id", "metric_best"]).to_pylist() if r["metric_best"] is not None]
+    if not rows:
+        return None
+    pick = max if mode == "max" else min
+    return str(pick(rows, key=lambda r: r["metric_best"])["trial_id"])

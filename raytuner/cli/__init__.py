@@ -35,6 +35,8 @@ from raytuner.cli import (
     jobs,
     lr_find,
     ls,
+    predict,
+    refit,
     report,
     resume,
     run,
@@ -75,7 +77,9 @@ def main(
     set_debug(debug)
 
 
-COMMANDS = (run, validate, ls, show, best, checkpoint, compare, export, report, init, schema, lr_find, resume, extend)
+COMMANDS = (
+    run, validate, ls, show, best, checkpoint, refit, predict, compare, export, report, init, schema, lr_find, resume, extend
+)  # fmt: skip
 for module in (*COMMANDS, submit, jobs):
     app.add_typer(module.app)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,10 +15,10 @@ import typer
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
 from raytuner.cli.output import OutputFormat, json_text, rows_text
-from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, warn_assumed_mode
+from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, open_experiment
 
 if TYPE_CHECKING:
-    from raytuner.results.query import Front
+    from raytuner.api import Ranking
 
 app = typer.Typer()
 
@@ -68,29 +67,14 @@ def best(
 
     Only trials that did not fail and whose value is finite are ranked (--include-failed: all).
     """
-    from raytuner.errors import ExperimentError, UsageError
-    from raytuner.results.catalog import best_trials, rank_trials
-    from raytuner.results.layout import find_experiment
-    from raytuner.results.reader import FolderKind, experiment_at, open_experiment
+    from raytuner.errors import ExperimentError
 
-    count = n or 1
-    folder: Path | None = None
-    if experiment_at(experiment, storage)[1] is FolderKind.RAY_TUNE:
-        with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
-            warn_assumed_mode(tables)
-            if not tables.metric:
-                raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
-            name, metric_name, mode_name = tables.name, tables.metric, tables.mode or "min"
-            ranked = rank_trials(tables.trials, mode_name, count, include_failed=include_failed)
-    else:
-        folder = find_experiment(experiment, storage)
-        front = _front(folder, n)
-        if front is not None:
-            _print_front(folder, front, format_ or Format.TABLE)
-            return
-        name = folder.name
-        metric_name, mode_name, ranked = best_trials(folder, count, include_failed=include_failed)
-    if not ranked:
+    ranking = open_experiment(experiment, storage, metric, mode).ranking(n, include_failed=include_failed)
+    if ranking.is_front:
+        _print_front(ranking, format_ or Format.TABLE)
+        return
+    name, (metric_name, mode_name) = ranking.name, ranking.objectives[0]
+    if not ranking.trials:
         if include_failed:
             raise ExperimentError(f"{name}: no trial has reported {metric_name} yet")
         raise ExperimentError(
@@ -98,22 +82,21 @@ def best(
             "raytuner best --include-failed ranks every trial"
         )
     rows: list[dict[str, Any]] = [
-        {"trial_id": r.trial_id, "status": r.status, metric_name: r.value, "iteration": r.iteration, "config": r.config}
-        for r in ranked
+        {"trial_id": t.trial_id, "status": t.status, metric_name: t.values[metric_name], "iteration": t.iteration}
+        | {"config": t.config}
+        for t in ranking.trials
     ]
-    from raytuner.results.lineage import best_schedule
-
     for row in rows:
-        schedule = best_schedule(folder, row["trial_id"]) if folder is not None else []  # PBT lineage: raytuner's
+        schedule = ranking.schedules.get(row["trial_id"])
         if schedule:
             row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
-    if folder is not None:  # where each one's best checkpoint is, when it kept one (raytuner checkpoint copies it)
-        from raytuner.results.checkpoints import checkpoint_locations
+    from raytuner.results.checkpoints import checkpoint_locations
 
-        kept = checkpoint_locations(experiment, storage, [row["trial_id"] for row in rows])
-        for row in rows:
-            if row["trial_id"] in kept:
-                row["checkpoint"] = kept[row["trial_id"]]
+    kept = checkpoint_locations(experiment, storage, [row["trial_id"] for row in rows])  # none for Ray Tune's folders
+    for row in rows:  # where each one's best checkpoint is, when it kept one (raytuner checkpoint copies it)
+        if row["trial_id"] in kept:
+            row["checkpoint"] = kept[row["trial_id"]]
+    count = n or 1
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
         # one trial asked for: the object itself, ready to paste; several: a list (documented)
@@ -148,51 +131,49 @@ def best(
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())
 
 
-def _front(folder: Path, n: int | None) -> Front | None:
-    """The Pareto front of a multi-objective experiment; None for a single metric."""
-    from raytuner.results.query import pareto_front
-    from raytuner.results.reader import open_experiment
-
-    with open_experiment(str(folder)) as tables:
-        return pareto_front(tables, n)
-
-
-def _print_front(folder: Path, front: Front, format_: Format) -> None:
+def _print_front(ranking: Ranking, format_: Format) -> None:
     from raytuner.errors import ExperimentError
 
-    names = [metric for metric, _ in front.objectives]
-    if not front.trials:
+    names = [metric for metric, _ in ranking.objectives]
+    if not ranking.trials:
         raise ExperimentError(
-            f"{folder.name}: no completed trial has reported {', '.join(names)} yet, so there is no Pareto front"
+            f"{ranking.name}: no completed trial has reported {', '.join(names)} yet, so there is no Pareto front"
         )
     if format_ in (Format.JSON, Format.TSV):
         rows = [
-            {"trial_id": t.trial_id, "status": t.status, **t.values, "iterations": t.iterations, "config": t.config}
-            for t in front.trials
+            {
+                "trial_id": t.trial_id,
+                "status": t.status,
+                **{name: t.values.get(name) for name in names},
+                "iterations": t.iteration,
+                "config": t.config,
+            }
+            for t in ranking.trials
         ]
         output = OutputFormat.JSON if format_ is Format.JSON else OutputFormat.TSV
         typer.echo(rows_text(output, ["trial_id", "status", *names, "iterations", "config"], rows))
         return
-    objectives = ", ".join(f"{metric} ({mode})" for metric, mode in front.objectives)
-    shown = f"{len(front.trials)} of {front.size}" if len(front.trials) < front.size else f"{front.size}"
+    objectives = ", ".join(f"{metric} ({mode})" for metric, mode in ranking.objectives)
+    size = ranking.front_size
+    shown = f"{len(ranking.trials)} of {size}" if len(ranking.trials) < (size or 0) else f"{size}"
     if format_ is Format.TABLE:
         _print_table(
-            f"{folder.name}: Pareto front of {objectives}: {shown} trials (of {front.completed} completed), "
+            f"{ranking.name}: Pareto front of {objectives}: {shown} trials (of {ranking.completed} completed), "
             f"by {names[0]}",
             ["#", "trial", *names, "iterations", "config"],
             [
-                [str(i), t.trial_id, *(t.values[name] for name in names), t.iterations, t.config]
-                for i, t in enumerate(front.trials, 1)
+                [str(i), t.trial_id, *(t.values.get(name) for name in names), t.iteration, t.config]
+                for i, t in enumerate(ranking.trials, 1)
             ],
         )
         return
     import yaml
 
-    for i, t in enumerate(front.trials):
+    for i, t in enumerate(ranking.trials):
         if i:
             typer.echo("---")
-        values = ", ".join(f"{name} = {_number(t.values[name])}" for name in names)
-        typer.echo(f"# {folder.name}: trial {t.trial_id}, Pareto front {i + 1}/{front.size} of {objectives}: {values}")
+        values = ", ".join(f"{name} = {_number(t.values.get(name))}" for name in names)
+        typer.echo(f"# {ranking.name}: trial {t.trial_id}, Pareto front {i + 1}/{size} of {objectives}: {values}")
         typer.echo(yaml.safe_dump({"space": t.config}, sort_keys=False).rstrip())
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import FormatOpt, JsonOpt, StorageRootOpt
-from raytuner.cli.show import EXPERIMENT_HELP, MetricOpt, ModeOpt, warn_assumed_mode
+from raytuner.cli.show import EXPERIMENT_HELP, MetricOpt, ModeOpt, open_experiment
 
 if TYPE_CHECKING:
     from raytuner.results.compare import Comparison
@@ -44,17 +43,12 @@ def compare(
     from raytuner.cli.output import OutputFormat, chosen_format, json_text, print_table, rows_text
     from raytuner.cli.render import stdout_console
     from raytuner.errors import UsageError
-    from raytuner.results.compare import compare_tables
-    from raytuner.results.reader import open_experiment
 
     if len(experiments) < 2:
         raise UsageError(f"compare needs two or more experiments, got {len(experiments)}: {', '.join(experiments)}")
     chosen = chosen_format(format_, json_)
-    with contextlib.ExitStack() as stack:
-        opened = [stack.enter_context(open_experiment(ref, storage, metric=metric, mode=mode)) for ref in experiments]
-        for tables in opened:
-            warn_assumed_mode(tables)
-        result = compare_tables(opened, storage)
+    first, *others = [open_experiment(ref, storage, metric, mode) for ref in experiments]
+    result = first.compare(*others)
     if chosen is not OutputFormat.TABLE:
         payload = comparison_payload(result)
         typer.echo(rows_text(chosen, TSV_COLUMNS, payload["experiments"]) if chosen is OutputFormat.TSV else json_text(payload))

@@ -8,7 +8,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
-from raytuner.cli.show import ColumnsOpt, ExperimentArg, MetricOpt, ModeOpt, WhereOpt, warn_assumed_mode
+from raytuner.cli.show import ColumnsOpt, ExperimentArg, MetricOpt, ModeOpt, WhereOpt, open_experiment
 from raytuner.results.export import ExportFormat
 from raytuner.results.query import TableName
 
@@ -42,14 +42,7 @@ def export(
     """
     import sys
 
-    from raytuner.results.export import export_table
-    from raytuner.results.reader import open_experiment
-
-    with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
-        warn_assumed_mode(tables)
-        target = output
-        if target is None and format_ is ExportFormat.PARQUET:
-            target = f"{tables.name}-{table.value}.parquet"
-        summary = export_table(tables, table, format_, None if target == "-" else target, columns, where)
+    opened = open_experiment(experiment, storage, metric, mode)
+    summary = opened.export(table, format_, output, columns=columns, where=where)
     if summary.target != "stdout":
         print(f"wrote {summary.rows} rows × {len(summary.columns)} columns to {summary.target}", file=sys.stderr)

@@ -34,7 +34,7 @@ def extend(
     """
     from raytuner.cli.render import run_with_display
     from raytuner.execution.runner import RunOptions, extend_experiment
-    from raytuner.results.layout import find_experiment
+    from raytuner.results.reader import find_experiment
 
     if address:
         from raytuner.execution.session import enable_token_auth

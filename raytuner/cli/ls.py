@@ -28,11 +28,12 @@ def ls(storage: StorageRootOpt = DEFAULT_STORAGE, format_: FormatOpt = None, jso
     """
     from rich.table import Table
 
+    from raytuner.api import experiments
     from raytuner.cli.output import OutputFormat, add_key_column, chosen_format, print_table, rows_text
     from raytuner.cli.render import format_value, stdout_console
-    from raytuner.results.catalog import CRASHED, RAY_TUNE, list_experiments
+    from raytuner.results.catalog import CRASHED, RAY_TUNE
+    from raytuner.results.folder import is_uri
     from raytuner.results.layout import storage_root
-    from raytuner.results.remote import is_uri
 
     chosen = chosen_format(format_, json_)
     root = storage.rstrip("/") if is_uri(storage) else str(storage_root(storage))
@@ -40,7 +41,7 @@ def ls(storage: StorageRootOpt = DEFAULT_STORAGE, format_: FormatOpt = None, jso
         shown = f"no experiments: no {root} yet (raytuner run creates it; --storage names another root)"
         typer.echo(shown if chosen is OutputFormat.TABLE else rows_text(chosen, FIELDS, []))
         return
-    infos = list_experiments(storage)
+    infos = experiments(storage)
     if chosen is not OutputFormat.TABLE:
         typer.echo(rows_text(chosen, FIELDS, [{field: getattr(info, field) for field in FIELDS} for info in infos]))
         return

@@ -9,7 +9,7 @@ import typer
 
 from raytuner.cli.errors import handles_errors
 from raytuner.cli.options import StorageRootOpt
-from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, warn_assumed_mode
+from raytuner.cli.show import ExperimentArg, MetricOpt, ModeOpt, open_experiment
 
 app = typer.Typer()
 
@@ -40,21 +40,7 @@ def report(
 
     The file is self-contained (inline SVG, no scripts, nothing fetched): open it anywhere.
     """
-    from raytuner.results.layout import find_experiment
-    from raytuner.results.reader import FolderKind, experiment_at, open_experiment
-    from raytuner.results.report import REPORT_FILE, write_report
-
-    location, kind = experiment_at(experiment, storage)
-    if kind is FolderKind.RAY_TUNE:
-        with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
-            warn_assumed_mode(tables)
-            if output is None:
-                local = location.local_path
-                output = local / REPORT_FILE if local is not None else Path(f"{tables.name}-{REPORT_FILE}")
-            shown = str(location.local_path) if location.local_path is not None else tables.source
-            result = write_report(tables.scratch or Path(tables.source), output, png, source=shown)
-    else:
-        result = write_report(find_experiment(experiment, storage), output, png)
+    result = open_experiment(experiment, storage, metric, mode).write_report(output, png=png)
     for section in result.omitted:
         typer.echo(f"not drawn: {section.title}: {section.reason}", err=True)
     typer.echo(f"{len(result.drawn)} charts: {result.html}")

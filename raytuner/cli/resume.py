@@ -33,7 +33,7 @@ def resume(
     """
     from raytuner.cli.render import run_with_display
     from raytuner.execution.runner import RunOptions, resume_experiment
-    from raytuner.results.layout import find_experiment
+    from raytuner.results.reader import find_experiment
 
     if address:
         from raytuner.execution.session import enable_token_auth

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from rich.table import Table
 
-    from raytuner.results.reader import ExperimentTables
+    from raytuner.api import Experiment
 
 app = typer.Typer()
 
@@ -39,14 +39,19 @@ ModeOpt = Annotated[
 ]
 
 
-def warn_assumed_mode(tables: ExperimentTables) -> None:
-    """One line on stderr when a plain Ray Tune folder's mode was assumed (min), not given."""
-    if tables.mode_assumed:
+def open_experiment(ref: str, storage: str, metric: str | None = None, mode: str | None = None) -> Experiment:
+    """``raytuner.open`` for a reading command; one line on stderr when a plain Ray Tune
+    folder's mode is assumed (min), not given."""
+    import raytuner
+
+    experiment = raytuner.open(ref, storage=storage, metric=metric, mode=mode)
+    if experiment.mode_assumed:
         typer.echo(
-            f"warning: {tables.source}: plain Ray Tune folder, Ray records no mode: assuming {tables.mode} "
+            f"warning: {experiment.source}: plain Ray Tune folder, Ray records no mode: assuming min "
             "(give --mode max if larger is better)",
             err=True,
         )
+    return experiment
 
 HEADERS = {
     "metric_best": "best",
@@ -55,7 +60,6 @@ HEADERS = {
     "time_total_s": "time s",
     "pareto": "front",
 }
-DEFAULT_COLUMNS = "trial_id,status,metric_best,metric_best_iteration,iterations,time_total_s,config/*,error"
 
 
 @app.command("show")
@@ -81,74 +85,25 @@ def show(
     """
     from raytuner.cli.output import OutputFormat, chosen_format, print_table, rows_text
     from raytuner.cli.render import stdout_console
-    from raytuner.results.pareto import PARETO_COLUMN, objectives_of
-    from raytuner.results.query import trial_rows
-    from raytuner.results.reader import open_experiment
 
     chosen = chosen_format(format_, json_)
-    with open_experiment(experiment, storage, metric=metric, mode=mode) as tables:
-        warn_assumed_mode(tables)
-        objectives = objectives_of(tables.trials.schema.metadata)
-        if sort is None:
-            # several metrics: by the first one's last value (the value the Pareto front compares)
-            sort = f"last/{objectives[0][0]}" if objectives else "metric_best"
-            desc = tables.mode == "max"
-        wanted = columns
-        if wanted is None:
-            present = tables.trials.column_names
-            defaults = multi_objective_columns(objectives) if objectives else DEFAULT_COLUMNS
-            wanted = ",".join(c for c in defaults.split(",") if c.endswith("*") or c in present)
-        rows = trial_rows(tables, columns=wanted, where=where, sort=sort, descending=desc, limit=limit)
-        total = tables.trials.num_rows
-        title = f"{tables.name}: {rows.num_rows} of {total} trials · {tables.metric} ({tables.mode})"
-        best_id = _best_trial_id(tables.trials, tables.mode)
-        if objectives:
-            size = sum(1 for flag in tables.trials.column(PARETO_COLUMN).to_pylist() if flag)
-            shown = ", ".join(f"{name} ({how})" for name, how in objectives)
-            title = f"{tables.name}: {rows.num_rows} of {total} trials · {shown} · Pareto front: {size} (★)"
-            best_id = None  # no single best to follow through PBT
+    view = open_experiment(experiment, storage, metric, mode).select(columns, where, sort, desc, limit)
+    rows = view.rows
     if chosen is not OutputFormat.TABLE:
         typer.echo(rows_text(chosen, rows.column_names, rows.to_pylist()))
         return
+    title = f"{view.name}: {rows.num_rows} of {view.total} trials · {view.metric} ({view.mode})"
+    if view.objectives:
+        shown = ", ".join(f"{name} ({how})" for name, how in view.objectives)
+        title = f"{view.name}: {rows.num_rows} of {view.total} trials · {shown} · Pareto front: {view.front_size} (★)"
     console = stdout_console()
     print_table(trials_table(rows, title, 60 if console.is_terminal else None), console)
-    _print_pbt_schedule(console, experiment, storage, best_id)
-
-
-def multi_objective_columns(objectives: list[tuple[str, str]]) -> str:
-    """Default columns with several metrics: the front mark and each objective's last value."""
-    last = ",".join(f"last/{name}" for name, _ in objectives)
-    return f"trial_id,status,pareto,{last},iterations,time_total_s,config/*,error"
-
-
-def _best_trial_id(trials: pa.Table, mode: str | None) -> str | None:
-    rows = [r for r in trials.select(["trial_id", "metric_best"]).to_pylist() if r["metric_best"] is not None]
-    if not rows:
-        return None
-    pick = max if mode == "max" else min
-    return str(pick(rows, key=lambda r: r["metric_best"])["trial_id"])
-
-
-def _print_pbt_schedule(console: Any, experiment: str, storage: str, best_id: str | None) -> None:
-    """For PBT experiments: the hyperparameter schedule the best trial actually followed."""
-    from raytuner.errors import UsageError
-    from raytuner.results.layout import find_experiment
-    from raytuner.results.lineage import best_schedule, read_exploits
-
-    try:
-        folder = find_experiment(experiment, storage)
-    except UsageError:  # not a local raytuner folder (object storage, plain Ray Tune): no lineage
-        return
-    if best_id is None:
-        return
-    exploits = read_exploits(folder)
-    if not exploits:
-        return
-    console.print(f"PBT: {len(exploits)} exploit/explore decisions; the best trial {best_id} followed:")
-    for segment in best_schedule(folder, best_id):
-        console.print(
-            f"  from step {segment.start_step} (trial {segment.trial_id}): {json.dumps(segment.config)}", markup=False
-        )
+    if view.decisions:  # PBT: the hyperparameter schedule the best trial actually followed
+        console.print(f"PBT: {view.decisions} exploit/explore decisions; the best trial {view.best_trial_id} followed:")
+        for segment in view.schedule:
+            console.print(
+                f"  from step {segment.start_step} (trial {segment.trial_id}): {json.dumps(segment.config)}", markup=False
+            )
 
 
 def trials_table(rows: pa.Table, title: str, width: int | None = 60) -> Table:

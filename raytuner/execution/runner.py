@@ -111,6 +111,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
     has reported it, a report that cannot count fails only its trial.
     """
     from raytuner.execution.session import RayKind, check_reachable, cluster_address, ray_kind
+    from raytuner.workloads.torch.split_record import write_test_split
 
     experiment = _seeded(experiment)
     spec = experiment.spec
@@ -120,10 +121,10 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         check_reachable(joining, verbose=options.verbose)
     where = Location(experiment.source, None, "storage")
     if remote.is_uri(spec.storage):  # Ray writes to the bucket; raytuner's files go there through a working copy
-        bucket = remote.Remote.parse(spec.storage)  # its credentials go to the environment, never to a record
+        bucket = remote.Folder.parse(spec.storage)  # its credentials go to the environment, never to a record
         experiment = dataclasses.replace(experiment, spec=spec.model_copy(update={"storage": bucket.uri}))
-        bucket.check_writable(where)
-        folder = remote.fresh_working_copy(bucket.child(bucket.new_name(spec.name)))
+        remote.check_writable(bucket, where)
+        folder = remote.fresh_working_copy(bucket.child(remote.new_name(bucket, spec.name)))
     else:
         root = layout.storage_root(spec.storage)
         layout.check_writable(root, where)
@@ -135,6 +136,7 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         with storage_checked(folder):
             (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
             write_environment(folder, experiment)
+            write_test_split(folder, experiment)
             store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
             status = StatusFile(folder, experiment, book, started)
             return _run(experiment, options, listener, folder, book, store, status, None, fresh=True)

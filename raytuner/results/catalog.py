@@ -19,7 +19,7 @@ from raytuner.results.records import rankable
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from raytuner.results.reader import Location
+    from raytuner.results.folder import Folder
 
 
 RAY_TUNE = "ray-tune"  # ExperimentInfo.kind of a plain Ray Tune folder (reader.FolderKind's value)
@@ -48,7 +48,7 @@ def list_experiments(storage: str) -> list[ExperimentInfo]:
     Raises:
         UsageError: ``storage`` is not a folder (missing, a file) or cannot be listed.
     """
-    from raytuner.results.reader import first_line
+    from raytuner.results.folder import first_line
 
     root = _root(storage)
     found = []
@@ -63,24 +63,20 @@ def list_experiments(storage: str) -> list[ExperimentInfo]:
     return sorted(found, key=lambda info: (info.started_at or 0.0, info.name))
 
 
-def _root(storage: str) -> Location:
-    import pyarrow.fs as pafs
+def _root(storage: str) -> Folder:
+    from raytuner.results.folder import Folder, is_uri
 
-    from raytuner.results import remote
-    from raytuner.results.reader import Location
-
-    if remote.is_uri(storage):
-        bucket = remote.Remote.parse(storage)  # shown without the credentials it may carry
-        return Location(bucket.fs, bucket.path, bucket.uri)
+    if is_uri(storage):
+        return Folder.parse(storage)  # shown without the credentials it may carry
     root = layout.storage_root(storage)
     if not root.exists():
         raise UsageError(f"--storage {storage}: no folder {root}; expected a folder holding experiment folders")
     if not root.is_dir():
         raise UsageError(f"--storage {storage}: {root} is a file; expected a folder holding experiment folders")
-    return Location(pafs.LocalFileSystem(), str(root), str(root))
+    return Folder.local(root)
 
 
-def folder_info(folder: Location) -> ExperimentInfo | None:
+def folder_info(folder: Folder) -> ExperimentInfo | None:
     """What ``ls`` shows of one folder; None when it is no experiment (raytuner's or Ray Tune's)."""
     names = dict(folder.entries())
     if layout.STATUS in names or layout.SPEC in names:
@@ -100,14 +96,14 @@ def _is_ray_state(name: str) -> bool:
     return name.startswith("experiment_state-") and name.endswith(".json")
 
 
-def _read_status_at(folder: Location) -> dict[str, Any]:
+def _read_status_at(folder: Folder) -> dict[str, Any]:
     try:
         return _parse_status(folder.read_bytes(layout.STATUS))
     except OSError:
         return {"state": "unreadable"}
 
 
-def _progress(info: ExperimentInfo, folder: Location) -> ExperimentInfo:
+def _progress(info: ExperimentInfo, folder: Folder) -> ExperimentInfo:
     """``info`` of a run still marked running (status.json is written at its start and end):
     trials by state, best and duration so far, from the trials table it keeps up to date."""
     import pyarrow as pa
@@ -152,7 +148,7 @@ def _latest(rows: list[dict[str, Any]]) -> float | None:
     return max(times) if times else None
 
 
-def _ray_tune_info(folder: Location, state_file: str) -> ExperimentInfo:
+def _ray_tune_info(folder: Folder, state_file: str) -> ExperimentInfo:
     """A plain Ray Tune folder from its newest experiment state (JSON; Ray's pickles are not read).
 
     Ray records no mode outside its pickles, so no best is shown: ``show``/``best`` take --mode.

@@ -17,7 +17,7 @@ from raytuner.errors import ExperimentError, RaytunerError, UsageError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from raytuner.results.reader import Location
+    from raytuner.results.folder import Folder
 
 
 class Which(str, Enum):
@@ -61,15 +61,16 @@ def find_checkpoint(ref: str, storage: str = "runs", *, trial_id: str | None = N
     return _find(ref, storage, trial_id, which)[0]
 
 
-def _find(ref: str, storage: str, trial_id: str | None, which: Which) -> tuple[CheckpointInfo, Location]:
+def _find(ref: str, storage: str, trial_id: str | None, which: Which) -> tuple[CheckpointInfo, Folder]:
     from raytuner.results.catalog import rank_trials
-    from raytuner.results.reader import FolderKind, experiment_at, read_raytuner_folder
+    from raytuner.results.reader import experiment_at
+    from raytuner.results.tables import FolderKind, read_raytuner_folder
 
-    location, kind = experiment_at(ref, storage)
+    folder, kind = experiment_at(ref, storage)
     if kind is not FolderKind.RAYTUNER:
-        raise UsageError(f"{location.display} is not a raytuner experiment folder: raytuner recorded no checkpoints there")
-    spec = _spec(location)
-    tables = read_raytuner_folder(location)
+        raise UsageError(f"{folder.display} is not a raytuner experiment folder: raytuner recorded no checkpoints there")
+    spec = _spec(folder)
+    tables = read_raytuner_folder(folder)
     if trial_id is None:
         if isinstance(spec.get("metric"), list):
             raise UsageError(f"{tables.name} has several metrics: there is no one best trial; name one with --trial ID")
@@ -88,11 +89,11 @@ def _find(ref: str, storage: str, trial_id: str | None, which: Which) -> tuple[C
         iteration=int(iteration or 0),
         metric=_checkpoint_metric(spec),
         value=row.get("checkpoint_best_value") if which is Which.BEST or name == row.get("checkpoint_best") else None,
-        location=_where(location, name),
+        location=_where(folder, name),
     )
-    if location.kind_of(name) != "dir":
+    if folder.kind_of(name) != "dir":
         raise ExperimentError(f"{tables.name}: trial {trial_id}'s checkpoint {info.location} is gone (trials.parquet lists it)")
-    return info, location
+    return info, folder
 
 
 def copy_checkpoint(
@@ -113,13 +114,13 @@ def copy_checkpoint(
     target = Path(destination).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{destination}: already exists and is not an empty folder; give a new one")
-    info, location = _find(ref, storage, trial_id, which)
+    info, folder = _find(ref, storage, trial_id, which)
     try:
         target.mkdir(parents=True, exist_ok=True)
         pafs.copy_files(
-            location.join(info.name),
+            folder.join(info.name),
             str(target.resolve()),
-            source_filesystem=location.fs,
+            source_filesystem=folder.fs,
             destination_filesystem=pafs.LocalFileSystem(),
         )
     except OSError as exc:  # a lost connection, a full disk: the storage's own reason, in one line
@@ -130,34 +131,33 @@ def copy_checkpoint(
 
 def checkpoint_locations(ref: str, storage: str, trial_ids: list[str]) -> dict[str, str]:
     """Where each of these trials' best checkpoints is (trials without one left out)."""
-    from raytuner.results.reader import FolderKind, experiment_at, read_raytuner_folder
+    from raytuner.results.reader import experiment_at
+    from raytuner.results.tables import FolderKind, read_raytuner_folder
 
-    location, kind = experiment_at(ref, storage)
+    folder, kind = experiment_at(ref, storage)
     if kind is not FolderKind.RAYTUNER:
         return {}
-    trials = read_raytuner_folder(location).trials
+    trials = read_raytuner_folder(folder).trials
     if "checkpoint_best" not in trials.column_names:
         return {}
     rows = trials.select(["trial_id", "checkpoint_best"]).to_pylist()
     wanted = set(trial_ids)
-    return {
-        r["trial_id"]: _where(location, r["checkpoint_best"]) for r in rows if r["trial_id"] in wanted and r["checkpoint_best"]
-    }
+    return {r["trial_id"]: _where(folder, r["checkpoint_best"]) for r in rows if r["trial_id"] in wanted and r["checkpoint_best"]}
 
 
-def _where(location: Location, name: str) -> str:
+def _where(folder: Folder, name: str) -> str:
     """A checkpoint's place for people: an absolute path, or a URI on object storage."""
-    local = location.local_path
-    return str(local / name) if local is not None else location.child(name).display
+    local = folder.local_path
+    return str(local / name) if local is not None else folder.child(name).display
 
 
-def _spec(location: Location) -> dict[str, Any]:
+def _spec(folder: Folder) -> dict[str, Any]:
     import yaml
 
     from raytuner.results import layout
 
     try:
-        data = yaml.safe_load(location.read_bytes(layout.SPEC))
+        data = yaml.safe_load(folder.read_bytes(layout.SPEC))
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

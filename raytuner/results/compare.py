@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from raytuner.results import layout
 from raytuner.results.catalog import rank_trials
-from raytuner.results.reader import ExperimentTables, location_of
 from raytuner.results.schema import flatten_config
+from raytuner.results.tables import ExperimentTables
+
+if TYPE_CHECKING:
+    from raytuner.results.folder import Folder
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def side_of(tables: ExperimentTables) -> Side:
     )
 
 
-def compare_tables(opened: Sequence[ExperimentTables], storage: str = "runs") -> Comparison:
+def compare_tables(opened: Sequence[ExperimentTables]) -> Comparison:
     """Compare opened experiments, two or more (their specs too, when every folder has one)."""
     sides = [side_of(tables) for tables in opened]
     comparison = Comparison(sides, [], [], [])
@@ -100,7 +103,7 @@ def compare_tables(opened: Sequence[ExperimentTables], storage: str = "runs") ->
         objectives = " vs ".join(f"{side.metric} ({side.mode})" for side in sides)
         comparison.notes.append(f"different objectives: {objectives}; best values not ranked")
     comparison.config.extend(diff([flatten_config(side.best_config, "") for side in sides]))
-    specs = [_spec(tables.source, storage) for tables in opened]
+    specs = [_spec(tables.folder) for tables in opened]
     if any(spec is None for spec in specs):
         comparison.notes.append("spec differences need raytuner folders only (a plain Ray Tune folder has no spec.yaml)")
     else:
@@ -129,9 +132,10 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def _spec(source: str, storage: str) -> dict[str, Any] | None:
+def _spec(location: Folder | None) -> dict[str, Any] | None:
+    if location is None:
+        return None
     try:
-        location = location_of(source, storage)
         if location.kind_of(layout.SPEC) != "file":
             return None
         loaded = yaml.safe_load(location.read_bytes(layout.SPEC))

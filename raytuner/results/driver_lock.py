@@ -104,14 +104,18 @@ def _take(folder: Path, *, record: bool = True) -> int | None:
 def _busy(folder: Path) -> str:
     driver = _holder(folder)
     who = f"pid {driver.get('pid', '?')} on {driver.get('hostname', '?')}" if driver else "another process"
-    from raytuner.results import remote
-
-    bucket = remote.remote_of(folder)
-    where = bucket.uri if bucket is not None else str(folder)
+    where = _bucket_of(folder) or str(folder)
     return (
         f"experiment '{_name(folder)}' ({where}) is still running: its driver ({who}) holds it; wait for that run to end "
         "or stop it first (Ctrl-C), then try again"
     )
+
+
+def _bucket_of(folder: Path) -> str | None:
+    """The URI a working copy mirrors (its marker file, written without credentials), if it is one."""
+    with contextlib.suppress(OSError):
+        return (folder / layout.REMOTE_MARKER).read_text().strip() or None
+    return None
 
 
 def _holder(folder: Path) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from raytuner.errors import UsageError
 from raytuner.results.cell_text import csv_ready, csv_schema, json_cells
+from raytuner.results.folder import filesystem_for, first_line
 from raytuner.results.query import TableName, result_rows, trial_rows
-from raytuner.results.reader import ExperimentTables, filesystem_for, first_line
+from raytuner.results.tables import ExperimentTables
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -1,4 +1,13 @@
-"""Where things live in an experiment folder (``<storage>/<name>/``).
+"""The on-disk contract of an experiment folder (``<storage>/<name>/``): what the writer
+(:mod:`raytuner.results.store`) writes and every reader reads.
+
+- the file names;
+- the open-part rule: reports arrive in ``results.open/part-NNNNNN.jsonl`` and become
+  ``results.parts/part-NNNNNN.parquet``; an open part whose Parquet twin exists is a leftover
+  of a kill between the two and is ignored (:func:`unsealed`);
+- schema unification (docs/results.md): a metric that is a string column in any file is a
+  string column everywhere, otherwise float64 (:func:`unified_kind`, :func:`unified_results_schema`);
+- :func:`conform`: a batch or table cast to the unified schema.
 
 Ray Tune's own files (experiment state, trial folders, checkpoints) stay as Ray writes
 them, so ``Tuner.restore`` and TensorBoard keep working; raytuner adds these next to them.
@@ -7,11 +16,20 @@ them, so ``Tuner.restore`` and TensorBoard keep working; raytuner adds these nex
 from __future__ import annotations
 
 import errno
+import json
 import os
+import posixpath
 import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import Location, SpecError, UsageError
+from raytuner.results.schema import RESULT_COLUMNS, ColumnType, coerce, fixed_schema, metric_type
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SPEC = "spec.yaml"
 ENVIRONMENT = "environment.json"
@@ -23,6 +41,10 @@ RESULTS_PARTS = "results.parts"
 RESULTS_OPEN = "results.open"  # reports not yet in a part, one JSON line each
 PBT_DECISIONS = "pbt_decisions.parquet"
 EXPERIMENT = "experiment.parquet"
+REMOTE_MARKER = ".raytuner-remote"  # a working copy of a folder on object storage: names its URI
+PART_PREFIX = "part-"
+OPEN_SUFFIX = ".jsonl"
+PART_SUFFIX = ".parquet"
 
 _SUFFIXED = re.compile(r"^(?P<stem>.*)-(?P<n>\d+)$")
 
@@ -105,30 +127,136 @@ def is_experiment(folder: Path) -> bool:
     return (folder / STATUS).is_file() or (folder / SPEC).is_file()
 
 
-def find_experiment(ref: str, storage: str, *, to_continue: bool = False) -> Path:
-    """An experiment folder by path, or by name under the storage root.
+# ---------------------------------------------------------------- the open-part rule
 
-    On object storage (a URI, or a name under a URI storage root) the answer is a working copy
-    of raytuner's files, fetched now (see :mod:`raytuner.results.remote`); ``to_continue``
-    (resume, extend) fetches the tracking loggers' stores too.
 
-    Raises:
-        UsageError: nothing by that name or path is an experiment folder.
-    """
-    from raytuner.results import remote
+def part_name(number: int, suffix: str = PART_SUFFIX) -> str:
+    """The file name of part ``number``: ``part-000007.parquet`` (or its open twin's ``.jsonl``)."""
+    return f"{PART_PREFIX}{number:06d}{suffix}"
 
-    if remote.is_uri(ref):  # a working copy of raytuner's files, fetched now
-        return remote.download(remote.Remote.parse(ref), trackers=to_continue)
-    direct = Path(ref).expanduser()
-    if direct.is_dir() and is_experiment(direct):
-        return direct.resolve()
-    if remote.is_uri(storage) and "/" not in ref and ref not in ("", ".", ".."):
-        return remote.download(remote.Remote.parse(storage).child(ref), trackers=to_continue)
-    root = storage_root(storage)
-    if "/" not in ref and ref not in ("", ".", ".."):
-        by_name = root / ref
-        if by_name.is_dir() and is_experiment(by_name):
-            return by_name.resolve()
-    known = sorted(p.name for p in root.iterdir() if p.is_dir() and is_experiment(p)) if root.is_dir() else []
-    hint = f"; experiments under {root}: {', '.join(known[:10])}" if known else f"; no experiments under {root}"
-    raise UsageError(f"no experiment '{ref}'{hint}")
+
+def is_part(name: str, suffix: str = PART_SUFFIX) -> bool:
+    return name.startswith(PART_PREFIX) and name.endswith(suffix)
+
+
+def unsealed(open_names: Iterable[str], part_names: Iterable[str]) -> list[str]:
+    """The open parts (``part-NNNNNN.jsonl``) among ``open_names`` whose Parquet twin is not
+    among ``part_names``, sorted: their reports are in no Parquet part (a run still filling
+    one, or killed before it became Parquet). One whose twin exists is ignored."""
+    sealed = {posixpath.splitext(posixpath.basename(name))[0] for name in part_names if is_part(posixpath.basename(name))}
+    return sorted(
+        name for name in open_names if is_part(name, OPEN_SUFFIX) and posixpath.splitext(name)[0] not in sealed
+    )
+
+
+def open_part_table(text: str) -> pa.Table:
+    """The reports in an open part's text as a results table (metric columns typed from their
+    values); a last line cut short by a kill is skipped."""
+    rows: list[dict[str, Any]] = []
+    types: dict[str, ColumnType] = {}
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # empty, or cut short by a kill
+            continue
+        if not isinstance(row, dict) or "trial_id" not in row:
+            continue
+        row["timestamp"] = timestamp(row.get("timestamp"))
+        for key, value in row.items():
+            if key not in RESULT_COLUMNS:
+                types[key] = metric_type([value], types.get(key)) or ColumnType.FLOAT
+        rows.append(row)
+    return reports_table(rows, types)
+
+
+def timestamp(seconds: float | None) -> datetime | None:
+    """Unix seconds as the tables' timestamps hold them."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def seconds(value: Any) -> float | None:
+    """A timestamp cell (or a number of seconds) as Unix seconds; None for anything else."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+# ---------------------------------------------------------------- schema unification
+
+
+def results_schema(metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None) -> pa.Schema:
+    """The results table's schema: fixed columns first, then one typed column per metric."""
+    import pyarrow as pa
+
+    base = fixed_schema(RESULT_COLUMNS)
+    extra = [pa.field(name, kind.arrow()) for name, kind in metric_types.items() if name not in RESULT_COLUMNS]
+    return pa.schema(list(base) + extra, metadata=metadata)
+
+
+def reports_table(
+    rows: list[dict[str, Any]], metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None
+) -> pa.Table:
+    """Reports as a results table (:func:`results_schema`), each value as its column holds it."""
+    import pyarrow as pa
+
+    schema = results_schema(metric_types, metadata)
+
+    def cell(value: Any, name: str) -> Any:
+        kind = metric_types.get(name)
+        return value if kind is None or name in RESULT_COLUMNS else coerce(value, kind)
+
+    columns = {field.name: [cell(row.get(field.name), field.name) for row in rows] for field in schema}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def unified_kind(seen: ColumnType | None, kind: ColumnType) -> ColumnType:
+    """The schema rule for one metric column seen twice: a string anywhere makes it a string."""
+    return kind if seen is None or seen is kind else ColumnType.STRING
+
+
+def unified_types(schemas: Iterable[pa.Schema]) -> dict[str, ColumnType]:
+    """Each metric column of several results files, typed by the rule (:func:`unified_kind`)."""
+    import pyarrow as pa
+
+    types: dict[str, ColumnType] = {}
+    for schema in schemas:
+        for field in schema:
+            if field.name not in RESULT_COLUMNS:
+                text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+                types[field.name] = unified_kind(types.get(field.name), ColumnType.STRING if text else ColumnType.FLOAT)
+    return types
+
+
+def unified_results_schema(
+    schemas: list[pa.Schema], metric_types: Mapping[str, ColumnType] | None = None
+) -> pa.Schema:
+    """One schema for several results files (:func:`unified_types`), their metadata merged;
+    ``metric_types`` (the writer's own) type the columns no file makes a string."""
+    metadata: dict[bytes, bytes] = {}
+    for schema in schemas:
+        metadata.update(schema.metadata or {})
+    types = unified_types(schemas)
+    for name, kind in (metric_types or {}).items():
+        types[name] = ColumnType.STRING if types.get(name) is ColumnType.STRING else kind
+    return results_schema(types, metadata)
+
+
+def conform(data: Any, schema: pa.Schema) -> Any:
+    """``data`` (a ``RecordBatch`` or a ``Table``) with exactly ``schema``'s columns: cast where
+    types differ, nulls where absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for field in schema:
+        index = data.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(data.num_rows, type=field.type))
+            continue
+        column = data.column(index)
+        if column.type != field.type:
+            column = pc.cast(column, field.type)
+        columns.append(column)
+    return type(data).from_arrays(columns, schema=schema)

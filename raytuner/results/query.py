@@ -15,7 +15,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import UsageError
-from raytuner.results.reader import ExperimentTables
+from raytuner.results.tables import ExperimentTables
 from raytuner.results.where import Filter, parse_where
 
 if TYPE_CHECKING:

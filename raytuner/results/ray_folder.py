@@ -34,7 +34,7 @@ from typing import Any
 
 from raytuner.errors import ExperimentError
 from raytuner.results import layout
-from raytuner.results.reader import ExperimentTables, FolderKind, Location, read_raytuner_folder
+from raytuner.results.folder import Folder
 from raytuner.results.records import is_number, metrics_of
 from raytuner.results.schema import (
     RESULT_COLUMNS,
@@ -48,6 +48,7 @@ from raytuner.results.schema import (
     metric_type,
     type_of_value,
 )
+from raytuner.results.tables import ExperimentTables, FolderKind, read_raytuner_folder
 
 PART_ROWS = 100_000
 _TRIAL_ID = re.compile(r"_(?P<id>[0-9a-f]{5}_\d{5})(?:_|$)")
@@ -55,7 +56,7 @@ _STATUS = {"TERMINATED": "completed", "ERROR": "error", "RUNNING": "running", "P
 
 
 def convert_ray_folder(
-    location: Location, scratch: Path, metric: str | None = None, mode: str | None = None
+    location: Folder, scratch: Path, metric: str | None = None, mode: str | None = None
 ) -> ExperimentTables:
     """Read the Ray Tune folder at ``location`` into ``scratch`` and open the result.
 
@@ -112,14 +113,14 @@ def convert_ray_folder(
     import pyarrow.parquet as pq
 
     pq.write_table(table, scratch / layout.TRIALS)
-    scratch_location = Location(_local_fs(), str(scratch), location.display)
-    tables = read_raytuner_folder(scratch_location)
+    tables = read_raytuner_folder(Folder(_local_fs(), str(scratch), location.display))
     tables.name = location.name
     tables.kind = FolderKind.RAY_TUNE
     tables.metric = metric
     tables.mode = mode
     tables.mode_assumed = assumed
     tables.scratch = scratch
+    tables.folder = location
     return tables
 
 
@@ -134,7 +135,7 @@ def _local_fs() -> Any:
     return pafs.LocalFileSystem()
 
 
-def _is_trial_folder(folder: Location) -> bool:
+def _is_trial_folder(folder: Folder) -> bool:
     names = {name for name, _ in folder.entries()}
     return bool(names & {"params.json", "result.json", "progress.csv"})
 
@@ -144,7 +145,7 @@ def _trial_id_from_name(name: str) -> str:
     return match.group("id") if match else name
 
 
-def _experiment_state(location: Location) -> dict[str, Any]:
+def _experiment_state(location: Folder) -> dict[str, Any]:
     """Trials and metric from the newest ``experiment_state-*.json`` ({} when there is none)."""
     names = sorted(n for n, is_dir in location.entries() if not is_dir and n.startswith("experiment_state-"))
     if not names:
@@ -168,7 +169,7 @@ def _experiment_state(location: Location) -> dict[str, Any]:
 
 
 def _read_trial(
-    folder: Location,
+    folder: Folder,
     trial_id: str,
     name: str,
     info: Mapping[str, Any],
@@ -267,7 +268,7 @@ def _ended(started: Any, last: Mapping[str, Any]) -> datetime | None:
     return ran if stamp is None or ran is not None and ran > stamp else stamp
 
 
-def _reports(folder: Location, entries: set[str]) -> list[dict[str, Any]]:
+def _reports(folder: Folder, entries: set[str]) -> list[dict[str, Any]]:
     if "result.json" in entries:
         text = folder.read_bytes("result.json").decode("utf-8", errors="replace")
         out = []
@@ -316,7 +317,7 @@ def _parse_cell(raw: str | None) -> Any:
         return raw
 
 
-def _error_line(folder: Location) -> str | None:
+def _error_line(folder: Folder) -> str | None:
     try:
         text = folder.read_bytes("error.txt").decode("utf-8", errors="replace")
     except OSError:
@@ -369,7 +370,7 @@ class _Parts:
             if name not in RESULT_COLUMNS:
                 kind = metric_type(_column(self.rows, name)) or ColumnType.FLOAT
                 local[name] = kind
-                self.types[name] = _merged(self.types.get(name), kind)
+                self.types[name] = layout.unified_kind(self.types.get(name), kind)
         schema = pa.schema(
             list(fixed_schema(RESULT_COLUMNS)) + [pa.field(n, k.arrow()) for n, k in local.items()],
             metadata=self.metadata,
@@ -379,14 +380,10 @@ class _Parts:
             wanted = local.get(field.name)
             values = _column(self.rows, field.name)
             columns[field.name] = list(values) if wanted is None else [coerce(v, wanted) for v in values]
-        pq.write_table(pa.Table.from_pydict(columns, schema=schema), self.folder / f"part-{self.count:06d}.parquet")
+        pq.write_table(pa.Table.from_pydict(columns, schema=schema), self.folder / layout.part_name(self.count))
         self.count += 1
         self.rows = []
 
 
 def _column(rows: list[dict[str, Any]], name: str) -> Iterator[Any]:
     return (row.get(name) for row in rows)
-
-
-def _merged(a: ColumnType | None, b: ColumnType) -> ColumnType:
-    return b if a is None or a is b else ColumnType.STRING

@@ -11,10 +11,7 @@ at most the last few seconds of reports.
 A working copy lives under ``$RAYTUNER_CACHE`` (default ``~/.cache/raytuner``)
 ``/remote/<scheme>/<bucket>/<prefix>/<name>`` and carries a marker file naming its URI.
 
-Credentials in a URI (``s3://KEY:SECRET@bucket/runs``) are never written or shown: a
-:class:`Remote` keeps the URI without them (:func:`redact`) and moves them into this process's
-environment, where pyarrow here and in the Ray workers this process starts reads them; Ray so
-never pickles them into its experiment state in the bucket.
+The bucket's folder is a :class:`~raytuner.results.folder.Folder` (credentials: see there).
 """
 
 from __future__ import annotations
@@ -22,23 +19,24 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import re
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from raytuner.errors import ExperimentError, Location, SpecError, UsageError
 from raytuner.results import layout
+from raytuner.results.driver_lock import check_free, is_driven
+from raytuner.results.folder import CREDENTIALS, first_line
+from raytuner.results.folder import SCHEMES as SCHEMES  # the URI helpers, where the run and the CLI take them
+from raytuner.results.folder import Folder as Folder
+from raytuner.results.folder import check_scheme as check_scheme
+from raytuner.results.folder import child_uri as child_uri
+from raytuner.results.folder import is_uri as is_uri
+from raytuner.results.folder import redact as redact
+from raytuner.results.folder import split_credentials as split_credentials
 
-if TYPE_CHECKING:
-    import pyarrow.fs as pafs
-
-SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
-MARKER = ".raytuner-remote"
+MARKER = layout.REMOTE_MARKER
 PARTS = layout.RESULTS_PARTS
 OPEN = layout.RESULTS_OPEN  # the reports not yet in a part (uploaded each round like the parts)
 # The tracking loggers' local stores in the experiment folder (execution.loggers: mlflow's
@@ -47,238 +45,87 @@ TRACKERS = ("mlruns", "wandb")
 MIRROR_INTERVAL_S = 5.0
 # How long the write probe of a run's storage may take (a healthy bucket answers in about a second).
 PROBE_DEADLINE_S = 10.0
-_CREDENTIALS = (
-    "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
-    "and, for an S3-compatible server, AWS_ENDPOINT_URL_S3"
-)
 
 
-# URI query options that carry credentials (a store's keys and tokens, a presigned URL's signature)
-_SECRET_OPTION = re.compile(r"secret|token|password|passwd|key|credential|signature|sas|sig$", re.IGNORECASE)
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-# Where pyarrow's S3 client (and every other AWS client) reads the credentials an s3:// URI carried
-_S3_ENVIRONMENT = {
-    "user": "AWS_ACCESS_KEY_ID",
-    "password": "AWS_SECRET_ACCESS_KEY",
-    "access_key": "AWS_ACCESS_KEY_ID",
-    "secret_key": "AWS_SECRET_ACCESS_KEY",
-    "session_token": "AWS_SESSION_TOKEN",
-}
+def check_writable(bucket: Folder, location: Location | None = None, deadline_s: float | None = None) -> None:
+    """Write and remove a probe object, so that missing credentials, a wrong endpoint or a
+    missing bucket are reported before Ray starts, not halfway through a run.
 
-
-def redact(text: str) -> str:
-    """``text`` with the credentials of every URI in it removed: the user info
-    (``KEY:SECRET@``) and the query options that carry keys or tokens. The one function
-    applied wherever raytuner records or shows a storage URI or a command line."""
-    return _URI.sub(lambda match: split_credentials(match.group())[0], text)
-
-
-def split_credentials(uri: str) -> tuple[str, dict[str, str]]:
-    """``uri`` without its credentials, and the credentials taken out of it (``user`` and
-    ``password`` from the user info, credential query options under their own names)."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri, {}
-    base, mark, query = rest.partition("?")
-    authority, slash, path = base.partition("/")
-    credentials: dict[str, str] = {}
-    userinfo, at, host = authority.rpartition("@")
-    if at:
-        user, colon, password = userinfo.partition(":")
-        credentials["user"] = unquote(user)
-        if colon:
-            credentials["password"] = unquote(password)
-        authority = host
-    kept = []
-    for option in query.split("&") if query else ():
-        name, _, value = option.partition("=")
-        if _SECRET_OPTION.search(name):
-            credentials[unquote(name)] = unquote(value)
-        else:
-            kept.append(option)
-    public = f"{scheme}://{authority}{slash}{path}" + (mark + "&".join(kept) if kept else "")
-    return public, credentials
-
-
-def child_uri(uri: str, name: str) -> str:
-    """The URI of ``name`` inside the folder ``uri``: joined onto its path, its query options kept."""
-    base, mark, query = uri.partition("?")
-    return f"{base.rstrip('/')}/{name}{mark}{query}"
-
-
-def _use_credentials(public: str, credentials: dict[str, str]) -> None:
-    """Put an s3:// URI's credentials into the environment (see the module's docstring).
+    The probe runs in a thread given ``deadline_s`` (default :data:`PROBE_DEADLINE_S`):
+    without a network pyarrow's GCS client retries for minutes, its S3 client too.
 
     Raises:
-        SpecError: credentials in another scheme's URI, or query options pyarrow does not know.
+        SpecError: naming the URI, the storage's own reason (or the deadline) and what to check.
     """
-    scheme = public.partition("://")[0].lower()
-    unknown = sorted(set(credentials) - set(_S3_ENVIRONMENT))
-    if scheme != "s3" or unknown:
-        what = ", ".join(unknown) if scheme == "s3" else f"credentials in a {scheme}:// URI"
+    deadline_s = PROBE_DEADLINE_S if deadline_s is None else deadline_s
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        try:
+            _write_probe(bucket)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failed.append(exc)
+        finally:
+            done.set()
+
+    # a daemon thread: one stuck in pyarrow's retries does not keep the process alive
+    threading.Thread(target=probe, name="raytuner-storage-probe", daemon=True).start()
+    if not done.wait(deadline_s):
         raise SpecError(
-            f"{public}: {what} cannot be used (they would be recorded with the experiment); give them in the "
-            f"environment instead: {_CREDENTIALS}"
+            f"cannot write experiment folders under {bucket.uri}: no answer within {deadline_s:g} s; check this "
+            f"machine reaches the storage (network, proxy, endpoint) and {CREDENTIALS}",
+            location,
         )
-    given = {_S3_ENVIRONMENT[name]: value for name, value in credentials.items()}
-    if "AWS_ACCESS_KEY_ID" in given and "AWS_SESSION_TOKEN" not in given:
-        os.environ.pop("AWS_SESSION_TOKEN", None)  # another identity's token would not match the key
-    os.environ.update(given)
+    if failed:
+        raise SpecError(
+            f"cannot write experiment folders under {bucket.uri}: {first_line(failed[0])}; check the bucket exists, "
+            f"{CREDENTIALS}",
+            location,
+        ) from failed[0]
 
 
-def is_uri(storage: str) -> bool:
-    scheme, sep, _ = storage.partition("://")
-    return bool(sep and scheme)
+def _write_probe(bucket: Folder) -> None:
+    probe = posixpath.join(bucket.path, f".raytuner-write-probe-{os.getpid()}")
+    bucket.fs.create_dir(bucket.path, recursive=True)
+    with bucket.fs.open_output_stream(probe) as out:
+        out.write(b"raytuner")
+    bucket.fs.delete_file(probe)
 
 
-def check_scheme(storage: str) -> str | None:
-    """Why ``storage`` cannot be used for runs (an unknown scheme), or None."""
-    scheme = storage.partition("://")[0].lower()
-    if scheme in SCHEMES:
-        return None
-    return (
-        f"{storage!r}: {scheme}:// is not a storage raytuner can run on; use a local or shared folder, "
-        f"or object storage ({', '.join(s + '://' for s in SCHEMES)})"
-    )
-
-
-@dataclass(frozen=True)
-class Remote:
-    """A folder on object storage: its URI, the filesystem that reaches it and the path on it."""
-
-    uri: str
-    fs: pafs.FileSystem
-    path: str
-
-    @classmethod
-    def parse(cls, uri: str) -> Remote:
-        """The folder at ``uri``; its credentials, if it carries any, go to the environment.
-
-        Raises:
-            SpecError: credentials that cannot be used without recording them.
-        """
-        from raytuner.results.reader import filesystem_for
-
-        public, credentials = split_credentials(uri)
-        if credentials:
-            _use_credentials(public, credentials)
-        base, mark, query = public.partition("?")
-        public = base.rstrip("/") + mark + query
-        fs, path = filesystem_for(public)
-        return cls(public, fs, path.rstrip("/"))
-
-    def child(self, name: str) -> Remote:
-        return Remote(child_uri(self.uri, name), self.fs, posixpath.join(self.path, name))
-
-    @property
-    def parent_uri(self) -> str:
-        """The URI of the folder that holds this one (its query options kept)."""
-        base, mark, query = self.uri.partition("?")
-        return base.rsplit("/", 1)[0] + mark + query
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.path)
-
-    def exists(self) -> bool:
-        import pyarrow.fs as pafs
-
-        return bool(self.fs.get_file_info(self.path).type == pafs.FileType.Directory)
-
-    def check_writable(self, location: Location | None = None, deadline_s: float | None = None) -> None:
-        """Write and remove a probe object, so that missing credentials, a wrong endpoint or a
-        missing bucket are reported before Ray starts, not halfway through a run.
-
-        The probe runs in a thread given ``deadline_s`` (default :data:`PROBE_DEADLINE_S`):
-        without a network pyarrow's GCS client retries for minutes, its S3 client too.
-
-        Raises:
-            SpecError: naming the URI, the storage's own reason (or the deadline) and what to check.
-        """
-        deadline_s = PROBE_DEADLINE_S if deadline_s is None else deadline_s
-        failed: list[BaseException] = []
-        done = threading.Event()
-
-        def probe() -> None:
-            try:
-                self._write_probe()
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                failed.append(exc)
-            finally:
-                done.set()
-
-        # a daemon thread: one stuck in pyarrow's retries does not keep the process alive
-        threading.Thread(target=probe, name="raytuner-storage-probe", daemon=True).start()
-        if not done.wait(deadline_s):
-            raise SpecError(
-                f"cannot write experiment folders under {self.uri}: no answer within {deadline_s:g} s; check this "
-                f"machine reaches the storage (network, proxy, endpoint) and {_CREDENTIALS}",
-                location,
-            )
-        if failed:
-            raise SpecError(
-                f"cannot write experiment folders under {self.uri}: {_first_line(failed[0])}; check the bucket exists, "
-                f"{_CREDENTIALS}",
-                location,
-            ) from failed[0]
-
-    def _write_probe(self) -> None:
-        probe = posixpath.join(self.path, f".raytuner-write-probe-{os.getpid()}")
-        self.fs.create_dir(self.path, recursive=True)
-        with self.fs.open_output_stream(probe) as out:
-            out.write(b"raytuner")
-        self.fs.delete_file(probe)
-
-    def new_name(self, name: str) -> str:
-        """``name``, else ``name-2``, ``name-3``... whichever has no folder here yet."""
-        candidate, n = name, 1
-        while self.child(candidate).exists():
-            n += 1
-            candidate = f"{name}-{n}"
-        return candidate
-
-    def subfolders(self) -> list[str]:
-        import pyarrow.fs as pafs
-
-        selector = pafs.FileSelector(self.path, allow_not_found=True)
-        return sorted(
-            posixpath.basename(info.path)
-            for info in self.fs.get_file_info(selector)
-            if info.type == pafs.FileType.Directory
-        )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+def new_name(bucket: Folder, name: str) -> str:
+    """``name``, else ``name-2``, ``name-3``... whichever has no folder here yet."""
+    candidate, n = name, 1
+    while bucket.child(candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("RAYTUNER_CACHE") or Path.home() / ".cache" / "raytuner").expanduser()
 
 
-def working_copy(remote: Remote) -> Path:
+def working_copy(remote: Folder) -> Path:
     """The local folder that holds raytuner's files of the experiment at ``remote``."""
     scheme = remote.uri.partition("://")[0].lower()
     return cache_root() / "remote" / scheme / Path(*remote.path.split("/"))
 
 
-def remote_of(folder: Path) -> Remote | None:
+def remote_of(folder: Path) -> Folder | None:
     """The experiment on object storage that ``folder`` is a working copy of, if it is one."""
     marker = folder / MARKER
     if not marker.is_file():
         return None
-    return Remote.parse(marker.read_text().strip())
+    return Folder.parse(marker.read_text().strip())
 
 
-def fresh_working_copy(remote: Remote) -> Path:
+def fresh_working_copy(remote: Folder) -> Path:
     """An empty working copy for ``remote`` (what was there is removed).
 
     Raises:
         UsageError: a driver on this machine runs the experiment in that working copy now.
     """
-    from raytuner.results.driver_lock import check_free
-
     folder = working_copy(remote)
     check_free(folder)
     shutil.rmtree(folder, ignore_errors=True)
@@ -294,7 +141,7 @@ def _ours(name: str) -> bool:
     )
 
 
-def download(remote: Remote, *, trackers: bool = False) -> Path:
+def download(remote: Folder, *, trackers: bool = False) -> Path:
     """A working copy of raytuner's files of the experiment at ``remote``, fetched now; with
     ``trackers``, the tracking loggers' stores too (a run that goes on writes into them).
 
@@ -307,15 +154,13 @@ def download(remote: Remote, *, trackers: bool = False) -> Path:
     """
     import pyarrow.fs as pafs
 
-    from raytuner.results.driver_lock import is_driven
-
     if not trackers and is_driven(working_copy(remote)):
         return working_copy(remote)
 
     try:
         entries = remote.fs.get_file_info(pafs.FileSelector(remote.path, allow_not_found=True))
     except Exception as exc:  # noqa: BLE001 - credentials, endpoint, permissions: all the same to the user
-        raise UsageError(f"cannot read {remote.uri}: {_first_line(exc)}") from exc
+        raise UsageError(f"cannot read {remote.uri}: {first_line(exc)}") from exc
     names = {posixpath.basename(info.path): info for info in entries}
     if "spec.yaml" not in names and "status.json" not in names:
         raise UsageError(f"no raytuner experiment at {remote.uri} (no spec.yaml or status.json there)")
@@ -334,7 +179,7 @@ def download(remote: Remote, *, trackers: bool = False) -> Path:
     return folder
 
 
-def _fetch_tree(remote: Remote, path: str, destination: Path) -> None:
+def _fetch_tree(remote: Folder, path: str, destination: Path) -> None:
     """Copy every object under ``path`` into ``destination``, keeping the folders below it."""
     import pyarrow.fs as pafs
 
@@ -346,7 +191,7 @@ def _fetch_tree(remote: Remote, path: str, destination: Path) -> None:
             _fetch(remote, item.path, target)
 
 
-def _fetch(remote: Remote, path: str, destination: Path) -> None:
+def _fetch(remote: Folder, path: str, destination: Path) -> None:
     """Copy one object; one that went away since the listing (a running experiment compacted its
     result parts into results.parquet) is skipped, the newer table holds its rows."""
     try:
@@ -364,7 +209,7 @@ class Mirror:
     table removed locally when they were compacted into ``results.parquet`` are removed there too.
     """
 
-    def __init__(self, folder: Path, remote: Remote, interval_s: float = MIRROR_INTERVAL_S) -> None:
+    def __init__(self, folder: Path, remote: Folder, interval_s: float = MIRROR_INTERVAL_S) -> None:
         self.folder = folder
         self.remote = remote
         self.interval_s = interval_s
@@ -395,7 +240,7 @@ class Mirror:
             self.sync(final=True)
         except Exception as exc:  # noqa: BLE001
             raise ExperimentError(
-                f"could not upload the results to {self.remote.uri}: {_first_line(exc)}; they are complete in "
+                f"could not upload the results to {self.remote.uri}: {first_line(exc)}; they are complete in "
                 f"{self.folder} (run raytuner resume {self.folder} once the storage is reachable again)"
             ) from exc
 
@@ -409,7 +254,7 @@ class Mirror:
             self.sync()
             self.error = None
         except Exception as exc:  # noqa: BLE001 - a failed upload is retried on the next round
-            self.error = _first_line(exc)
+            self.error = first_line(exc)
 
     def sync(self, *, final: bool = False) -> None:
         """Upload what changed since the last round, remove what the working copy no longer has.
@@ -503,7 +348,7 @@ def _upload_rank(relative: str) -> int:
     return 0 if "/" in relative else 1  # results.parts/ (and a tracker's store) before the tables
 
 
-def remove(remote: Remote) -> None:
+def remove(remote: Folder) -> None:
     """Delete the experiment folder at ``remote`` (a run refused before any trial)."""
     with contextlib.suppress(Exception):
         if remote.exists():

@@ -16,7 +16,6 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +24,6 @@ from raytuner.results.pareto import OBJECTIVES_KEY, PARETO_COLUMN, encode_object
 from raytuner.results.records import ExperimentBook, TrialRecord, is_number
 from raytuner.results.schema import (
     DECISION_COLUMNS,
-    RESULT_COLUMNS,
     SCHEMA_VERSION,
     TRIAL_COLUMNS,
     ColumnType,
@@ -64,10 +62,6 @@ def _replacing(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
-
-
-def _ts(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class ResultsStore:
@@ -123,12 +117,7 @@ class ResultsStore:
         if existing:
             self._parts = _part_number(existing[-1]) + 1
         sources = [*existing, *([self.folder / layout.RESULTS] if (self.folder / layout.RESULTS).exists() else [])]
-        for path in sources:
-            for field in pq.read_schema(path):
-                if field.name not in RESULT_COLUMNS:
-                    kind = ColumnType.STRING if str(field.type) == "string" else ColumnType.FLOAT
-                    seen = self.metric_types.get(field.name)
-                    self.metric_types[field.name] = kind if seen in (None, kind) else ColumnType.STRING
+        self.metric_types = layout.unified_types(pq.read_schema(path) for path in sources)
         decisions = self.folder / layout.PBT_DECISIONS
         if decisions.exists():
             self._decisions = pq.read_table(decisions).to_pylist()
@@ -143,7 +132,7 @@ class ResultsStore:
             "trial_id": trial_id,
             "training_iteration": int(result.get("training_iteration", 0) or 0),
             "time_total_s": float(result.get("time_total_s", 0.0) or 0.0),
-            "timestamp": _ts(float(result.get("timestamp") or time.time())),
+            "timestamp": layout.timestamp(float(result.get("timestamp") or time.time())),
         }
         row.update(metrics)
         self._append_open(row)
@@ -154,7 +143,7 @@ class ResultsStore:
 
     def _open_path(self) -> Path:
         """The open part of the part being filled (its Parquet twin gets the same number)."""
-        return self.open_dir / f"part-{self._parts:06d}.jsonl"
+        return self.open_dir / layout.part_name(self._parts, layout.OPEN_SUFFIX)
 
     def _append_open(self, row: Mapping[str, Any]) -> None:
         """One line in the open part, handed to the operating system at once: a driver killed
@@ -168,7 +157,7 @@ class ResultsStore:
         self._open_part.flush()
 
     def add_decision(self, decision: Any) -> None:
-        """Record one PBT exploit/explore decision (a :class:`raytuner.schedulers.pbt.Decision`)."""
+        """Record one PBT exploit/explore decision (a :class:`raytuner.results.lineage.Decision`)."""
         changed = {
             key: decision.new_config.get(key)
             for key in sorted(set(decision.new_config) | set(decision.source_config))
@@ -176,7 +165,7 @@ class ResultsStore:
         }
         self._decisions.append(
             {
-                "time": _ts(decision.time),
+                "time": layout.timestamp(decision.time),
                 "trial_id": decision.trial_id,
                 "source_trial_id": decision.source_trial_id,
                 "step": decision.step,
@@ -238,8 +227,8 @@ class ResultsStore:
     def _write_part(self) -> None:
         """The buffered reports become the next Parquet part; its open twin is then removed
         (a kill in between leaves both: readers and resume take the Parquet one)."""
-        table = reports_table(self._rows, self.metric_types, _metadata(self.book))
-        _write_table_atomic(table, self.parts_dir / f"part-{self._parts:06d}.parquet")
+        table = layout.reports_table(self._rows, self.metric_types, _metadata(self.book))
+        _write_table_atomic(table, self.parts_dir / layout.part_name(self._parts))
         if self._open_part is not None:
             self._open_part.close()
             self._open_part = None
@@ -298,7 +287,7 @@ class ResultsStore:
                 order.append(len(kept))
                 kept.append(i)
         merged = pa.concat_tables([
-            _conform(earlier.take(pa.array(kept, type=pa.int64())), held.schema),
+            layout.conform(earlier.take(pa.array(kept, type=pa.int64())), held.schema),
             held.take(pa.array(taken, type=pa.int64())),
         ])  # fmt: skip
         return merged.take(pa.array([len(kept) - 1 - at if at < 0 else at for at in order], type=pa.int64()))
@@ -319,8 +308,8 @@ class ResultsStore:
             "status": record.status.value,
             "iterations": record.iterations,
             "time_total_s": record.time_total_s,
-            "started_at": _ts(record.started_at),
-            "ended_at": _ts(record.ended_at),
+            "started_at": layout.timestamp(record.started_at),
+            "ended_at": layout.timestamp(record.ended_at),
             "metric": self.book.metric,
             "metric_last": float(metric_last) if is_number(metric_last) else None,
             "metric_best": record.best,
@@ -372,33 +361,14 @@ def _with_front(table: Any, front: set[str] | None) -> Any:
     return table.append_column(pa.field(PARETO_COLUMN, pa.bool_()), flags)
 
 
-def results_schema(metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None) -> Any:
-    import pyarrow as pa
-
-    base = fixed_schema(RESULT_COLUMNS)
-    extra = [pa.field(name, kind.arrow()) for name, kind in metric_types.items() if name not in RESULT_COLUMNS]
-    return pa.schema(list(base) + extra, metadata=metadata)
-
-
-def reports_table(
-    rows: list[dict[str, Any]], metric_types: Mapping[str, ColumnType], metadata: Mapping[bytes, bytes] | None = None
-) -> Any:
-    """Reports as a results table: fixed columns first, then one typed column per metric."""
-    import pyarrow as pa
-
-    schema = results_schema(metric_types, metadata)
-    columns = {field.name: [_cell(row.get(field.name), field.name, metric_types) for row in rows] for field in schema}
-    return pa.Table.from_pydict(columns, schema=schema)
-
-
 def unsealed_parts(folder: Path) -> list[Path]:
-    """The open parts of ``folder`` whose reports are in no Parquet part: a run still filling
-    one, or killed before it became Parquet."""
+    """The open parts of ``folder`` whose reports are in no Parquet part (:func:`layout.unsealed`)."""
     open_dir = folder / layout.RESULTS_OPEN
     if not open_dir.is_dir():
         return []
     parts_dir = folder / layout.RESULTS_PARTS
-    return [path for path in sorted(open_dir.glob("part-*.jsonl")) if not (parts_dir / f"{path.stem}.parquet").exists()]
+    parts = [path.name for path in parts_dir.iterdir()] if parts_dir.is_dir() else []
+    return [open_dir / name for name in layout.unsealed((path.name for path in open_dir.iterdir()), parts)]
 
 
 def read_open_part(path: Path) -> Any:
@@ -408,26 +378,7 @@ def read_open_part(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:  # sealed meanwhile: its Parquet twin holds the reports
         text = ""
-    return open_part_table(text)
-
-
-def open_part_table(text: str) -> Any:
-    """The reports in an open part's text, as :func:`read_open_part` returns them."""
-    rows: list[dict[str, Any]] = []
-    types: dict[str, ColumnType] = {}
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:  # empty, or cut short by a kill
-            continue
-        if not isinstance(row, dict) or "trial_id" not in row:
-            continue
-        row["timestamp"] = _ts(row.get("timestamp"))
-        for key, value in row.items():
-            if key not in RESULT_COLUMNS:
-                types[key] = metric_type([value], types.get(key)) or ColumnType.FLOAT
-        rows.append(row)
-    return reports_table(rows, types)
+    return layout.open_part_table(text)
 
 
 def seal_open_parts(folder: Path, metadata: Mapping[bytes, bytes] | None = None) -> None:
@@ -453,24 +404,15 @@ def all_reports(folder: Path) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from raytuner.results.reader import unified_results_schema
-
     opened = [read_open_part(path) for path in unsealed_parts(folder)]  # first: one sealed meanwhile is in the parts
     parts_dir = folder / layout.RESULTS_PARTS
     files = [folder / layout.RESULTS] if (folder / layout.RESULTS).is_file() else []
     files += sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
     tables = [pq.read_table(path) for path in files] + opened
-    schema = unified_results_schema([table.schema for table in tables])
+    schema = layout.unified_results_schema([table.schema for table in tables])
     if not tables:
         return schema.empty_table()
-    return _latest_reports(pa.concat_tables([_conform(table, schema) for table in tables]))
-
-
-def _cell(value: Any, name: str, metric_types: Mapping[str, ColumnType]) -> Any:
-    kind = metric_types.get(name)
-    if kind is None or name in RESULT_COLUMNS:
-        return value
-    return coerce(value, kind)
+    return _latest_reports(pa.concat_tables([layout.conform(table, schema) for table in tables]))
 
 
 def _metadata(book: ExperimentBook) -> dict[bytes, bytes]:
@@ -506,23 +448,8 @@ def compact(
     tables = ([_without(pq.read_table(target), set(drop))] if target.exists() else []) + [
         _without(pq.read_table(p), {t for t, first in drop.items() if _part_number(p) < first}) for p in sources
     ]
-    types: dict[str, ColumnType] = {}
-    metadata: dict[bytes, bytes] = {}
-    for table in tables:
-        metadata.update(table.schema.metadata or {})
-        for field in table.schema:
-            if field.name in RESULT_COLUMNS:
-                continue
-            kind = ColumnType.STRING if pa.types.is_string(field.type) else ColumnType.FLOAT
-            seen = types.get(field.name)
-            types[field.name] = kind if seen is None or seen is kind else ColumnType.STRING
-    if metric_types:
-        for name, kind in metric_types.items():
-            types[name] = ColumnType.STRING if types.get(name) is ColumnType.STRING else kind
-    schema = pa.schema(
-        list(fixed_schema(RESULT_COLUMNS)) + [pa.field(n, k.arrow()) for n, k in types.items()], metadata=metadata
-    )
-    unified = [_conform(table, schema) for table in tables]
+    schema = layout.unified_results_schema([table.schema for table in tables], metric_types)
+    unified = [layout.conform(table, schema) for table in tables]
     merged = _latest_reports(pa.concat_tables(unified)) if unified else schema.empty_table()
     _write_table_atomic(merged, target)
     for path in sources:
@@ -566,19 +493,3 @@ def _latest_reports(table: Any) -> Any:
         return table
     rows = last.column("row_max")
     return table.take(pc.take(rows, pc.sort_indices(rows)))  # the kept rows, in their original order
-
-
-def _conform(table: Any, schema: Any) -> Any:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = []
-    for field in schema:
-        if field.name in table.column_names:
-            column = table.column(field.name)
-            if column.type != field.type:
-                column = pc.cast(column, field.type)
-            columns.append(column)
-        else:
-            columns.append(pa.nulls(table.num_rows, type=field.type))
-    return pa.Table.from_arrays(columns, schema=schema)

@@ -8,24 +8,11 @@ keep Ray's own files as they are.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ray.tune.schedulers import PopulationBasedTraining
 
-
-@dataclass(frozen=True)
-class Decision:
-    """One exploit/explore step: ``trial_id`` copied ``source_trial_id`` and moved to ``new_config``."""
-
-    time: float
-    trial_id: str
-    source_trial_id: str
-    step: int
-    source_step: int
-    old_config: dict[str, Any]
-    source_config: dict[str, Any]
-    new_config: dict[str, Any]
+from raytuner.results.lineage import Decision
 
 
 class _Recording:

@@ -81,6 +81,7 @@ def load_priors(
     from raytuner.errors import UsageError
     from raytuner.results import layout
     from raytuner.results.pareto import objectives_of
+    from raytuner.results.reader import find_experiment
 
     several = len(objectives) > 1
     if several and warm.value is WarmStartValue.BEST:
@@ -91,7 +92,7 @@ def load_priors(
             key="value",
         )
     try:
-        folder = layout.find_experiment(warm.experiment, storage)
+        folder = find_experiment(warm.experiment, storage)
     except UsageError as exc:
         raise WarmStartError(str(exc)) from exc
     path = Path(folder) / layout.TRIALS

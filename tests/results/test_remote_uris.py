@@ -7,7 +7,7 @@ import os
 import pytest
 
 from raytuner.errors import SpecError
-from raytuner.results.remote import Remote, child_uri, redact, split_credentials
+from raytuner.results.folder import Folder, child_uri, redact, split_credentials
 
 
 @pytest.mark.parametrize(
@@ -34,12 +34,12 @@ def test_s3_credentials_go_to_the_environment_and_others_are_refused(monkeypatch
     monkeypatch.setenv("AWS_SESSION_TOKEN", "another-identity")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-    bucket = Remote.parse("s3://KEY:SEC%2FRET@bucket/runs/?region=us-east-1&endpoint_override=127.0.0.1:9")
+    bucket = Folder.parse("s3://KEY:SEC%2FRET@bucket/runs/?region=us-east-1&endpoint_override=127.0.0.1:9")
     assert bucket.uri == "s3://bucket/runs?region=us-east-1&endpoint_override=127.0.0.1:9"
     assert (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]) == ("KEY", "SEC/RET")
     assert "AWS_SESSION_TOKEN" not in os.environ
     with pytest.raises(SpecError, match=r"gs://bucket/runs: credentials in a gs:// URI cannot be used") as refused:
-        Remote.parse("gs://bucket/runs?access_token=SECRET")
+        Folder.parse("gs://bucket/runs?access_token=SECRET")
     assert "SECRET" not in str(refused.value)
 
 

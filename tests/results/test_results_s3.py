@@ -139,7 +139,7 @@ def test_a_working_copy_holds_the_result_parts_of_a_run_that_never_compacted(
     monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
     _objects(s3_server, "parts-bucket", "runs/killed", {"spec.yaml": b"name: killed\n", "status.json": b"{}",
              "results.parts/part-000001.parquet": b"1", "results.parts/part-000002.parquet": b"2"})  # fmt: skip
-    folder = remote.download(remote.Remote.parse("s3://parts-bucket/runs/killed"))
+    folder = remote.download(remote.Folder.parse("s3://parts-bucket/runs/killed"))
     assert sorted(p.name for p in (folder / "results.parts").iterdir()) == ["part-000001.parquet", "part-000002.parquet"]
     assert (folder / "results.parts" / "part-000002.parquet").read_bytes() == b"2"
 
@@ -148,7 +148,7 @@ def test_resume_and_extend_fetch_the_trackers_stores_and_readers_do_not(
     s3_server: S3Server, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from raytuner.results import remote
-    from raytuner.results.layout import find_experiment
+    from raytuner.results.reader import find_experiment
 
     monkeypatch.setenv("RAYTUNER_CACHE", str(tmp_path / "cache"))
     keys = ("spec.yaml", "status.json", "mlruns/1/meta.yaml", "mlruns/1/abc/metrics/loss", "wandb/offline-run-1/x.wandb")
@@ -158,7 +158,7 @@ def test_resume_and_extend_fetch_the_trackers_stores_and_readers_do_not(
     folder = find_experiment("tracked", "s3://tracked-bucket/runs", to_continue=True)
     assert (folder / "mlruns" / "1" / "abc" / "metrics" / "loss").read_text() == "mlruns/1/abc/metrics/loss"
     assert (folder / "wandb" / "offline-run-1" / "x.wandb").is_file()
-    assert remote.remote_of(folder) == remote.Remote.parse("s3://tracked-bucket/runs/tracked")
+    assert remote.remote_of(folder) == remote.Folder.parse("s3://tracked-bucket/runs/tracked")
 
 
 def test_the_last_upload_leaves_no_stale_parts_beside_the_compacted_table(
@@ -180,7 +180,7 @@ def test_the_last_upload_leaves_no_stale_parts_beside_the_compacted_table(
     s3 = s3_server.client()
     s3.delete_file("closing-bucket/runs/done/results.parts/part-000002.parquet")  # pyarrow leaves the folder's marker
     s3.create_dir("closing-bucket/runs/done/results.parts/")
-    bucket = remote.Remote.parse("s3://closing-bucket/runs/done")
+    bucket = remote.Folder.parse("s3://closing-bucket/runs/done")
     folder = remote.download(bucket)
     assert (folder / "results.parts").is_dir() and not any((folder / "results.parts").iterdir())
     seal_open_parts(folder)  # what the resumed store does first: the empty open part goes, its folder stays

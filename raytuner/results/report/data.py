@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from raytuner.errors import ExperimentError
 from raytuner.results import layout
 from raytuner.results.catalog import read_status
+from raytuner.results.folder import Folder
+from raytuner.results.lineage import Decision, read_exploits
 from raytuner.results.records import rankable
-from raytuner.results.store import read_open_part, unsealed_parts
+from raytuner.results.tables import result_sources
 
 PBT_DECISIONS = layout.PBT_DECISIONS  # one name for the table, shared with the writer
 
@@ -61,28 +62,6 @@ class Report:
 
 
 @dataclass(frozen=True)
-class PbtDecision:
-    """One exploit/explore step of Population Based Training (a row of ``pbt_decisions.parquet``).
-
-    The table is expected to have these columns (issue 5 writes it):
-
-    - ``time`` (timestamp[ms, UTC] or float64 seconds): when the decision was taken;
-    - ``step`` (int64): the ``training_iteration`` at which the trial was perturbed;
-    - ``trial_id`` (string): the trial whose weights and configuration were replaced;
-    - ``source_trial_id`` (string): the better trial it cloned (its checkpoint);
-    - ``old_config_json``, ``new_config_json`` (string): the configuration before and after
-      explore, as JSON.
-    """
-
-    time: float | None
-    step: int
-    trial_id: str
-    source_trial_id: str
-    old_config: dict[str, Any]
-    new_config: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class ExperimentData:
     name: str
     folder: Path
@@ -93,7 +72,7 @@ class ExperimentData:
     trials: tuple[Trial, ...]
     reports: tuple[Report, ...]
     params: tuple[Param, ...]
-    pbt: tuple[PbtDecision, ...] | None
+    pbt: tuple[Decision, ...] | None
     notes: tuple[str, ...] = field(default=())
     # (metric, mode) of every objective when the experiment has several metrics; empty otherwise
     objectives: tuple[tuple[str, str], ...] = field(default=())
@@ -231,20 +210,12 @@ def _read_trials(
                 best_iteration=row.get("metric_best_iteration"),
                 error=row.get("error"),
                 config=config,
-                started_at=_seconds(row.get("started_at")),
+                started_at=layout.seconds(row.get("started_at")),
                 values={name: as_number(row.get(f"last/{name}")) for name, _ in objectives},
                 pareto=bool(row.get(PARETO_COLUMN)),
             )
         )
     return trials, params, metric, mode, objectives
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
 
 
 def _number(value: Any) -> float | None:
@@ -263,36 +234,22 @@ def _number(value: Any) -> float | None:
 
 
 def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -> tuple[list[Report], list[str]]:
-    import pyarrow.parquet as pq
-
-    sources = [folder / layout.RESULTS] if (folder / layout.RESULTS).is_file() else []
-    parts = folder / layout.RESULTS_PARTS
-    if parts.is_dir():
-        sources += sorted(parts.glob("part-*.parquet"))
+    try:
+        wanted = ["trial_id", "training_iteration", "time_total_s", "timestamp", metric]
+        batches = list(result_sources(Folder.local(folder)).batches(wanted))
+    except Exception as exc:  # noqa: BLE001 - any read failure is the same problem to the user
+        raise ExperimentError(f"{folder}: cannot read the results table: {exc}") from exc
     rows: list[tuple[str, int, float, float | None, Any]] = []
-    fields = ("trial_id", "training_iteration", "time_total_s", "timestamp", metric)
-    for source in [*sources, *unsealed_parts(folder)]:
-        try:
-            if source.suffix == ".jsonl":  # reports of a running (or killed) run not yet in a part
-                table = read_open_part(source)
-                wanted = [c for c in fields if c in table.column_names]
-            else:
-                names = pq.read_schema(source).names
-                wanted = [c for c in fields if c in names]
-                table = pq.read_table(source, columns=wanted)
-        except Exception as exc:  # noqa: BLE001 - a half-written part is skipped, not fatal
-            if source.name == layout.RESULTS:
-                raise ExperimentError(f"{source}: cannot read the results table: {exc}") from exc
-            continue
-        columns = {name: table.column(name).to_pylist() for name in wanted}
-        n = table.num_rows
+    for batch in batches:
+        columns = batch.to_pydict()
+        n = batch.num_rows
         for i in range(n):
             rows.append(
                 (
                     str(columns["trial_id"][i]),
-                    int(columns.get("training_iteration", [0] * n)[i] or 0),
-                    float(columns.get("time_total_s", [0.0] * n)[i] or 0.0),
-                    _seconds(columns.get("timestamp", [None] * n)[i]),
+                    int(columns["training_iteration"][i] or 0),
+                    float(columns["time_total_s"][i] or 0.0),
+                    layout.seconds(columns["timestamp"][i]),
                     columns.get(metric, [None] * n)[i],
                 )
             )
@@ -320,32 +277,12 @@ def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -
     return reports, notes
 
 
-def _read_pbt(folder: Path) -> tuple[PbtDecision, ...] | None:
-    import pyarrow.parquet as pq
-
-    path = folder / PBT_DECISIONS
-    if not path.is_file():
+def _read_pbt(folder: Path) -> tuple[Decision, ...] | None:
+    if not (folder / layout.PBT_DECISIONS).is_file():
         return None
     try:
-        rows = pq.read_table(path).to_pylist()
+        return tuple(read_exploits(folder))
     except Exception as exc:  # noqa: BLE001
-        raise ExperimentError(f"{path}: cannot read the PBT decisions: {exc}") from exc
-    return tuple(
-        PbtDecision(
-            time=_seconds(row.get("time")),
-            step=int(row.get("step") or 0),
-            trial_id=str(row["trial_id"]),
-            source_trial_id=str(row["source_trial_id"]),
-            old_config=_json_dict(row.get("old_config_json")),
-            new_config=_json_dict(row.get("new_config_json")),
-        )
-        for row in rows
-    )
+        raise ExperimentError(f"{folder / layout.PBT_DECISIONS}: cannot read the PBT decisions: {exc}") from exc
 
 
-def _json_dict(text: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -1,7 +1,7 @@
 """The PBT family tree: one lane per trial over training iterations, an arrow per exploit.
 
 Drawn from ``pbt_decisions.parquet`` (columns documented on
-:class:`raytuner.results.report.data.PbtDecision`). At each decision the trial took the
+:class:`raytuner.results.lineage.Decision`). At each decision the trial took the
 weights of ``source_trial_id`` and a perturbed copy of its configuration; the arrow goes
 from the source's lane to the trial's lane at that step.
 """

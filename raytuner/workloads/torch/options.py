@@ -94,6 +94,19 @@ class TorchTrainableBase(Model):
         default_factory=lambda: Holdout.model_validate({}),
         description="{fraction: 0.2} for a holdout split or {folds: k} for k-fold",
     )
+    test_fraction: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="share of the rows set aside as a test split no trial sees (stratified for "
+        "classifiers, seeded by seed); raytuner refit scores the final model on it",
+    )
+    test_path: str | None = Field(
+        None,
+        min_length=1,
+        description="a table dataset's test rows in their own CSV or Parquet file (same columns), "
+        "relative to the spec's folder; no trial sees them",
+    )
     seed: int = Field(0, ge=0, description="seed for the split, the initial weights and the batch order")
     standardize: bool = Field(True, description="scale features to zero mean and unit variance (fit on train rows)")
     early_stopping: EarlyStopping | None = Field(
@@ -119,6 +132,20 @@ class TorchTrainableBase(Model):
         if self.is_classifier:
             return (WatchedMetric.VAL_LOSS, WatchedMetric.VAL_ACCURACY)
         return (WatchedMetric.VAL_LOSS, WatchedMetric.VAL_RMSE, WatchedMetric.VAL_MAE)
+
+    @property
+    def has_test_split(self) -> bool:
+        return self.test_fraction is not None or self.test_path is not None
+
+    @model_validator(mode="after")
+    def _one_test_split(self) -> TorchTrainableBase:
+        if self.test_fraction is not None and self.test_path is not None:
+            raise ValueError("give test_fraction or test_path, not both")
+        if self.test_path is not None and not isinstance(self.dataset, TableDataset):
+            raise ValueError(
+                f"test_path goes with a table dataset ({{path, target}}); for {self.dataset.value} use test_fraction"
+            )
+        return self
 
     @model_validator(mode="after")
     def _watched_metric_is_reported(self) -> TorchTrainableBase:

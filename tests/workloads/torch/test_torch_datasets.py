@@ -145,3 +145,10 @@ def test_regression_target_is_standardized_for_training() -> None:
     raw = _options("mlp_regressor", dataset="diabetes", standardize_target=False)
     (unscaled,) = make_folds(load_table(raw), raw)
     assert unscaled.target_std == 1.0 and float(unscaled.y_train.mean()) > 100
+
+
+def test_a_validation_split_too_large_to_stratify_is_drawn_at_random() -> None:
+    options = _options(validation={"fraction": 0.995})  # 9 training rows for 10 classes
+    check_dataset(options)  # was sklearn's ValueError (a traceback from raytuner validate)
+    (fold,) = make_folds(load_table(options), options)
+    assert fold.x_train.shape[0] == 9

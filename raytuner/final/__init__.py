@@ -1,0 +1,1 @@
+"""After the search: the final model (``raytuner refit``) and its predictions (``raytuner predict``)."""
