@@ -28,6 +28,7 @@ from raytuner.errors import (
 
 if TYPE_CHECKING:
     from raytuner.api import (
+        CheckpointInfo,
         Experiment,
         Overrides,
         Plan,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointInfo",
     "Experiment",
     "ExperimentError",
     "JobError",
@@ -69,6 +71,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "CheckpointInfo": "raytuner.api",
     "Experiment": "raytuner.api",
     "Overrides": "raytuner.api",
     "Plan": "raytuner.api",

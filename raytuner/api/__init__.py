@@ -8,8 +8,10 @@ from __future__ import annotations
 from raytuner.api.experiment import Experiment, experiments, open
 from raytuner.api.running import Overrides, Plan, SpecSource, run, validate
 from raytuner.api.views import Ranking, Trial, TrialView
+from raytuner.results.checkpoints import CheckpointInfo
 
 __all__ = [
+    "CheckpointInfo",
     "Experiment",
     "Overrides",
     "Plan",

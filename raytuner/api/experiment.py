@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from raytuner.execution.runner import RunSummary
     from raytuner.final.refit import RefitSummary
     from raytuner.results.catalog import ExperimentInfo
+    from raytuner.results.checkpoints import CheckpointInfo, Which
     from raytuner.results.compare import Comparison
     from raytuner.results.export import ExportFormat, ExportSummary
     from raytuner.results.lineage import Segment
@@ -282,6 +283,28 @@ class Experiment:
             raise UsageError(f"{self.name} has a single metric: there is no Pareto front; use best()")
         return ranking.trials
 
+    def best_checkpoint(self, trial_id: str | None = None, *, which: str = "best") -> CheckpointInfo:
+        """Where a trial's kept checkpoint is (``raytuner checkpoint``): by default the best
+        trial's (as :meth:`best` ranks them) best checkpoint by ``checkpoint.score`` (else the
+        spec's metric); ``which="last"``: its latest.
+
+        Raises:
+            UsageError: a plain Ray Tune folder, an unknown trial, several metrics and no
+                ``trial_id``, or a spec that keeps no checkpoints.
+            ExperimentError: the trial has no checkpoint recorded, or its folder is gone.
+        """
+        from raytuner.results.checkpoints import find_checkpoint
+
+        return find_checkpoint(self._ref, trial_id=trial_id, which=_which(which))
+
+    def copy_checkpoint(self, destination: str | Path, trial_id: str | None = None, *, which: str = "best") -> Path:
+        """Copy the checkpoint :meth:`best_checkpoint` finds into ``destination`` (a new or empty
+        folder; from object storage too) and return it."""
+        from raytuner.results.checkpoints import copy_checkpoint
+
+        copy_checkpoint(self._ref, destination, trial_id=trial_id, which=_which(which))
+        return Path(destination)
+
     def lineage(self) -> pa.Table:
         """The PBT/PB2 decisions (pbt_decisions.parquet): which trial copied which, when, and
         the configuration it went on with; an empty table when none were recorded."""
@@ -496,6 +519,16 @@ class Experiment:
 
             enable_token_auth()
         return find_experiment(self._ref, "runs", to_continue=True)
+
+
+def _which(which: str) -> Which:
+    from raytuner.errors import UsageError
+    from raytuner.results.checkpoints import Which
+
+    try:
+        return Which(which)
+    except ValueError:
+        raise UsageError(f"which: expected 'best' or 'last', found {which!r}") from None
 
 
 def open(  # noqa: A001 - raytuner.open, by design

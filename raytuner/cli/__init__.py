@@ -27,6 +27,7 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 from raytuner import __version__
 from raytuner.cli import (
     best,
+    checkpoint,
     compare,
     export,
     extend,
@@ -76,7 +77,9 @@ def main(
     set_debug(debug)
 
 
-COMMANDS = (run, validate, ls, show, best, refit, predict, compare, export, report, init, schema, lr_find, resume, extend)
+COMMANDS = (
+    run, validate, ls, show, best, checkpoint, refit, predict, compare, export, report, init, schema, lr_find, resume, extend
+)  # fmt: skip
 for module in (*COMMANDS, submit, jobs):
     app.add_typer(module.app)
 

@@ -45,8 +45,9 @@ def best(
             "--format",
             "-f",
             help="Output format (default: yaml; table for a multi-objective Pareto front). json (strict: NaN and "
-            "infinities are null): one object {trial_id, status, <metric>, iteration, config} when one trial is "
-            "asked for (-n 1, the default), a list of them for -n 2 or more, and always a list for a Pareto front. "
+            "infinities are null): one object {trial_id, status, <metric>, iteration, config, checkpoint (where its "
+            "best checkpoint is, when it kept one)} when one trial is asked for (-n 1, the default), a list of them "
+            "for -n 2 or more, and always a list for a Pareto front. "
             "tsv: a header line, then one tab-separated line per trial, the config as JSON.",
             show_default=False,
         ),
@@ -62,7 +63,7 @@ def best(
         ),
     ] = False,
 ) -> None:
-    """Print the best trial(s): metric value and configuration; with several metrics, the Pareto front.
+    """Print the best trial(s): metric value, configuration and checkpoint; with several metrics, the Pareto front.
 
     Only trials that did not fail and whose value is finite are ranked (--include-failed: all).
     """
@@ -89,6 +90,12 @@ def best(
         schedule = ranking.schedules.get(row["trial_id"])
         if schedule:
             row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
+    from raytuner.results.checkpoints import checkpoint_locations
+
+    kept = checkpoint_locations(experiment, storage, [row["trial_id"] for row in rows])  # none for Ray Tune's folders
+    for row in rows:  # where each one's best checkpoint is, when it kept one (raytuner checkpoint copies it)
+        if row["trial_id"] in kept:
+            row["checkpoint"] = kept[row["trial_id"]]
     count = n or 1
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
@@ -96,14 +103,19 @@ def best(
         typer.echo(json_text(rows[0] if count == 1 else rows))
         return
     if chosen is Format.TSV:
-        columns = ["trial_id", "status", metric_name, "iteration", "config", *(["schedule"] if "schedule" in rows[0] else [])]
+        extra = [name for name in ("schedule", "checkpoint") if name in rows[0]]
+        columns = ["trial_id", "status", metric_name, "iteration", "config", *extra]
         typer.echo(rows_text(OutputFormat.TSV, columns, rows))
         return
     if chosen is Format.TABLE:
         _print_table(
             f"{name}: best {len(rows)} by {metric_name} ({mode_name})",
-            ["#", "trial", "status", metric_name, "iteration", "config"],
-            [[str(i), r["trial_id"], r["status"], r[metric_name], r["iteration"], r["config"]] for i, r in enumerate(rows, 1)],
+            ["#", "trial", "status", metric_name, "iteration", "config", *(["checkpoint"] if "checkpoint" in rows[0] else [])],
+            [
+                [str(i), r["trial_id"], r["status"], r[metric_name], r["iteration"], r["config"]]
+                + ([r.get("checkpoint")] if "checkpoint" in rows[0] else [])
+                for i, r in enumerate(rows, 1)
+            ],
         )
         return
     import yaml
@@ -112,6 +124,8 @@ def best(
         if i:
             typer.echo("---")
         typer.echo(f"# {name}: trial {row['trial_id']} ({row['status']}), {metric_name} = {row[metric_name]:.6g} ({mode_name})")
+        if "checkpoint" in row:
+            typer.echo(f"# checkpoint: {row['checkpoint']}")
         for segment in row.get("schedule", []):
             typer.echo(f"# from step {segment['from_step']} (trial {segment['trial_id']}): {json.dumps(segment['config'])}")
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())

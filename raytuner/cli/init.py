@@ -51,7 +51,7 @@ stop:                        # optional per-trial stop conditions
   iterations: 20
   # metrics: {{loss: {{at_most: 0.5}}}}
 
-checkpoint: {{every: 0, keep: 2}}
+checkpoint: {{every: 0, keep: 2}}   # keep: the last 2; add score: METRIC to keep the 2 best by it (and the latest)
 failure: {{max_retries: 1}}
 storage: runs                # experiment folders go here
 """

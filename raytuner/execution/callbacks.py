@@ -8,6 +8,7 @@ hooks into :class:`Event` objects for the progress display.
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,8 +19,9 @@ from ray.tune import Callback
 from raytuner.execution import ray_state
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.pending import PendingWatch
+from raytuner.execution.retention import DeferredDrops, Retention
 from raytuner.execution.stopper import SpecStopper
-from raytuner.results.records import ExperimentBook, TrialRecord, TrialStatus, is_number, metrics_of
+from raytuner.results.records import ExperimentBook, Kept, TrialRecord, TrialStatus, is_number, metrics_of
 from raytuner.results.remote import Mirror
 from raytuner.results.store import ResultsStore
 
@@ -42,8 +44,11 @@ class Bookkeeper(Callback):
         trial_timeout_s: float | None = None,
         pending_warning_s: float | None = None,
         mirror: Mirror | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.book = book
+        self.retention = retention  # the spec's checkpoint policy: each trial's best and latest are recorded
+        self.drops: DeferredDrops | None = None  # Ray backend: raytuner deletes the checkpoints the policy drops
         self.store = store
         self.mirror = mirror  # the upload to object storage, when the experiment lives there
         self.listener = listener
@@ -84,6 +89,8 @@ class Bookkeeper(Callback):
             self.mirror.round()
         elif self._staging is not None:  # Ray's files are whole in staging now; its copy can be cut short
             ray_state.keep(self._staging, self.store.folder)
+        if self.drops is not None:
+            self.drops.saved()
         return None
 
     # ------------------------------------------------------------------ helpers
@@ -153,8 +160,31 @@ class Bookkeeper(Callback):
         return isinstance(value, (int, float)) and value >= max_t
 
     def on_checkpoint(self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any) -> None:
-        # A restored trial resumes after its checkpoint: every report up to it must be on disk.
+        if self.retention is not None:
+            self._kept(trial, checkpoint)
+        # A restored trial resumes after its checkpoint: every report up to it must be on disk
+        # (and the trials table names it before Ray or the inline backend drops an older one).
         self.store.flush()
+
+    def _kept(self, trial: Any, checkpoint: Any) -> None:
+        """Follow the trial's kept checkpoints (the one just made came with its last report); on
+        Ray, hand the ones dropped to :attr:`drops`."""
+        assert self.retention is not None
+        result = trial.last_result or {}
+        path = str(getattr(checkpoint, "path", checkpoint)).rstrip("/")
+        name = f"{posixpath.basename(str(trial.path).rstrip('/'))}/{posixpath.basename(path)}"
+        new = Kept(name, int(result.get("training_iteration") or 0), self.retention.value(result))
+        record = self._record(trial)
+        before = record.checkpoints
+        record.checkpoints = self.retention.add(before, new)
+        if self.drops is not None:
+            staying = {entry.name for entry in record.checkpoints}
+            for entry in before:
+                if entry.name not in staying:  # in the same trial folder as the new one
+                    old = posixpath.join(posixpath.dirname(path), posixpath.basename(entry.name))
+                    self.drops.drop(checkpoint.filesystem, old)
+        best = self.retention.best([entry.value for entry in record.checkpoints])
+        record.checkpoint_best = record.checkpoints[best] if best is not None else None
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         fault = self.stopper.faults.pop(trial.trial_id, None)
@@ -284,6 +314,8 @@ class Bookkeeper(Callback):
             ray.kill(actor, no_restart=True)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if self.drops is not None:
+            self.drops.ended()
         if self.decisions is not None:
             for decision in self.decisions():
                 self.store.add_decision(decision)

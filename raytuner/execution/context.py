@@ -98,6 +98,7 @@ class RunParts:
 def run_parts(run: RunContext, total_trials: int) -> RunParts:
     """The scheduler, the trainable's build, the stopper and the Bookkeeper of ``run``."""
     from raytuner.execution.callbacks import Bookkeeper
+    from raytuner.execution.retention import Retention
     from raytuner.execution.stopper import FailureLimit, SpecStopper
     from raytuner.schedulers import create_scheduler
     from raytuner.workloads import build_trainable
@@ -119,6 +120,7 @@ def run_parts(run: RunContext, total_trials: int) -> RunParts:
         trial_timeout_s=spec.failure.trial_timeout_s,
         pending_warning_s=spec.execution.pending_warning_s,
         mirror=run.mirror,
+        retention=Retention.of(spec),
     )
     return RunParts(scheduler, build, stopper, bookkeeper)
 

@@ -52,6 +52,7 @@ from raytuner.execution.inline_trial import (  # InlineTrial, Resources: inline-
     _ROUTER,
     NODE_IP,
     InlineTrial,
+    KeptFolder,
     Resources,
     TrialSession,
     TrialStopped,
@@ -64,10 +65,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from raytuner.execution.callbacks import Bookkeeper
+    from raytuner.execution.retention import Retention
     from raytuner.results.records import ExperimentBook, TrialRecord
     from raytuner.results.store import ResultsStore
 
-CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints, newest last
+CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints (KeptFolder), newest last
 TICK_S = 0.25
 WAIT_ON_ERROR_S = 30.0  # after an error in the run itself, how long running trials get to reach a report
 SAVE_EVERY_S = 1.0  # the state is saved at most this often while trials start and end (and at the end)
@@ -89,7 +91,7 @@ class InlineSetup:
     cpu: float
     max_retries: int
     fail_fast: bool
-    keep: int | None
+    retention: Retention
     time_budget_s: float | None
 
 
@@ -157,6 +159,8 @@ class InlineExecutor:
                 continue
             trial.status, trial.stop_reason = "PENDING", None
             trial.checkpoints = _listed_checkpoints(Path(trial.local_path), trial.checkpoints)
+            if record is not None:  # the books follow the list (the trials table names the best and latest only)
+                self._follow(record, trial.checkpoints)
             self.retry.append(trial)
         for trial_id, record in list(self.book.trials.items()):
             started_after = trial_number(trial_id) >= self.created  # the restored searcher suggests it again
@@ -166,6 +170,13 @@ class InlineExecutor:
             self.store.forget(trial_id)
         if retry_errored:
             self._requeue_errored()
+
+    def _follow(self, record: TrialRecord, kept: list[KeptFolder]) -> None:
+        from raytuner.results.records import Kept
+
+        record.checkpoints = [Kept(f"{Path(path).parent.name}/{Path(path).name}", it, v) for path, it, _, v in kept]
+        best = self.setup.retention.best([entry.value for entry in record.checkpoints])
+        record.checkpoint_best = record.checkpoints[best] if best is not None else None
 
     def _ended_unseen(self, record: TrialRecord) -> None:
         """Tell the restored searcher of a trial that ended after its state was saved: it still
@@ -456,7 +467,8 @@ class InlineExecutor:
 
     def _checkpoint(self, trial: InlineTrial, result: dict[str, Any], write: Callable[[Path], Any]) -> str:
         """Write the trial's next checkpoint folder, then list it in ``checkpoints.json``, then drop
-        those beyond ``checkpoint.keep``: a driver killed at any step leaves a listed, whole one.
+        those the spec does not keep (:mod:`~raytuner.execution.retention`): a driver killed at any
+        step leaves a listed, whole one.
 
         The list in the trial's folder, not the saved state, is what a resume trusts: the state
         may be older than checkpoints written (and pruned) after it.
@@ -472,11 +484,13 @@ class InlineExecutor:
         shutil.rmtree(partial, ignore_errors=True)
         write(partial)
         os.replace(partial, folder)
+        retention = self.setup.retention
         with self.lock:
-            trial.checkpoints.append((str(folder), int(result["training_iteration"]), float(result["time_total_s"])))
-            keep = self.setup.keep
-            dropped = trial.checkpoints[: -keep] if keep is not None and len(trial.checkpoints) > keep else []
-            trial.checkpoints = trial.checkpoints[len(dropped) :]
+            made = (str(folder), int(result["training_iteration"]), float(result["time_total_s"]), retention.value(result))
+            trial.checkpoints.append(made)
+            stay = retention.kept([entry[3] for entry in trial.checkpoints])
+            dropped = [entry for i, entry in enumerate(trial.checkpoints) if i not in stay]
+            trial.checkpoints = [entry for i, entry in enumerate(trial.checkpoints) if i in stay]
             write_json_atomic(trial_folder / CHECKPOINTS_FILE, [list(entry) for entry in trial.checkpoints])
             for old in dropped:
                 shutil.rmtree(old[0], ignore_errors=True)
@@ -551,14 +565,19 @@ class InlineExecutor:
             self._ended.append((time.monotonic(), record))
 
 
-def _listed_checkpoints(folder: Path, saved: list[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
+def _listed_checkpoints(folder: Path, saved: list[KeptFolder]) -> list[KeptFolder]:
     """The trial's checkpoints as its ``checkpoints.json`` lists them (newer than the saved
-    state), those still on disk; the state's own list when the trial never wrote one."""
+    state), those still on disk; the state's own list when the trial never wrote one. A list
+    written before checkpoints had values (3 items each) gives None for them."""
     import json
 
     listed = folder / CHECKPOINTS_FILE
-    entries = [tuple(entry) for entry in json.loads(listed.read_text())] if listed.is_file() else saved
-    return [(str(path), int(it), float(t)) for path, it, t in entries if Path(path).is_dir()]
+    entries = [list(entry) for entry in json.loads(listed.read_text())] if listed.is_file() else saved
+    return [
+        (str(entry[0]), int(entry[1]), float(entry[2]), entry[3] if len(entry) > 3 else None)
+        for entry in entries
+        if Path(entry[0]).is_dir()
+    ]
 
 
 def _in_folder(cls: type, folder: str) -> type:

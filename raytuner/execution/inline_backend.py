@@ -25,6 +25,7 @@ class InlineBackend:
 
     def fit(self, run: RunContext) -> int:
         from raytuner.execution.gpus import GpuInventory, plan_placement
+        from raytuner.execution.retention import Retention
         from raytuner.execution.run_record import started_event
         from raytuner.search import create_search
 
@@ -56,7 +57,7 @@ class InlineBackend:
             cpu=spec.resources.cpu,
             max_retries=spec.failure.max_retries,
             fail_fast=spec.failure.fail_fast,
-            keep=spec.checkpoint.keep,
+            retention=Retention.of(spec),
             time_budget_s=spec.search.time_budget_s,
         )
         executor = InlineExecutor(setup, folder, book, run.store)

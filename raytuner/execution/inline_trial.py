@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from raytuner.execution.inline import InlineExecutor
 
 NODE_IP = "127.0.0.1"
+# A kept checkpoint: its folder, iteration, time_total_s, and the value it is ranked by (None: missing)
+KeptFolder = tuple[str, int, float, float | None]
 
 class TrialStopped(BaseException):
     """Raised in a trial's thread, from its report, when the trial must end there.
@@ -60,7 +62,7 @@ class InlineTrial:
     last_result: dict[str, Any] = field(default_factory=dict)
     num_failures: int = 0
     error_file: str | None = None
-    checkpoints: list[tuple[str, int, float]] = field(default_factory=list)  # (folder, iteration, time_total_s)
+    checkpoints: list[KeptFolder] = field(default_factory=list)  # kept, in the order made
     checkpoints_made: int = 0
     stop_reason: str | None = None
 
@@ -72,7 +74,7 @@ class InlineTrial:
         return self.local_path
 
     @property
-    def latest_checkpoint(self) -> tuple[str, int, float] | None:
+    def latest_checkpoint(self) -> KeptFolder | None:
         return self.checkpoints[-1] if self.checkpoints else None
 
 

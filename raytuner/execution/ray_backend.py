@@ -60,6 +60,7 @@ class RayBackend:
             from raytuner.execution.loggers import logger_callbacks
             from raytuner.execution.pending import awaited_node
             from raytuner.execution.preflight import check_placeable, local_single_node, preflight
+            from raytuner.execution.retention import DeferredDrops
             from raytuner.execution.search_watch import TrialsFeed, WatchedSearch, watched
             from raytuner.search import create_search
             from raytuner.search.population import PopulationSearch
@@ -77,6 +78,7 @@ class RayBackend:
                 requested_gpus=options.num_gpus if session.private else None,
             )
             parts = run_parts(run, plan.total_trials)
+            parts.bookkeeper.drops = DeferredDrops()  # Ray keeps every checkpoint: raytuner deletes those the spec drops
             widen = resume is not None and not isinstance(plan.searcher, PopulationSearch)  # a population has its size
             search = WidenedSearch(plan.searcher, plan.total_trials) if widen else watched(plan.searcher)
             feed = [TrialsFeed(search)] if isinstance(search, WatchedSearch) else []
@@ -97,7 +99,7 @@ class RayBackend:
                 stop=parts.stopper,
                 callbacks=[parts.bookkeeper, *feed, *devices.callbacks(book), *logger_callbacks(spec, folder)],
                 failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # see DeferredDrops
             )
             if resume is None:
                 tuner = tune.Tuner(

@@ -92,6 +92,21 @@ def rankable(status: str, value: Any) -> bool:
     return status != TrialStatus.ERROR.value and is_number(value) and math.isfinite(value)
 
 
+@dataclass(frozen=True)
+class Kept:
+    """One of a trial's checkpoints on disk (see :mod:`raytuner.execution.retention`).
+
+    Attributes:
+        name: its folder relative to the experiment folder (``<trial folder>/checkpoint_NNNNNN``).
+        iteration: the ``training_iteration`` of the report it came with.
+        value: the metric checkpoints are ranked by, in that report (None: missing or NaN).
+    """
+
+    name: str
+    iteration: int
+    value: float | None
+
+
 @dataclass(slots=True)
 class TrialRecord:
     """Everything recorded about one trial."""
@@ -113,6 +128,8 @@ class TrialRecord:
     resources: dict[str, float] = field(default_factory=dict)
     gpu_ids: str | None = None  # the GPUs the trial used, as CUDA_VISIBLE_DEVICES names them ("0", "0,1")
     early_stopped: bool = False
+    checkpoints: list[Kept] = field(default_factory=list)  # kept on disk, oldest first
+    checkpoint_best: Kept | None = None  # the best of them by the checkpoint metric
 
     def observe(self, metric: str, sign: float, metrics: Mapping[str, Any], iteration: int) -> bool:
         """Take one report into account; True if it improved this trial's best (NaN never does;
@@ -281,7 +298,19 @@ def read_records(path: Path) -> dict[str, TrialRecord]:
             trial_dir=row["trial_dir"],
             last={name[len("last/") :]: row[name] for name in last_columns if row[name] is not None},
         )
+        best, last = _kept(row, "checkpoint_best"), _kept(row, "checkpoint_last")
+        record.checkpoint_best = best
+        older = [best] if best is not None and (last is None or best.name != last.name) else []
+        record.checkpoints = older + ([last] if last is not None else [])
         record.started_at = row["started_at"].timestamp() if row["started_at"] else None
         record.ended_at = row["ended_at"].timestamp() if row["ended_at"] else None
         records[record.trial_id] = record
     return records
+
+
+def _kept(row: Mapping[str, Any], prefix: str) -> Kept | None:
+    """The checkpoint a trials table row records under ``prefix`` (tables older than these columns have none)."""
+    name = row.get(prefix)
+    if not name:
+        return None
+    return Kept(name, int(row.get(f"{prefix}_iteration") or 0), row.get(f"{prefix}_value"))

@@ -143,6 +143,11 @@ TRIAL_COLUMNS: dict[str, str] = {
     "gpu_ids": "string",
     "node_ip": "string",
     "trial_dir": "string",
+    "checkpoint_best": "string",
+    "checkpoint_best_iteration": "int64",
+    "checkpoint_best_value": "float64",
+    "checkpoint_last": "string",
+    "checkpoint_last_iteration": "int64",
     "config_json": "string",
 }
 

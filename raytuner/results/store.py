@@ -321,6 +321,7 @@ class ResultsStore:
             "gpu_ids": record.gpu_ids,
             "node_ip": record.node_ip,
             "trial_dir": record.trial_dir,
+            **_checkpoint_cells(record),
             "config_json": json.dumps(record.config, sort_keys=True, default=str),
         }
         for name, value in flatten_config(record.config).items():
@@ -332,6 +333,18 @@ class ResultsStore:
             if kind is not None:
                 row[f"last/{name}"] = coerce(value, kind)
         return row
+
+
+def _checkpoint_cells(record: TrialRecord) -> dict[str, Any]:
+    best = record.checkpoint_best
+    last = record.checkpoints[-1] if record.checkpoints else None
+    return {
+        "checkpoint_best": best.name if best else None,
+        "checkpoint_best_iteration": best.iteration if best else None,
+        "checkpoint_best_value": best.value if best else None,
+        "checkpoint_last": last.name if last else None,
+        "checkpoint_last_iteration": last.iteration if last else None,
+    }
 
 
 TRIALS_BATCH = 4096  # rows of the trials table read, and written as one row group, at a time

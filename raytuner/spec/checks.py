@@ -39,6 +39,7 @@ def check_experiment(experiment: Experiment, locate: Locate) -> None:
     _check_warm_start(experiment, locate)
     _check_population(experiment, locate)
     _check_inline(experiment, locate)
+    _check_checkpoint_score(experiment, locate)
     from raytuner.workloads import check_trainable
 
     check_trainable(experiment, locate)
@@ -139,6 +140,34 @@ def _check_warm_start(experiment: Experiment, locate: Locate) -> None:
         priors_for(experiment)
     except WarmStartError as exc:
         raise SpecError(f"warm start: {exc}", locate(("search", "warm_start", exc.key))) from exc
+
+
+def _check_checkpoint_score(experiment: Experiment, locate: Locate) -> None:
+    """``checkpoint.score`` names a metric the trainable reports, and which way is better."""
+    from raytuner.workloads import reported_metrics
+
+    spec = experiment.spec
+    score = spec.checkpoint.score
+    if score is None:
+        return
+    known = reported_metrics(spec.trainable)
+    if known is not None and score.metric not in known:
+        raise SpecError(
+            f"the trainable reports {', '.join(known)}; found score metric '{score.metric}'",
+            locate(("checkpoint", "score", "metric")),
+        )
+    if known is not None and not spec.checkpoint.every:
+        raise SpecError(
+            "checkpoint.score ranks the trials' checkpoints, but with checkpoint.every 0 a built-in workload makes "
+            "none; set checkpoint.every (e.g. 1: every epoch)",
+            locate(("checkpoint", "every") if "every" in spec.checkpoint.model_fields_set else ("checkpoint",)),
+        )
+    if score.mode is None and score.metric not in [o.metric for o in spec.objectives]:
+        raise SpecError(
+            f"'{score.metric}' is not the spec's metric, so the spec's mode does not say whether larger or smaller "
+            f"is better; give score: {{metric: {score.metric}, mode: max}} (or min)",
+            locate(("checkpoint", "score")),
+        )
 
 
 def _check_inline(experiment: Experiment, locate: Locate) -> None:

@@ -519,9 +519,31 @@ class StopSpec(Model):
     )
 
 
+class CheckpointScore(Model):
+    """The metric a trial's checkpoints are ranked by (``checkpoint.score``)."""
+
+    metric: MetricName = Field(description="a metric the trial reports with its checkpoints")
+    mode: Mode | None = Field(
+        None, description="min or max; default: the spec's mode for that metric (it must then be one of the spec's metrics)"
+    )
+
+
 class CheckpointSpec(Model):
     every: int = Field(0, ge=0, description="checkpoint every N iterations (0: never)")
-    keep: int | None = Field(2, ge=1, description="checkpoints kept per trial (null: all)")
+    keep: int | None = Field(
+        2, ge=1, description="checkpoints kept per trial (null: all): the last ones, or with score the best ones, "
+        "plus always the latest"
+    )
+    score: CheckpointScore | None = Field(
+        None,
+        description="keep each trial's best checkpoints by this metric instead of its last ones: a metric name "
+        "(mode from the spec's) or {metric, mode}",
+    )
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _metric_name(cls, value: Any) -> Any:
+        return {"metric": value} if isinstance(value, str) else value
 
 
 class FailureSpec(Model):
@@ -733,3 +755,15 @@ class Spec(Model):
     def mode(self) -> Mode:
         """The primary (first) metric's mode."""
         return self.objectives[0].mode
+
+    @property
+    def checkpoint_objective(self) -> Objective:
+        """What ranks a trial's checkpoints: ``checkpoint.score``, its mode from the spec's
+        metric of that name when not given; without ``score``, the primary metric."""
+        score = self.checkpoint.score
+        if score is None:
+            return self.objectives[0]
+        if score.mode is not None:
+            return Objective(score.metric, score.mode)
+        same = [o for o in self.objectives if o.metric == score.metric]
+        return same[0] if same else Objective(score.metric, self.mode)

@@ -53,6 +53,22 @@ def check_trainable(experiment: Experiment, locate: Locate) -> None:
         resolve(trainable.function, experiment.base_dir, locate(("trainable", "function")))
 
 
+def reported_metrics(trainable: Any) -> tuple[str, ...] | None:
+    """The metrics a built-in workload reports; None for user code (not known before it runs)."""
+    from raytuner.spec.models import AnalyticTrainable
+    from raytuner.workloads.torch.options import TorchTrainableBase
+
+    if isinstance(trainable, AnalyticTrainable):
+        from raytuner.workloads.analytic import MULTI_OBJECTIVES
+
+        return ("f1", "f2") if trainable.objective in MULTI_OBJECTIVES else ("loss", "objective")
+    if isinstance(trainable, TorchTrainableBase):
+        from raytuner.workloads.torch.check import reported_metrics as torch_metrics
+
+        return torch_metrics(trainable)
+    return None
+
+
 def build_trainable(experiment: Experiment) -> TrainableBuild:
     """The trainable for ``ray.tune.Tuner`` (imports Ray and the workload's libraries)."""
     from raytuner.spec.command_options import CommandTrainable

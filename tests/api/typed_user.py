@@ -37,3 +37,9 @@ def tune_and_pick(storage: str) -> dict[str, Any]:
     opened = raytuner.open(experiment.name, storage=storage)
     print(opened.results().num_rows, opened.lineage().num_rows, opened.spec)
     return best[0].config
+
+
+def hand_over(experiment: raytuner.Experiment) -> str:
+    found: raytuner.CheckpointInfo = experiment.best_checkpoint(which="last")
+    copied = experiment.copy_checkpoint("model", found.trial_id)
+    return f"{found.location} ({found.metric} = {found.value}) -> {copied.resolve()}"

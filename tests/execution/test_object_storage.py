@@ -81,7 +81,8 @@ def test_a_run_writes_everything_to_the_bucket_and_every_reader_finds_it(
     assert any(n.startswith("experiment_state-") for n in names)  # Ray's own state, written by Ray
     trial_dirs = [n for n in names if n.startswith("analytic_")]
     assert len(trial_dirs) == 4
-    assert any(n.startswith("checkpoint_") for n in _names(s3, f"{folder}/{trial_dirs[0]}"))
+    kept = [n for n in _names(s3, f"{folder}/{trial_dirs[0]}") if n.startswith("checkpoint_")]
+    assert len(kept) == 2  # of 3 (iterations 2, 4, 6): checkpoint.keep's default, the other deleted in the bucket
 
     trials = pq.read_table(f"{folder}/trials.parquet", filesystem=s3).to_pylist()
     assert len(trials) == 4 and {t["status"] for t in trials} == {"completed"}
@@ -105,6 +106,15 @@ def test_a_run_writes_everything_to_the_bucket_and_every_reader_finds_it(
     )  # fmt: skip
     assert best.returncode == 0, best.stderr
     assert json.loads(best.stdout)["config"]["x"] == pytest.approx(min(trials, key=lambda t: t["metric_best"])["config/x"])
+    assert json.loads(best.stdout)["checkpoint"].startswith(f"{storage}/remote/analytic_")
+    best_trial = min(trials, key=lambda t: t["metric_best"])
+    assert (best_trial["checkpoint_best_iteration"], best_trial["checkpoint_last_iteration"]) == (6, 6)  # loss falls: the last
+    copied = subprocess.run(
+        [RAYTUNER, "checkpoint", "remote", "--storage", storage, "-o", str(tmp_path / "best-checkpoint")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads((tmp_path / "best-checkpoint" / "state.json").read_text()) == {"iteration": 6}  # from the bucket
     report = subprocess.run(
         [RAYTUNER, "report", f"{storage}/remote", "-o", str(tmp_path / "report.html")],
         capture_output=True, text=True, env=env, timeout=120,

@@ -376,6 +376,10 @@ def test_unknown_nested_key_follows_union_tag() -> None:
         ("execution:\n  loggers: [xml]\n", 8, "execution.loggers[0]", ("'csv'", "found 'xml'")),
         ("stop:\n  metrics: {loss: {}}\n", 8, "stop.metrics.loss", ("exactly one of at_least or at_most",)),
         ("checkpoint:\n  every: -1\n", 8, "checkpoint.every", ("greater than or equal to 0", "found -1")),
+        ("checkpoint:\n  score: loss\n", 7, "checkpoint", ("checkpoint.every 0", "makes none")),
+        ("checkpoint:\n  score: {metric: loss, mode: up}\n", 8, "checkpoint.score.mode", ("'min' or 'max'", "found 'up'")),
+        ("checkpoint:\n  every: 1\n  score: acc\n", 9, "checkpoint.score.metric", ("reports loss, objective", "metric 'acc'")),
+        ("checkpoint:\n  every: 1\n  score: objective\n", 9, "checkpoint.score", ("not the spec's metric", "mode: max}")),
         ("storage: ''\n", 7, "storage", ("at least 1 character", "found ''")),
         ("description: [a]\n", 7, "description", ("string", "found a list")),
     ],
@@ -395,6 +399,14 @@ def test_wrong_types_and_values(extra: str, line: int, path: str, fragments: tup
 )
 def test_wrong_types_in_place(old: str, new: str, line: int, path: str, fragments: tuple[str, ...]) -> None:
     assert_at(spec_error(BASE.replace(old, new)), line, path, *fragments)
+
+
+def test_checkpoint_score_takes_a_name_or_a_metric_and_mode() -> None:
+    named = load_experiment_text(BASE + "checkpoint: {every: 1, keep: 1, score: loss}\n").spec
+    assert (named.checkpoint_objective.metric, named.checkpoint_objective.mode.value) == ("loss", "min")  # the spec's
+    given = load_experiment_text(BASE + "checkpoint: {every: 1, score: {metric: objective, mode: max}}\n").spec
+    assert (given.checkpoint_objective.metric, given.checkpoint_objective.mode.value) == ("objective", "max")
+    assert load_experiment_text(BASE).spec.checkpoint_objective.metric == "loss"  # without score: the spec's metric
 
 
 def test_missing_required_key() -> None:

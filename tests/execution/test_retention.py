@@ -1,0 +1,134 @@
+"""``checkpoint: {keep, score}``: which checkpoints stay, on both backends, and what trials.parquet records.
+
+The runs use a trainable whose accuracy peaks at step 3 of 8 (overfitting): keeping the last
+checkpoint loses the peak, keeping the best by accuracy does not. What is asserted is read
+from the disk and the Parquet table, not from raytuner's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import FIXTURES
+from typer.testing import CliRunner
+
+from raytuner.cli import app
+from raytuner.execution.events import Recorder
+from raytuner.execution.retention import Retention
+from raytuner.execution.runner import RunOptions, RunSummary, run_experiment
+from raytuner.spec.loader import load_experiment_text
+
+RAYTUNER = str(Path(sys.executable).parent / "raytuner")
+PEAKS = """
+name: peak
+trainable: {function: "user_trainables:peaks_early"}
+metric: loss
+mode: min
+space: {x: {uniform: [-1, 1]}}
+search: {algorithm: random, num_samples: 2, seed: 1}
+"""
+BY_SCORE = "checkpoint: {keep: 1, score: {metric: accuracy, mode: max}}\n"
+LAST = "checkpoint: {keep: 1}\n"
+
+
+def test_the_rule_keeps_the_best_by_score_or_the_last_and_always_the_latest() -> None:
+    by_score = Retention(keep=2, metric="accuracy", sign=1.0, scored=True)
+    values = [0.5, 0.9, None, 0.7, 0.9, 0.1]
+    assert by_score.kept(values) == {1, 4, 5}  # the two 0.9 (of equal ones the later ranks higher), the latest
+    assert by_score.best(values) == 4
+    assert Retention(keep=1, metric="loss", sign=-1.0, scored=True).kept([3.0, 1.0, 2.0]) == {1, 2}
+    last = Retention(keep=2, metric="accuracy", sign=1.0, scored=False)
+    assert last.kept(values) == {4, 5}
+    assert Retention(keep=None, metric="a", sign=1.0, scored=True).kept(values) == set(range(6))
+    assert by_score.best([None, None]) == 1  # no value: the later
+
+
+def _run(text: str, storage: Path, backend: str) -> RunSummary:
+    experiment = load_experiment_text(text + f"execution: {{backend: {backend}}}\nstorage: {storage}\n")
+    return run_experiment(experiment, RunOptions(num_cpus=2), Recorder())
+
+
+def _steps(folder: Path) -> list[int]:
+    """The steps the trial's checkpoints on disk hold, in order."""
+    return sorted(json.loads((c / "state.json").read_text())["step"] for c in folder.glob("checkpoint_*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["inline", pytest.param("ray", marks=pytest.mark.ray)])
+def test_keeping_by_score_retains_the_peak_that_keeping_the_last_deletes(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    by_score = _run(PEAKS.replace("name: peak", "name: by-score") + BY_SCORE, tmp_path / "runs", backend)
+    last = _run(PEAKS.replace("name: peak", "name: by-last") + LAST, tmp_path / "runs", backend)
+
+    for trial in pq.read_table(by_score.folder / "trials.parquet").to_pylist():
+        assert _steps(Path(trial["trial_dir"])) == [3, 8]  # the peak, and the latest for resume
+        assert (trial["checkpoint_best_iteration"], trial["checkpoint_best_value"]) == (3, pytest.approx(0.9))
+        assert json.loads((by_score.folder / trial["checkpoint_best"] / "state.json").read_text()) == {"step": 3}
+        assert trial["checkpoint_last_iteration"] == 8
+    for trial in pq.read_table(last.folder / "trials.parquet").to_pylist():
+        assert _steps(Path(trial["trial_dir"])) == [8]  # the peak was deleted
+        assert trial["checkpoint_best"] == trial["checkpoint_last"] and trial["checkpoint_best_iteration"] == 8
+
+    out = tmp_path / "best-checkpoint"
+    copied = CliRunner().invoke(app, ["checkpoint", str(by_score.folder), "-o", str(out)])
+    assert copied.exit_code == 0, copied.output
+    assert json.loads((out / "state.json").read_text()) == {"step": 3}
+    assert "accuracy = 0.9" in copied.output
+    import raytuner
+
+    best_trial = raytuner.open(str(by_score.folder)).best()[0].trial_id
+    found = raytuner.open(str(by_score.folder)).best_checkpoint()
+    assert (found.trial_id, found.iteration, Path(found.location).parent.parent) == (best_trial, 3, by_score.folder)
+    shown = CliRunner().invoke(app, ["best", str(by_score.folder), "-f", "json"])
+    assert json.loads(shown.stdout)["checkpoint"] == found.location  # best names where it is
+    latest = raytuner.open(str(by_score.folder)).copy_checkpoint(tmp_path / "latest", which="last")
+    assert json.loads((latest / "state.json").read_text()) == {"step": 8}
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.parametrize("backend", ["ray", "inline"])
+def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(tmp_path: Path, backend: str) -> None:
+    """Ray saves its experiment state every 10 s or more; a checkpoint deleted at once when a
+    newer, worse one came was still the latest that state named, and the resumed trials failed
+    ("Could not recover from checkpoint as it does not exist on storage anymore")."""
+    spec = tmp_path / "spec.yaml"
+    paced = PEAKS.replace("{x: {uniform: [-1, 1]}}", "{x: {uniform: [-1, 1]}, sleep_s: 0.7}")
+    spec.write_text(paced + BY_SCORE.replace("keep: 1", "keep: 2") + f"execution: {{backend: {backend}}}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "TUNE_GLOBAL_CHECKPOINT_S")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURES), env.get("PYTHONPATH")]))  # user_trainables
+    storage = tmp_path / "runs"
+    command = [RAYTUNER, "run", str(spec), "--storage", str(storage), "--cpus", "2", "--json"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    try:
+        deadline = time.time() + 240
+        while not list(storage.glob("peak/*/checkpoint_000005")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.9)  # a step on: the checkpoint of step 6, the latest when Ray last saved, is dropped
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    folder = storage / "peak"
+    assert json.loads((folder / "status.json").read_text())["state"] == "running"  # died mid-run
+
+    resumed = subprocess.run(
+        [RAYTUNER, "resume", str(folder), "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    trials = pq.read_table(folder / "trials.parquet").to_pylist()
+    assert [t["status"] for t in trials] == ["completed", "completed"]
+    for trial in trials:
+        assert trial["checkpoint_best_iteration"] == 3 and trial["checkpoint_last_iteration"] == 8
+        for which, step in (("checkpoint_best", 3), ("checkpoint_last", 8)):
+            assert json.loads((folder / trial[which] / "state.json").read_text()) == {"step": step}
