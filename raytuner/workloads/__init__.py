@@ -56,7 +56,7 @@ def check_trainable(experiment: Experiment, locate: Locate) -> None:
 def reported_metrics(trainable: Any) -> tuple[str, ...] | None:
     """The metrics a built-in workload reports; None for user code (not known before it runs)."""
     from raytuner.spec.models import AnalyticTrainable
-    from raytuner.workloads.torch.options import TorchTrainableBase
+    from raytuner.spec.torch_options import TorchTrainableBase
 
     if isinstance(trainable, AnalyticTrainable):
         from raytuner.workloads.analytic import MULTI_OBJECTIVES
