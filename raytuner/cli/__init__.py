@@ -28,6 +28,7 @@ from raytuner import __version__
 from raytuner.cli import (
     best,
     compare,
+    dashboard,
     export,
     extend,
     init,
@@ -74,7 +75,9 @@ def main(
     set_debug(debug)
 
 
-for module in (run, validate, ls, show, best, compare, export, report, init, schema, lr_find, resume, extend, submit, jobs):
+for module in (
+    run, validate, ls, show, best, compare, export, report, dashboard, init, schema, lr_find, resume, extend, submit, jobs
+):
     app.add_typer(module.app)
 
 
