@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 import raytuner
 from raytuner.dashboard import pages
 from raytuner.dashboard.guard import Guard, inside
-from raytuner.errors import RaytunerError, UsageError
+from raytuner.errors import ExperimentError, RaytunerError, UsageError
 from raytuner.results.folder import is_uri
 from raytuner.results.layout import storage_root
 from raytuner.results.remote import child_uri, redact
@@ -148,7 +148,10 @@ class Reader:
         experiment = self.open(request.path_params["name"])
         where = query.get("where") or None
         sort = query.get("sort") or None
-        view = experiment.select(where=where, sort=sort, descending=query.get("desc") == "1")
+        try:
+            view = experiment.select(where=where, sort=sort, descending=query.get("desc") == "1")
+        except ExperimentError as exc:  # no trial has started yet: the page says so and keeps polling
+            return _json({"columns": [], "rows": [], "total": 0, "matched": 0, "page": 1, "pages": 1, "note": redact(str(exc))})
         size = min(max(_int(query.get("size"), PAGE_SIZE), 1), MAX_PAGE_SIZE)
         matched = view.rows.num_rows
         pages_count = max(1, math.ceil(matched / size))

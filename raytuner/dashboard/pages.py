@@ -22,7 +22,7 @@ def _page(title: str, page: str, body: str, data: dict[str, str] | None = None) 
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}: raytuner dashboard</title>"
-        "<link rel='stylesheet' href='/static/dashboard.css'></head>"
+        "<link rel='icon' href='data:,'><link rel='stylesheet' href='/static/dashboard.css'></head>"
         f"<body data-page='{page}'{attributes}><nav><a href='/'>raytuner dashboard</a>"
         f"<span class='version'>{escape(__version__)}</span></nav><main>{body}</main>"
         "<script src='/static/dashboard.js'></script></body></html>\n"

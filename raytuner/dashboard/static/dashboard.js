@@ -113,7 +113,7 @@ async function loadTrials(name) {
   const count = document.getElementById("count");
   if (data.error) { count.textContent = data.error; count.className = "problem"; return; }
   count.className = "";
-  count.textContent = data.matched + " of " + data.total + " trials";
+  count.textContent = data.note ? data.note : data.matched + " of " + data.total + " trials";
   const head = el("tr");
   for (const column of data.columns) {
     const th = el("th", column + (table.sort === column ? (table.desc ? " ↓" : " ↑") : ""));
