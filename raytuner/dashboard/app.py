@@ -113,6 +113,12 @@ class Reader:
             return raytuner.open(child_uri(self.storage, folder_name(name)))
         return raytuner.open(str(inside(storage_root(self.storage), name)))
 
+    def _within(self, folder: str) -> bool:
+        """Whether a listed folder lies inside the storage root (a link may lead elsewhere)."""
+        if is_uri(self.storage):
+            return True
+        return Path(folder).resolve().is_relative_to(storage_root(self.storage).resolve())
+
     # ------------------------------------------------------------------ the catalog
 
     def catalog_page(self, request: Request) -> Response:
@@ -122,7 +128,7 @@ class Reader:
     def catalog(self, request: Request) -> Response:
         if not is_uri(self.storage) and not storage_root(self.storage).exists():
             return _json({"root": self.shown_root, "experiments": [], "note": "no experiments yet"})
-        rows = [asdict(info) for info in raytuner.experiments(self.storage)]
+        rows = [asdict(info) for info in raytuner.experiments(self.storage) if self._within(info.folder)]
         return _json({"root": self.shown_root, "experiments": rows})
 
     # ------------------------------------------------------------------ one experiment
