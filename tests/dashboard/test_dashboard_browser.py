@@ -39,6 +39,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     opened.close()
 
 
+def shoot(browser: Browser, name: str) -> None:
+    """docs/dashboard.md's pictures: RAYTUNER_SCREENSHOTS=docs python -m pytest tests/dashboard."""
+    if os.environ.get("RAYTUNER_SCREENSHOTS"):
+        browser.screenshot(Path(os.environ["RAYTUNER_SCREENSHOTS"]) / name)
+
+
 def clean(browser: Browser, server: str) -> None:
     """Nothing went wrong in the page, and it asked nothing of another host."""
     assert browser.errors() == []
@@ -55,6 +61,7 @@ def test_the_catalog_lists_every_experiment_and_a_live_run_appears(storage: Path
     try:
         browser.wait("document.querySelector('tr[data-name=\"live\"]') !== null")
         assert browser.js("window.stayed === true")  # shown without a reload
+        shoot(browser, "dashboard-catalog.png")
         browser.go(server + "/e/live")
         browser.js("window.stayed = true")
         first = browser.wait(LAST_REPORTS)
@@ -65,8 +72,7 @@ def test_the_catalog_lists_every_experiment_and_a_live_run_appears(storage: Path
     finally:
         if live.poll() is None:
             live.kill()
-    if os.environ.get("RAYTUNER_SCREENSHOTS"):  # docs/dashboard.md's picture: RAYTUNER_SCREENSHOTS=docs
-        browser.screenshot(Path(os.environ["RAYTUNER_SCREENSHOTS"]) / "dashboard-experiment.png")
+    shoot(browser, "dashboard-experiment.png")
     clean(browser, server)
 
 
