@@ -36,6 +36,8 @@ from raytuner.results.remote import child_uri, redact
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.results.lineage import Segment
+
 STATIC = Path(__file__).with_name("static")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -189,7 +191,9 @@ class Reader:
             raise UsageError(f"{experiment.name} has no trial {trial_id!r}")
         results = experiment.results()
         reports = results.filter(pc.equal(results["trial_id"], trial_id))
-        return HTMLResponse(pages.trial(experiment.name, found[0], _curves(reports), request.query_params.get("metric")))
+        schedule = _schedule(experiment, trial_id, table.num_rows)
+        curves = _curves(reports)
+        return HTMLResponse(pages.trial(experiment.name, found[0], curves, request.query_params.get("metric"), schedule))
 
     @_answers("text")
     def spec(self, request: Request) -> Response:
@@ -240,7 +244,8 @@ class Reader:
             raise UsageError("compare: give two or more experiments, e.g. /compare?e=a&e=b")
         opened = [self.open(name) for name in names]
         comparison = opened[0].compare(*opened[1:])
-        return HTMLResponse(pages.compare(comparison))
+        steps = {side.name: _best_steps(e, side.metric, side.mode) for e, side in zip(opened, comparison.sides, strict=True)}
+        return HTMLResponse(pages.compare(comparison, steps))
 
 
 def _curves(reports: pa.Table) -> dict[str, list[tuple[int, float]]]:
@@ -262,6 +267,33 @@ def _curves(reports: pa.Table) -> dict[str, list[tuple[int, float]]]:
         if points:
             curves[field.name] = points
     return curves
+
+
+def _schedule(experiment: raytuner.Experiment, trial_id: str, trials: int) -> list[Segment]:
+    """PBT: the configurations the trial's final model was trained with (empty without PBT)."""
+    if experiment.lineage().num_rows == 0:
+        return []
+    try:
+        return experiment.ranking(trials, include_failed=True).schedules.get(trial_id, [])
+    except UsageError:  # several metrics, or a Ray Tune folder without one: no schedule
+        return []
+
+
+def _best_steps(experiment: raytuner.Experiment, metric: str | None, mode: str | None) -> list[tuple[int, float]]:
+    """The best value of ``metric`` so far after each report (report number, value), where it changed."""
+    if not metric:
+        return []
+    results = experiment.results()
+    if metric not in results.column_names:
+        return []
+    sign = -1.0 if mode == "max" else 1.0
+    steps: list[tuple[int, float]] = []
+    for number, value in enumerate(results[metric].to_pylist(), start=1):
+        if isinstance(value, (int, float)) and math.isfinite(value) and (not steps or sign * value < sign * steps[-1][1]):
+            steps.append((number, float(value)))
+    if steps:
+        steps.append((results.num_rows, steps[-1][1]))
+    return steps
 
 
 def _int(text: str | None, default: int) -> int:

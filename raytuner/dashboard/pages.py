@@ -14,6 +14,9 @@ from raytuner.results.report.svg import BEST_COLOR, Figure, Scale, fmt
 
 if TYPE_CHECKING:
     from raytuner.results.compare import Comparison
+    from raytuner.results.lineage import Segment
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 
 def _page(title: str, page: str, body: str, data: dict[str, str] | None = None) -> str:
@@ -74,8 +77,15 @@ def section(drawn: Section) -> dict[str, Any]:
     return {"kind": drawn.kind.value, "title": drawn.title, "omitted": drawn.reason}
 
 
-def trial(name: str, row: dict[str, Any], curves: dict[str, list[tuple[int, float]]], metric: str | None) -> str:
-    """A trial: its configuration, status, error, where its checkpoints are, a metric's curve."""
+def trial(
+    name: str,
+    row: dict[str, Any],
+    curves: dict[str, list[tuple[int, float]]],
+    metric: str | None,
+    schedule: list[Segment],
+) -> str:
+    """A trial: its configuration, status, error, where its checkpoints are, a metric's curve,
+    and (PBT) the schedule of configurations its final model was trained with."""
     import yaml
 
     config = json.loads(row.get("config_json") or "{}")
@@ -103,9 +113,25 @@ def trial(name: str, row: dict[str, Any], curves: dict[str, list[tuple[int, floa
         f"<header><h1>Trial {escape(str(row['trial_id']))}</h1><p class='sub'>of "
         f"<a href='/e/{quote(name, safe='')}'>{escape(name)}</a></p><dl>{items}</dl></header>"
         f"<section id='config'><h2>Configuration</h2><pre>{escape(yaml.safe_dump(config, sort_keys=False))}</pre></section>"
-        f"{error}{curve}"
+        f"{error}{curve}{_schedule(schedule)}"
     )
     return _page(f"{name} {row['trial_id']}", "trial", body)
+
+
+def _schedule(schedule: list[Segment]) -> str:
+    if not schedule:
+        return ""
+    rows = "".join(
+        f"<tr><td class='num'>{s.start_step}</td><td><code>{escape(s.trial_id)}</code></td>"
+        f"<td><code>{escape(json.dumps(s.config, default=str))}</code></td></tr>"
+        for s in schedule
+    )
+    return (
+        "<section id='schedule'><h2>PBT schedule followed</h2><p class='caption'>The configurations this trial's "
+        "final model was trained with, from each step on (copied from another trial where the trial differs).</p>"
+        f"<table><thead><tr><th>from step</th><th>in trial</th><th>configuration</th></tr></thead><tbody>{rows}</tbody>"
+        "</table></section>"
+    )
 
 
 def _curve(metric: str, points: list[tuple[int, float]]) -> str:
@@ -117,8 +143,8 @@ def _curve(metric: str, points: list[tuple[int, float]]) -> str:
     return fig.render(metric)
 
 
-def compare(comparison: Comparison) -> str:
-    """Two or more experiments: best values and ranks, trials, what differs."""
+def compare(comparison: Comparison, steps: dict[str, list[tuple[int, float]]]) -> str:
+    """Two or more experiments: best values and ranks, trials, what differs, best-so-far curves overlaid."""
     ranks = comparison.ranks()
     head = "".join(f"<th><a href='/e/{quote(s.name, safe='')}'>{escape(s.name)}</a></th>" for s in comparison.sides)
     rows = [
@@ -144,8 +170,37 @@ def compare(comparison: Comparison) -> str:
         sections.append(
             f"<section><h2>{title}</h2><table><thead><tr><th></th>{head}</tr></thead><tbody>{diff}</tbody></table></section>"
         )
+    sections.insert(1, _overlaid(comparison, steps))
     notes = "".join(f"<p class='note'>{escape(n)}</p>" for n in comparison.notes)
     return _page("Compare", "compare", "<h1>Compare</h1>" + notes + "".join(sections))
+
+
+def _overlaid(comparison: Comparison, steps: dict[str, list[tuple[int, float]]]) -> str:
+    """Each experiment's best so far against its reports, on one chart (when they share a metric)."""
+    title = "<h2>Best so far</h2>"
+    if not comparison.ranked or not any(steps.values()):
+        return f"<section id='best-so-far'>{title}<p class='note'>Not drawn: the experiments do not share a metric.</p></section>"
+    side = comparison.sides[0]
+    fig = Figure("compare-best-so-far", 1000, 360, top=30)
+    x = Scale.fit([p[0] for s in steps.values() for p in s], fig.left, fig.right, log=False, pad=0.02)
+    y = Scale.fit([p[1] for s in steps.values() for p in s], fig.bottom, fig.top)
+    fig.axes(x, y, "reports so far", f"{side.metric} ({side.mode})")
+    legend = []
+    for i, (name, points) in enumerate(steps.items()):
+        color = PALETTE[i % len(PALETTE)]
+        line: list[tuple[float, float]] = []
+        for number, value in points:
+            if line:
+                line.append((x(number), line[-1][1]))
+            line.append((x(number), y(value)))
+        fig.polyline(line, color, 2.2, tip=f"{name}: best {side.metric} so far", css="series best")
+        legend.append((name, color))
+    fig.legend(legend)
+    caption = (
+        f"<p class='caption'>The best {escape(str(side.metric))} any trial had reported after each report, "
+        "failed trials included; one line per experiment.</p>"
+    )
+    return f"<section id='best-so-far'>{title}{caption}{fig.render('Best so far')}</section>"
 
 
 def failure(message: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from dash_runs import RAYTUNER, run
@@ -13,7 +15,7 @@ from loopback_ports import free_ports
 
 @pytest.fixture(scope="session")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished experiment, and a half-written folder (its status and trials table broken)."""
+    """Two finished experiments, a half-written folder (its status and trials table broken), a PBT one."""
     root = tmp_path_factory.mktemp("dash") / "runs"
     root.mkdir()
     done = run(root, "finished")
@@ -22,7 +24,20 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     broken.mkdir()
     (broken / "status.json").write_text("{not json")
     (broken / "trials.parquet").write_bytes(b"PAR1 half written")
+    other = run(root, "other", samples=4)
+    assert other.wait(timeout=300) == 0
+    _report_fixtures().pbt_experiment(root / "pbt")  # PBT decisions, written as the run would
     return root
+
+
+def _report_fixtures() -> ModuleType:
+    """tests/results/test_report_html.py, whose experiment folders are written directly with pyarrow."""
+    path = Path(__file__).parents[1] / "results" / "test_report_html.py"
+    spec = importlib.util.spec_from_file_location("report_folders", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")
