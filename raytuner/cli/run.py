@@ -37,6 +37,13 @@ def run(
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Also serve raytuner dashboard of the storage root on loopback while the run lasts; its URL goes to stderr.",
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment: live progress, then the best trials and the experiment folder."""
     from raytuner.cli.render import run_with_display
@@ -49,6 +56,10 @@ def run(
         enable_token_auth()  # before user code imports Ray while the spec is validated
     overrides = [*(set_ or []), *(["execution.backend=inline"] if inline else [])]
     experiment = load_experiment(spec, overrides, name=name, storage=storage)
+    if dashboard:
+        from raytuner.dashboard import start_beside
+
+        start_beside(experiment.spec.storage, lambda served: typer.echo(f"dashboard: {served.url}", err=True))
     run_with_display(
         json_,
         verbose,

@@ -9,6 +9,6 @@ binds and serves. Its script and style ship in ``static/``: nothing is fetched f
 
 from __future__ import annotations
 
-from raytuner.dashboard.server import INSTALL_HINT, Dashboard, start
+from raytuner.dashboard.server import INSTALL_HINT, Dashboard, start, start_beside
 
-__all__ = ["INSTALL_HINT", "Dashboard", "start"]
+__all__ = ["INSTALL_HINT", "Dashboard", "start", "start_beside"]

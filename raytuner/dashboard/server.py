@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from raytuner.errors import ExperimentError, UsageError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 DEFAULT_PORT = 8265  # Ray's own dashboard's port; the first free one from here up is taken
 PORTS_TRIED = 100
@@ -36,8 +41,32 @@ def start(storage: str, host: str, port: int | None, announce: Callable[[Dashboa
 
     Raises:
         ExperimentError: Starlette or uvicorn is not installed.
-        UsageError: the port is taken or the host cannot be bound.
+        UsageError: ``storage`` is no storage root, the port is taken or the host cannot be bound.
     """
+    _check_storage(storage)
+    dashboard, server, sock = _prepare(storage, host, port)
+    announce(dashboard)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def start_beside(storage: str, announce: Callable[[Dashboard], None]) -> Dashboard:
+    """Serve the dashboard of ``storage`` on loopback from a daemon thread of this process (it
+    ends with the process: ``raytuner run --dashboard``); ``storage`` may not exist yet.
+
+    Raises:
+        ExperimentError: Starlette or uvicorn is not installed.
+        UsageError: no free port from 8265 up.
+    """
+    dashboard, server, sock = _prepare(storage, "127.0.0.1", None)
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="raytuner-dashboard", daemon=True).start()
+    announce(dashboard)
+    return dashboard
+
+
+def _prepare(storage: str, host: str, port: int | None) -> tuple[Dashboard, uvicorn.Server, socket.socket]:
     try:
         import uvicorn
 
@@ -46,16 +75,11 @@ def start(storage: str, host: str, port: int | None, announce: Callable[[Dashboa
         raise ExperimentError(INSTALL_HINT) from exc
     from raytuner.dashboard.guard import is_loopback, new_token
 
-    _check_storage(storage)
     sock = _bind(host, port)
     token = None if is_loopback(host) else new_token()
     dashboard = Dashboard(storage, host, sock.getsockname()[1], token)
-    server = uvicorn.Server(uvicorn.Config(build(storage, token), log_level="warning", access_log=False, lifespan="off"))
-    announce(dashboard)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    config = uvicorn.Config(build(storage, token), log_level="warning", access_log=False, lifespan="off")
+    return dashboard, uvicorn.Server(config), sock
 
 
 def _check_storage(storage: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +33,9 @@ def test_without_the_extra_it_says_how_to_install_it(tmp_path: Path, monkeypatch
     done = runner.invoke(app, ["dashboard", "--storage", str(tmp_path)])
     assert done.exit_code == 1
     assert done.output.strip() == f"error: {INSTALL_HINT}"
+
+
+def test_the_cli_loads_no_web_stack_until_the_dashboard_starts() -> None:
+    code = "import sys, raytuner.cli; print(','.join(m for m in ('starlette', 'uvicorn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

@@ -1,17 +1,23 @@
 """What the real server answers beside the live pages: a trial's page, the spec and the best
-configurations as YAML, the downloads, and the comparison of two experiments."""
+configurations as YAML, the downloads, the comparison of two experiments, and the
+dashboard ``raytuner run --dashboard`` serves beside its run."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import quote
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from dash_runs import RAYTUNER, SPEC
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
@@ -59,3 +65,26 @@ def test_compare_overlays_the_best_so_far(server: str) -> None:
     assert status == 200 and page.count('class="series best"') == 2
     assert "Best configurations: what differs" in page and "search.num_samples" in page
     assert get(server + "/compare?e=finished")[0] == 404
+
+
+def test_run_dashboard_serves_beside_the_run(storage: Path) -> None:
+    spec = storage.parent / "beside.yaml"
+    spec.write_text(SPEC.format(name="beside", iterations=6, sleep=0.3, samples=4))
+    process = subprocess.Popen(
+        [RAYTUNER, "run", str(spec), "--storage", str(storage), "--quiet", "--dashboard"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=storage.parent,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        found = re.fullmatch(r"dashboard: (http://127\.0\.0\.1:\d+)/\n", line)
+        assert found, line
+        status, body, _ = get(found.group(1) + "/api/experiments")
+        assert status == 200 and any(e["name"] == "beside" for e in json.loads(body)["experiments"])
+        assert process.wait(timeout=300) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
