@@ -9,11 +9,12 @@ import secrets
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 from raytuner.errors import UsageError
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_COOKIE = "raytuner_dashboard"
 LOOPBACK_NAMES = ("localhost",)
@@ -83,7 +84,7 @@ class Guard:
         query_token = _query_token(scope)
         set_cookie = self.token is not None and query_token is not None
 
-        async def with_headers(message: dict[str, object]) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = [
                     (b"content-security-policy", CSP.encode()),
@@ -93,20 +94,16 @@ class Guard:
                 if set_cookie:
                     cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
                     extra.append((b"set-cookie", cookie.encode()))
-                message["headers"] = [*message.get("headers", []), *extra]  # type: ignore[misc]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, with_headers)  # type: ignore[arg-type]
+        await self.app(scope, receive, with_headers)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
         if scope["method"] not in ("GET", "HEAD"):
             return 405, "read-only: the dashboard answers GET only"
         if self.token is None:
-            host = (
-                headers.get("host", "").rsplit(":", 1)[0]
-                if not headers.get("host", "").startswith("[")
-                else headers["host"].split("]")[0] + "]"
-            )
+            host = urlsplit("//" + headers.get("host", "")).hostname
             if host and not is_loopback(host):
                 return 403, f"Host {host!r} refused: this dashboard listens on loopback only"
             return None
@@ -120,8 +117,6 @@ class Guard:
 
 
 def _query_token(scope: Scope) -> str | None:
-    from urllib.parse import parse_qs
-
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
 

@@ -89,8 +89,8 @@ def trial(
     import yaml
 
     config = json.loads(row.get("config_json") or "{}")
-    chosen = metric if metric in curves else str(row.get("metric") or "") if row.get("metric") in curves else None
-    chosen = chosen or next(iter(curves), None)
+    # the metric asked for, else the experiment's, else the first one reported
+    chosen = next((m for m in (metric, row.get("metric"), *curves) if m in curves), None)
     facts = [
         ("status", escape(str(row.get("status")))),
         ("iterations", escape(str(row.get("iterations")))),

@@ -154,5 +154,8 @@ function startExperiment() {
   pollCharts(name);
 }
 
+// The token lives on in a cookie: take it out of the address bar and the history.
+if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname);
+
 if (document.body.dataset.page === "catalog") pollCatalog();
 if (document.body.dataset.page === "experiment") startExperiment();
