@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -30,7 +31,7 @@ from raytuner.dashboard import pages
 from raytuner.dashboard.guard import Guard, inside
 from raytuner.errors import ExperimentError, RaytunerError, UsageError
 from raytuner.results.folder import is_uri
-from raytuner.results.layout import storage_root
+from raytuner.results.layout import RESULTS_PARTS, storage_root
 from raytuner.results.remote import child_uri, redact
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ STATIC = Path(__file__).with_name("static")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 TABLES = ("trials", "results")
+CACHED_CHARTS = 32  # experiments whose charts are kept until their files change
 FORMATS = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv; charset=utf-8"}
 
 
@@ -98,6 +100,9 @@ class Reader:
 
     def __init__(self, storage: str) -> None:
         self.storage = storage
+        # the charts last drawn of each folder, with the stamp of its files then (oldest first)
+        self._lock = threading.Lock()
+        self._charts: dict[str, tuple[tuple[tuple[str, int, int], ...], list[dict[str, Any]]]] = {}
 
     @property
     def shown_root(self) -> str:
@@ -144,11 +149,22 @@ class Reader:
     def charts(self, request: Request) -> Response:
         experiment = self.open(request.path_params["name"])
         state = experiment.state
+        stamp = _stamp(experiment.folder) if not is_uri(experiment.folder) else None
+        with self._lock:
+            cached = self._charts.get(experiment.folder)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return _json({"state": state, "sections": cached[1]})
         try:
-            sections = experiment.charts()
+            sections = [pages.section(s) for s in experiment.charts()]
         except RaytunerError as exc:  # nothing reported yet: the page says so and keeps polling
             return _json({"state": state, "sections": [], "note": redact(str(exc))})
-        return _json({"state": state, "sections": [pages.section(s) for s in sections]})
+        if stamp is not None:
+            with self._lock:  # handlers run in a thread pool
+                self._charts.pop(experiment.folder, None)
+                self._charts[experiment.folder] = (stamp, sections)
+                while len(self._charts) > CACHED_CHARTS:
+                    self._charts.pop(next(iter(self._charts)))
+        return _json({"state": state, "sections": sections})
 
     @_answers("json")
     def trials(self, request: Request) -> Response:
@@ -267,6 +283,18 @@ def _curves(reports: pa.Table) -> dict[str, list[tuple[int, float]]]:
         if points:
             curves[field.name] = points
     return curves
+
+
+def _stamp(folder: str) -> tuple[tuple[str, int, int], ...]:
+    """Name, modification time and size of every file the charts are drawn from (the folder's
+    own files and its results parts): a finished experiment is drawn once, not at every poll."""
+    root = Path(folder)
+    files = [p for p in root.iterdir() if p.is_file()]
+    parts = root / RESULTS_PARTS
+    if parts.is_dir():
+        files += [p for p in parts.iterdir() if p.is_file()]
+    stats = ((str(p.relative_to(root)), p.stat()) for p in files)
+    return tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats))
 
 
 def _schedule(experiment: raytuner.Experiment, trial_id: str, trials: int) -> list[Segment]:
