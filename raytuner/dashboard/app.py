@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 import raytuner
 from raytuner.dashboard import pages
-from raytuner.dashboard.guard import Guard, inside
+from raytuner.dashboard.guard import Guard, folder_name, inside
 from raytuner.errors import ExperimentError, RaytunerError, UsageError
 from raytuner.results.folder import is_uri
 from raytuner.results.layout import RESULTS_PARTS, storage_root
@@ -66,8 +67,16 @@ def build(storage: str, token: str | None = None) -> Guard:
     return Guard(Starlette(routes=routes), token)
 
 
-def _answers(kind: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """A handler whose failures answer as ``kind`` (json, html or text) with the one-line reason:
+class Answer(Enum):
+    """What a handler answers with, and so how its failures are written."""
+
+    JSON = "json"
+    HTML = "html"
+    TEXT = "text"
+
+
+def _answers(kind: Answer) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """A handler whose failures answer as ``kind`` with the one-line reason:
     404 for a bad name or filter, 500 (shown as broken) for a folder that cannot be read."""
 
     def decorate(handler: Callable[..., Response]) -> Callable[..., Response]:
@@ -87,10 +96,10 @@ def _answers(kind: str) -> Callable[[Callable[..., Response]], Callable[..., Res
     return decorate
 
 
-def _failure(kind: str, status: int, message: str) -> Response:
-    if kind == "json":
+def _failure(kind: Answer, status: int, message: str) -> Response:
+    if kind is Answer.JSON:
         return JSONResponse({"error": message}, status_code=status)
-    if kind == "html":
+    if kind is Answer.HTML:
         return HTMLResponse(pages.failure(message), status_code=status)
     return PlainTextResponse(message + "\n", status_code=status)
 
@@ -115,8 +124,6 @@ class Reader:
             UsageError: not a name under the root, or no experiment there.
         """
         if is_uri(self.storage):
-            from raytuner.dashboard.guard import folder_name
-
             return raytuner.open(child_uri(self.storage, folder_name(name)))
         return raytuner.open(str(inside(storage_root(self.storage), name)))
 
@@ -131,7 +138,7 @@ class Reader:
     def catalog_page(self, request: Request) -> Response:
         return HTMLResponse(pages.catalog(self.shown_root))
 
-    @_answers("json")
+    @_answers(Answer.JSON)
     def catalog(self, request: Request) -> Response:
         if not is_uri(self.storage) and not storage_root(self.storage).exists():
             return _json({"root": self.shown_root, "experiments": [], "note": "no experiments yet"})
@@ -140,12 +147,12 @@ class Reader:
 
     # ------------------------------------------------------------------ one experiment
 
-    @_answers("html")
+    @_answers(Answer.HTML)
     def experiment_page(self, request: Request) -> Response:
         experiment = self.open(request.path_params["name"])
         return HTMLResponse(pages.experiment(experiment.name, experiment.source))
 
-    @_answers("json")
+    @_answers(Answer.JSON)
     def charts(self, request: Request) -> Response:
         experiment = self.open(request.path_params["name"])
         state = experiment.state
@@ -166,7 +173,7 @@ class Reader:
                     self._charts.pop(next(iter(self._charts)))
         return _json({"state": state, "sections": sections})
 
-    @_answers("json")
+    @_answers(Answer.JSON)
     def trials(self, request: Request) -> Response:
         query = request.query_params
         experiment = self.open(request.path_params["name"])
@@ -195,7 +202,7 @@ class Reader:
             }
         )
 
-    @_answers("html")
+    @_answers(Answer.HTML)
     def trial_page(self, request: Request) -> Response:
         import pyarrow.compute as pc
 
@@ -211,7 +218,7 @@ class Reader:
         curves = _curves(reports)
         return HTMLResponse(pages.trial(experiment.name, found[0], curves, request.query_params.get("metric"), schedule))
 
-    @_answers("text")
+    @_answers(Answer.TEXT)
     def spec(self, request: Request) -> Response:
         import yaml
 
@@ -221,7 +228,7 @@ class Reader:
             return PlainTextResponse(f"# {experiment.name} is a plain Ray Tune folder: it has no raytuner spec\n")
         return PlainTextResponse(yaml.safe_dump(spec, sort_keys=False))
 
-    @_answers("text")
+    @_answers(Answer.TEXT)
     def best(self, request: Request) -> Response:
         import yaml
 
@@ -231,7 +238,7 @@ class Reader:
         head = f"# {experiment.name}: " + ("the Pareto front" if ranking.is_front else f"the best {len(entries)} trials")
         return PlainTextResponse(head + ", best first\n" + yaml.safe_dump(entries, sort_keys=False))
 
-    @_answers("text")
+    @_answers(Answer.TEXT)
     def download(self, request: Request) -> Response:
         table, fmt = request.path_params["table"], request.path_params["fmt"]
         if table not in TABLES or fmt not in FORMATS:
@@ -253,7 +260,7 @@ class Reader:
 
     # ------------------------------------------------------------------ several
 
-    @_answers("html")
+    @_answers(Answer.HTML)
     def compare_page(self, request: Request) -> Response:
         names = request.query_params.getlist("e")
         if len(names) < 2:
