@@ -75,7 +75,9 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def serve(root: Path, urls: list[str], browse: list[tuple[str, str]]) -> dict[str, Any]:
+def serve(root: Path, urls: list[str], browse: list[tuple[str, list[tuple[str, str]]]]) -> dict[str, Any]:
+    """Serve ``root``; open each of ``browse``'s pages in Chromium, timing each milestone (a label
+    and a JavaScript condition) from the navigation; then time each of ``urls``."""
     process = subprocess.Popen([RAYTUNER, "dashboard", "--storage", str(root)], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     base = process.stdout.readline().split(": ", 1)[1].split()[0].rstrip("/")
@@ -92,11 +94,12 @@ def serve(root: Path, urls: list[str], browse: list[tuple[str, str]]) -> dict[st
             with tempfile.TemporaryDirectory() as profile:
                 browser = Browser(str(CHROMIUM), Path(profile))
                 try:
-                    for page, ready in browse:
+                    for page, milestones in browse:
                         started = time.perf_counter()
                         browser.go(base + page)
-                        browser.wait(ready)
-                        measured["browser_s"][page] = round(time.perf_counter() - started, 3)
+                        for label, ready in milestones:
+                            browser.wait(ready)
+                            measured["browser_s"][f"{page} {label}"] = round(time.perf_counter() - started, 3)
                 finally:
                     browser.close()
         for url in urls:
@@ -127,13 +130,14 @@ def main() -> None:
         catalog = Path(tmp) / "many"
         many(catalog, args.experiments)
         rows = f"document.querySelectorAll('#experiments tbody tr').length === {args.experiments}"
-        results["catalog"] = serve(catalog, ["/", "/api/experiments", "/api/experiments"], [("/", rows)])
+        results["catalog"] = serve(catalog, ["/", "/api/experiments", "/api/experiments"], [("/", [("every row", rows)])])
         root = Path(tmp) / "one"
         big(root, args.trials, args.reports)
         urls = ["/e/big", "/api/e/big/trials", "/api/e/big/trials?where=config/lr%20%3E%200.01&sort=config/lr"]
         urls += ["/api/e/big/charts", "/e/big/trial/00000_00000"]
-        ready = "document.querySelector('#best-so-far svg') !== null && document.querySelectorAll('#trial-table tbody tr').length"
-        results["experiment"] = serve(root, urls, [("/e/big", ready)])
+        table = "document.querySelectorAll('#trial-table tbody tr').length"
+        charts = "document.querySelector('#best-so-far svg') !== null"
+        results["experiment"] = serve(root, urls, [("/e/big", [("trial table", table), ("charts", charts)])])
         results["experiment"]["raytuner_report_s"] = report_seconds(root / "big")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dashboard.json").write_text(json.dumps(results, indent=2) + "\n")

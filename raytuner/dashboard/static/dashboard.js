@@ -151,6 +151,7 @@ function startExperiment() {
   });
   document.getElementById("prev").addEventListener("click", () => { table.page -= 1; loadTrials(name); });
   document.getElementById("next").addEventListener("click", () => { table.page += 1; loadTrials(name); });
+  loadTrials(name); // at once: drawing the charts of a large experiment takes a while
   pollCharts(name);
 }
 
