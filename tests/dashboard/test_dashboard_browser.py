@@ -89,6 +89,10 @@ def test_a_where_filter_narrows_the_trial_table(server: str, browser: Browser) -
         f"Array.from(document.querySelectorAll('#trial-table tbody tr')).map(r => Number(r.cells[{column}].textContent))"
     )
     assert all(x > 0 for x in xs) and len(xs) == shown
+    browser.js(f"document.querySelectorAll('#trial-table th')[{column}].click()")  # sort by it, on the server
+    browser.wait(f"document.querySelectorAll('#trial-table th')[{column}].textContent === 'config/x ↑'")
+    rows = f"Array.from(document.querySelectorAll('#trial-table tbody tr')).map(r => Number(r.cells[{column}].textContent))"
+    assert browser.js(rows) == sorted(xs)
     browser.go(server + "/e/broken")
     browser.wait("!document.getElementById('problem').hidden")
     assert "trials.parquet" in browser.js("document.getElementById('problem').textContent")

@@ -45,6 +45,17 @@ def test_spec_best_and_downloads(server: str) -> None:
     assert get(server + "/e/finished/download/trials.exe")[0] == 404
 
 
+def test_the_trial_table_is_paged_on_the_server(server: str) -> None:
+    status, body, _ = get(server + "/api/e/finished/trials?size=3&page=3&sort=config/y&desc=1")
+    page = json.loads(body)
+    assert status == 200 and (page["page"], page["pages"], page["matched"], page["total"]) == (3, 3, 8, 8)
+    assert len(page["rows"]) == 2
+    ys = [row[page["columns"].index("config/y")] for row in page["rows"]]
+    assert ys == sorted(ys, reverse=True)
+    status, body, _ = get(server + "/api/e/finished/trials?where=" + quote("nope > 1"))
+    assert status == 404 and "nope" in json.loads(body)["error"]
+
+
 def test_a_trials_page_and_its_pbt_schedule(server: str) -> None:
     status, body, _ = get(server + "/e/finished/best.yaml?n=1")
     trial_id = yaml.safe_load(body)[0]["trial_id"]
