@@ -8,6 +8,7 @@ shows it as broken); it never takes the server or another page down.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import shutil
@@ -154,13 +155,18 @@ class Reader:
 
     @_answers(Answer.JSON)
     def charts(self, request: Request) -> Response:
+        """The report's sections, with a version (the files' stamp): a page that already shows
+        that version (``?since=``) gets ``unchanged`` instead of the charts again."""
         experiment = self.open(request.path_params["name"])
         state = experiment.state
         stamp = _stamp(experiment.folder) if not is_uri(experiment.folder) else None
+        version = hashlib.sha1(repr(stamp).encode()).hexdigest()[:16] if stamp is not None else None
+        if version is not None and request.query_params.get("since") == version:
+            return _json({"state": state, "version": version, "unchanged": True})
         with self._lock:
             cached = self._charts.get(experiment.folder)
         if stamp is not None and cached is not None and cached[0] == stamp:
-            return _json({"state": state, "sections": cached[1]})
+            return _json({"state": state, "version": version, "sections": cached[1]})
         try:
             sections = [pages.section(s) for s in experiment.charts()]
         except RaytunerError as exc:  # nothing reported yet: the page says so and keeps polling
@@ -171,7 +177,7 @@ class Reader:
                 self._charts[experiment.folder] = (stamp, sections)
                 while len(self._charts) > CACHED_CHARTS:
                     self._charts.pop(next(iter(self._charts)))
-        return _json({"state": state, "sections": sections})
+        return _json({"state": state, "version": version, "sections": sections})
 
     @_answers(Answer.JSON)
     def trials(self, request: Request) -> Response:

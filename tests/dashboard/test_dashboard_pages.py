@@ -45,6 +45,15 @@ def test_spec_best_and_downloads(server: str) -> None:
     assert get(server + "/e/finished/download/trials.exe")[0] == 404
 
 
+def test_charts_unchanged_since_the_version_shown_are_not_sent_again(server: str) -> None:
+    status, body, _ = get(server + "/api/e/finished/charts")
+    first = json.loads(body)
+    assert status == 200 and first["sections"] and first["version"]
+    status, body, _ = get(server + "/api/e/finished/charts?since=" + first["version"])
+    assert json.loads(body) == {"state": "completed", "version": first["version"], "unchanged": True}
+    assert json.loads(get(server + "/api/e/finished/charts?since=older")[1])["sections"] == first["sections"]
+
+
 def test_the_trial_table_is_paged_on_the_server(server: str) -> None:
     status, body, _ = get(server + "/api/e/finished/trials?size=3&page=3&sort=config/y&desc=1")
     page = json.loads(body)

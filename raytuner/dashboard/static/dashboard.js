@@ -78,15 +78,19 @@ async function pollCatalog() {
 
 const table = {page: 1, sort: "", desc: false, where: ""};
 
+let shownVersion = "";
+
 async function pollCharts(name) {
-  const data = await getJSON("/api/e/" + encodeURIComponent(name) + "/charts").catch((e) => ({error: String(e)}));
+  const since = new URLSearchParams({since: shownVersion});
+  const data = await getJSON("/api/e/" + encodeURIComponent(name) + "/charts?" + since).catch((e) => ({error: String(e)}));
   let wait = POLL_MS;
   if (data.error) { showProblem(data.error); }
   else {
     document.getElementById("state").textContent = data.state;
-    showProblem(data.note || "");
+    if (!data.unchanged) showProblem(data.note || "");
+    shownVersion = data.version || "";
     const charts = document.getElementById("charts");
-    for (const section of data.sections) {
+    for (const section of data.sections || []) {
       let node = document.getElementById(section.kind);
       if (!node) { node = el("section"); node.id = section.kind; charts.append(node); }
       node.className = section.omitted ? "omitted" : "";
