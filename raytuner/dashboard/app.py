@@ -14,6 +14,7 @@ import math
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -110,9 +111,15 @@ class Reader:
 
     def __init__(self, storage: str) -> None:
         self.storage = storage
-        # the charts last drawn of each folder, with the stamp of its files then (oldest first)
+        # the charts last drawn of each folder, the stamp of its files then, when the drawing began (oldest first)
         self._lock = threading.Lock()
-        self._charts: dict[str, tuple[tuple[tuple[str, int, int], ...], list[dict[str, Any]]]] = {}
+        self._charts: dict[str, tuple[tuple[tuple[str, int, int], ...], list[dict[str, Any]], float]] = {}
+        self._drawings: dict[str, threading.Lock] = {}
+
+    def _drawing(self, folder: str) -> threading.Lock:
+        """The lock held while ``folder``'s charts are drawn."""
+        with self._lock:
+            return self._drawings.setdefault(folder, threading.Lock())
 
     @property
     def shown_root(self) -> str:
@@ -160,23 +167,27 @@ class Reader:
         experiment = self.open(request.path_params["name"])
         state = experiment.state
         stamp = _stamp(experiment.folder) if not is_uri(experiment.folder) else None
-        version = hashlib.sha1(repr(stamp).encode()).hexdigest()[:16] if stamp is not None else None
+        version = _version(stamp)
         if version is not None and request.query_params.get("since") == version:
             return _json({"state": state, "version": version, "unchanged": True})
-        with self._lock:
-            cached = self._charts.get(experiment.folder)
-        if stamp is not None and cached is not None and cached[0] == stamp:
-            return _json({"state": state, "version": version, "sections": cached[1]})
-        try:
-            sections = [pages.section(s) for s in experiment.charts()]
-        except RaytunerError as exc:  # nothing reported yet: the page says so and keeps polling
-            return _json({"state": state, "sections": [], "note": redact(str(exc))})
-        if stamp is not None:
-            with self._lock:  # handlers run in a thread pool
-                self._charts.pop(experiment.folder, None)
-                self._charts[experiment.folder] = (stamp, sections)
-                while len(self._charts) > CACHED_CHARTS:
-                    self._charts.pop(next(iter(self._charts)))
+        asked = time.monotonic()
+        with self._drawing(experiment.folder):  # one drawing per experiment at once, whatever the pages
+            with self._lock:
+                cached = self._charts.get(experiment.folder)
+            # what the files held then, or a drawing begun after this request came: no older than asked
+            if cached is not None and (cached[0] == stamp or cached[2] >= asked):
+                return _json({"state": state, "version": _version(cached[0]), "sections": cached[1]})
+            begun = time.monotonic()
+            try:
+                sections = [pages.section(s) for s in experiment.charts()]
+            except RaytunerError as exc:  # nothing reported yet: the page says so and keeps polling
+                return _json({"state": state, "sections": [], "note": redact(str(exc))})
+            if stamp is not None:
+                with self._lock:  # handlers run in a thread pool
+                    self._charts.pop(experiment.folder, None)
+                    self._charts[experiment.folder] = (stamp, sections, begun)
+                    while len(self._charts) > CACHED_CHARTS:
+                        self._charts.pop(next(iter(self._charts)))
         return _json({"state": state, "version": version, "sections": sections})
 
     @_answers(Answer.JSON)
@@ -308,6 +319,11 @@ def _stamp(folder: str) -> tuple[tuple[str, int, int], ...]:
         files += [p for p in parts.iterdir() if p.is_file()]
     stats = ((str(p.relative_to(root)), p.stat()) for p in files)
     return tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats))
+
+
+def _version(stamp: tuple[tuple[str, int, int], ...] | None) -> str | None:
+    """A short name for the state of the files a stamp describes."""
+    return hashlib.sha1(repr(stamp).encode()).hexdigest()[:16] if stamp is not None else None
 
 
 def _schedule(experiment: raytuner.Experiment, trial_id: str, trials: int) -> list[Segment]:
