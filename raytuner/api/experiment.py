@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from raytuner.results.export import ExportFormat, ExportSummary
     from raytuner.results.lineage import Segment
     from raytuner.results.query import TableName
-    from raytuner.results.report import ReportResult
+    from raytuner.results.report import ReportResult, Section
     from raytuner.results.tables import ExperimentTables
 
 __all__ = ["Experiment", "Ranking", "Trial", "TrialView", "experiments", "open"]
@@ -385,6 +385,25 @@ class Experiment:
                 output = local / REPORT_FILE if local is not None else Path(f"{tables.name}-{REPORT_FILE}")
             shown = str(local) if local is not None else tables.source
             return write_report(tables.scratch or Path(tables.source), output, png, source=shown)
+
+    def charts(self) -> list[Section]:
+        """The report's charts as :meth:`write_report` draws them (inline SVG), each drawn or left
+        out with the reason, without writing a file (``raytuner dashboard`` shows them).
+
+        Raises:
+            ExperimentError: nothing to report yet (no trials table, no results).
+        """
+        from raytuner.results.report import draw
+
+        if not self._plain_ray:
+            local = self._folder.local_path
+            if local is None:
+                from raytuner.results import remote
+
+                local = remote.download(self._folder)
+            return draw(local)
+        with self._tables() as tables:
+            return draw(tables.scratch or Path(tables.source))
 
     def report(self, path: str | Path | None = None) -> Path:
         """Write the HTML report (``raytuner report``) and return its path.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,7 @@ def run(
     gpus: int | None = None,
     verbose: bool = False,
     listener: Listener | None = None,
+    dashboard: bool = False,
 ) -> Experiment:
     """Run an experiment to its end, as ``raytuner run`` does, and return it.
 
@@ -132,6 +134,8 @@ def run(
         verbose: show Ray's own logs and progress.
         listener: receives the run's events (``handle(event, book)``) instead of the live
             view; ``progress`` is then ignored and nothing is printed.
+        dashboard: also serve ``raytuner dashboard`` of the storage root on loopback, from a
+            thread of this process, while it lasts (``raytuner run --dashboard``); its URL goes to stderr.
 
     Returns:
         The experiment; ``state`` says whether it completed or was interrupted (Ctrl-C), and
@@ -151,6 +155,10 @@ def run(
         enable_token_auth()  # before user code imports Ray while the spec is validated
     experiment = load_spec(spec, overrides, name=name, storage=storage, inline=inline)
     trainable = _object_trainable(experiment)
+    if dashboard:
+        from raytuner.dashboard import start_beside
+
+        start_beside(experiment.spec.storage, lambda served: print(f"dashboard: {served.url}", file=sys.stderr, flush=True))
     options = RunOptions(address=address, verbose=verbose, num_cpus=cpus, num_gpus=gpus)
     summary = with_display(progress, lambda given: run_experiment(experiment, options, given), listener)
     return opened(summary, trainable)

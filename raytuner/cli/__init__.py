@@ -29,6 +29,7 @@ from raytuner.cli import (
     best,
     checkpoint,
     compare,
+    dashboard,
     export,
     extend,
     init,
@@ -78,7 +79,8 @@ def main(
 
 
 COMMANDS = (
-    run, validate, ls, show, best, checkpoint, refit, predict, compare, export, report, init, schema, lr_find, resume, extend
+    run, validate, ls, show, best, checkpoint, refit, predict, compare, export, report, dashboard,
+    init, schema, lr_find, resume, extend,
 )  # fmt: skip
 for module in (*COMMANDS, submit, jobs):
     app.add_typer(module.app)

@@ -37,6 +37,13 @@ def run(
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Ray's own logs and progress.")] = False,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Also serve raytuner dashboard of the storage root on loopback while the run lasts; its URL goes to stderr.",
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment: live progress, then the best trials and the experiment folder."""
     import raytuner
@@ -54,5 +61,6 @@ def run(
             gpus=gpus,
             verbose=verbose,
             listener=listener,
+            dashboard=dashboard,
         )
     end_of_run(json_, experiment.last_run)

@@ -41,7 +41,7 @@ def test_the_command_allocates_arrow_with_malloc_unless_told_otherwise(given: st
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "validate", "ls", "best", "checkpoint", "init", "schema", "submit", "jobs"):
+    for command in ("run", "validate", "ls", "best", "checkpoint", "init", "schema", "submit", "jobs", "dashboard"):
         assert command in result.output
 
 

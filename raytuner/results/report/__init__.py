@@ -10,12 +10,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 
+if TYPE_CHECKING:
+    from raytuner.results.report.data import ExperimentData
+
 REPORT_FILE = "report.html"
 
-__all__ = ["REPORT_FILE", "Chart", "ChartKind", "Omitted", "ReportResult", "Section", "write_report"]
+__all__ = ["REPORT_FILE", "Chart", "ChartKind", "Omitted", "ReportResult", "Section", "draw", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,32 @@ def write_report(folder: Path, output: Path | None = None, png: bool = False, so
     Raises:
         ExperimentError: nothing to report (no trials table, no results), or PNG rendering failed.
     """
-    from raytuner.results.report import data, page
+    from raytuner.results.report import page
     from raytuner.results.report.png import render_pngs
 
-    experiment = data.load(folder)
-    if source is not None:
-        experiment = dataclasses.replace(experiment, source=source)
-    drawn = page.sections(experiment)
+    experiment, drawn = _drawn(folder, source)
     target = output if output is not None else folder / REPORT_FILE
     page.write(target, page.render(experiment, drawn))
     pngs: list[Path] = []
     if png:
         pngs = render_pngs([s for s in drawn if isinstance(s, Chart)], target.with_name(f"{target.stem}-png"))
     return ReportResult(target, tuple(drawn), tuple(pngs))
+
+
+def draw(folder: Path) -> list[Section]:
+    """Every chart of the report of the experiment in ``folder``, drawn or left out with the
+    reason, without writing anything (the dashboard shows them).
+
+    Raises:
+        ExperimentError: nothing to report (no trials table, no results).
+    """
+    return _drawn(folder, None)[1]
+
+
+def _drawn(folder: Path, source: str | None) -> tuple[ExperimentData, list[Section]]:
+    from raytuner.results.report import data, page
+
+    experiment = data.load(folder)
+    if source is not None:
+        experiment = dataclasses.replace(experiment, source=source)
+    return experiment, page.sections(experiment)

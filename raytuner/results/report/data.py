@@ -243,6 +243,7 @@ def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -
     for batch in batches:
         columns = batch.to_pydict()
         n = batch.num_rows
+        reported = columns.get(metric) or [None] * n  # once per batch: built per row, reading was quadratic
         for i in range(n):
             rows.append(
                 (
@@ -250,7 +251,7 @@ def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -
                     int(columns["training_iteration"][i] or 0),
                     float(columns["time_total_s"][i] or 0.0),
                     layout.seconds(columns["timestamp"][i]),
-                    columns.get(metric, [None] * n)[i],
+                    reported[i],
                 )
             )
     notes: list[str] = []
