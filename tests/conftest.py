@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -51,32 +49,7 @@ def storage(tmp_path: Path) -> Path:
     return tmp_path / "runs"
 
 
-S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-@dataclass(frozen=True)
-class S3Server:
-    """An S3 API on loopback (moto's server): its endpoint, and how raytuner's users reach it."""
-
-    endpoint: str  # http://127.0.0.1:PORT
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What a user's shell (and every Ray node) sets to use it: pyarrow, and so Ray, read these."""
-        return {**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": self.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
-
-    def client(self) -> Any:
-        """A pyarrow S3 filesystem on it, configured explicitly (independent of the environment)."""
-        import pyarrow.fs as pafs
-
-        return pafs.S3FileSystem(
-            endpoint_override=self.endpoint.removeprefix("http://"),
-            scheme="http",
-            access_key="testing",
-            secret_key="testing",
-            region="us-east-1",
-            allow_bucket_creation=True,
-        )
+from s3_server import S3Server  # noqa: E402  (tests import it from there: a conftest of a subfolder would shadow this one's name)
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import S3Server
 from loopback_ports import free_ports
+from s3_server import S3Server
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

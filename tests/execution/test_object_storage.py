@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from conftest import S3Server
+from s3_server import S3Server
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import FIXTURES
 from typer.testing import CliRunner
 
 from raytuner.cli import app
@@ -25,6 +24,8 @@ from raytuner.execution.events import Recorder
 from raytuner.execution.retention import Retention
 from raytuner.execution.runner import RunOptions, RunSummary, run_experiment
 from raytuner.spec.loader import load_experiment_text
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # user_trainables
 
 RAYTUNER = str(Path(sys.executable).parent / "raytuner")
 PEAKS = """

@@ -79,6 +79,23 @@ def test_refit_writes_model_and_scores(searched: raytuner.Experiment) -> None:
     assert model["config"]["hidden"] == best.config["hidden"]
 
 
+def test_the_report_shows_the_final_model_next_to_the_search(searched: raytuner.Experiment) -> None:
+    import shutil
+
+    from raytuner.results.report import ChartKind
+
+    shutil.rmtree(Path(searched.folder) / "refit", ignore_errors=True)  # another test of the module may have refit
+    assert ChartKind.FINAL_MODEL not in {s.kind for s in searched.write_report(Path(searched.folder) / "before.html").sections}
+    summary = refit_experiment(searched.folder)
+    result = searched.write_report(Path(searched.folder) / "after.html")
+    (final,) = [s for s in result.drawn if s.kind is ChartKind.FINAL_MODEL]
+    metrics = json.loads((summary.folder / "metrics.json").read_text())
+    html = result.html.read_text()
+    assert "Final model" in html and f"test_accuracy {metrics['refit']['test_accuracy']:.4g}" in final.caption
+    assert f"{metrics['search']['val_accuracy']:.4g}" in final.table_html
+    assert final.svg.count("<circle") >= summary.epochs  # a point per epoch of the refit's test curve
+
+
 def test_refit_command_takes_epochs_and_refuses_bad_ones(searched: raytuner.Experiment) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["refit", searched.folder, "--epochs", "2", "--json"])

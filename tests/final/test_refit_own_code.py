@@ -13,7 +13,7 @@ from raytuner.cli import app
 
 pytestmark = pytest.mark.slow
 
-TRAIN = '''
+TRAIN = """
 import os, tempfile
 from ray import tune
 
@@ -23,7 +23,7 @@ def train(config):
             with open(os.path.join(folder, "step.txt"), "w") as out:
                 out.write(str(step))
             tune.report({"loss": (config["x"] - 0.3) ** 2 + 1 / step}, checkpoint=tune.Checkpoint.from_directory(folder))
-'''
+"""
 
 
 def test_refit_runs_own_code_once_and_keeps_its_last_checkpoint(tmp_path: Path) -> None:

@@ -202,7 +202,11 @@ def test_asha_experiment_draws_every_chart_but_pbt(tmp_path: Path) -> None:
     assert result.html == folder / "report.html"
     drawn = svgs(html)
     # a single metric has no Pareto front: that section is left out, not listed as omitted
-    assert set(drawn) == {k.value for k in ChartKind} - {ChartKind.PBT_LINEAGE.value, ChartKind.PARETO_FRONT.value}
+    assert set(drawn) == {k.value for k in ChartKind} - {
+        ChartKind.PBT_LINEAGE.value,
+        ChartKind.PARETO_FRONT.value,
+        ChartKind.FINAL_MODEL.value,
+    }
     # without PBT, its family tree is left out too, not listed as "not drawn"
     assert result.omitted == [] and "PBT family tree" not in html
     # one learning curve per trial (the best trial drawn last, in black)

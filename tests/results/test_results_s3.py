@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from conftest import S3Server
+from s3_server import S3Server
 from typer.testing import CliRunner
 
 from raytuner.cli import app

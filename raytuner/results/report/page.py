@@ -18,7 +18,7 @@ from pathlib import Path
 from raytuner import __version__
 from raytuner.errors import UsageError
 from raytuner.results.layout import unwritable
-from raytuner.results.report import best_so_far, curves, early_stopping, front, importance, parallel, pbt
+from raytuner.results.report import best_so_far, curves, early_stopping, final_model, front, importance, parallel, pbt
 from raytuner.results.report.data import ExperimentData
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 from raytuner.results.report.svg import fmt, status_color
@@ -26,6 +26,7 @@ from raytuner.results.report.svg import fmt, status_color
 # One drawing function per chart, in page order.
 CHARTS: dict[ChartKind, Callable[[ExperimentData], Section]] = {
     ChartKind.PARETO_FRONT: front.chart,
+    ChartKind.FINAL_MODEL: final_model.chart,
     ChartKind.BEST_SO_FAR: best_so_far.chart,
     ChartKind.LEARNING_CURVES: curves.chart,
     ChartKind.PARALLEL_COORDINATES: parallel.chart,
@@ -70,6 +71,8 @@ def sections(data: ExperimentData) -> list[Section]:
 def _applies(kind: ChartKind, data: ExperimentData) -> bool:
     if kind is ChartKind.PARETO_FRONT:
         return bool(data.objectives)
+    if kind is ChartKind.FINAL_MODEL:
+        return final_model.applies(data)
     if kind is ChartKind.PBT_LINEAGE:
         return data.pbt is not None or data.scheduler.get("type") in pbt.SCHEDULERS
     return True
@@ -118,8 +121,7 @@ def write(path: Path, html: str) -> None:
 def _header(data: ExperimentData) -> str:
     counts = Counter(t.status for t in data.trials)
     pills = "".join(
-        f"<span class='pill' style='background:{status_color(s)}'>{n} {escape(s)}</span>"
-        for s, n in sorted(counts.items())
+        f"<span class='pill' style='background:{status_color(s)}'>{n} {escape(s)}</span>" for s, n in sorted(counts.items())
     )
     search = data.spec.get("search") if isinstance(data.spec.get("search"), dict) else {}
     best = data.best_trial if not data.objectives else None  # several metrics: a front, not one best
@@ -186,8 +188,7 @@ def _errors(data: ExperimentData) -> str:
     if not failed:
         return ""
     rows = "".join(
-        f"<tr><td><code>{escape(t.trial_id)}</code></td><td class='num'>{t.iterations}</td>"
-        f"<td>{escape(t.error or '')}</td></tr>"
+        f"<tr><td><code>{escape(t.trial_id)}</code></td><td class='num'>{t.iterations}</td><td>{escape(t.error or '')}</td></tr>"
         for t in failed[:MAX_ERRORS]
     )
     more = f"<p class='note'>and {len(failed) - MAX_ERRORS} more.</p>" if len(failed) > MAX_ERRORS else ""

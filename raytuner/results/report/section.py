@@ -10,6 +10,7 @@ class ChartKind(str, Enum):
     """The report's charts, in page order (also the PNG file names)."""
 
     PARETO_FRONT = "pareto-front"
+    FINAL_MODEL = "final-model"  # only after raytuner refit
     BEST_SO_FAR = "best-so-far"
     LEARNING_CURVES = "learning-curves"
     PARALLEL_COORDINATES = "parallel-coordinates"
