@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         TrialView,
         experiments,
         open,
+        predict,
         run,
         validate,
     )
@@ -66,6 +67,7 @@ __all__ = [
     "__version__",
     "experiments",
     "open",
+    "predict",
     "run",
     "validate",
 ]
@@ -81,6 +83,7 @@ _LAZY = {
     "TrialView": "raytuner.api",
     "experiments": "raytuner.api",
     "open": "raytuner.api",
+    "predict": "raytuner.api",
     "run": "raytuner.api",
     "validate": "raytuner.api",
     "Spec": "raytuner.spec.models",

@@ -6,6 +6,7 @@ Every name is re-exported by :mod:`raytuner` itself (``raytuner.run``, ``raytune
 from __future__ import annotations
 
 from raytuner.api.experiment import Experiment, experiments, open
+from raytuner.api.final import predict
 from raytuner.api.running import Overrides, Plan, SpecSource, run, validate
 from raytuner.api.views import Ranking, Trial, TrialView
 from raytuner.results.checkpoints import CheckpointInfo
@@ -21,6 +22,7 @@ __all__ = [
     "TrialView",
     "experiments",
     "open",
+    "predict",
     "run",
     "validate",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -489,7 +489,14 @@ class Experiment:
         return opened(summary, given)
 
     def refit(
-        self, *, epochs: int | None = None, overrides: Sequence[str] = (), trainable: Any = None, progress: bool = False
+        self,
+        *,
+        epochs: int | None = None,
+        overrides: Sequence[str] = (),
+        trainable: Any = None,
+        progress: bool = False,
+        on_epoch: Callable[[Mapping[str, float]], None] | None = None,
+        listener: Listener | None = None,
     ) -> RefitSummary:
         """Train the best configuration on every row the search saw and score it on the test
         split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder.
@@ -501,6 +508,8 @@ class Experiment:
                 is the best configuration (``"space.lr=0.01"``).
             progress: print each epoch's metrics (own code: progress lines).
             trainable: as for :meth:`resume`.
+            on_epoch: called with each epoch's metrics instead of printing them (built-in workloads).
+            listener: receives own code's one-trial run's events instead of the progress lines.
 
         Raises:
             UsageError: several metrics, or an experiment on object storage.
@@ -511,8 +520,7 @@ class Experiment:
         def show(metrics: Mapping[str, float]) -> None:
             print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
 
-        listener = None
-        if progress:
+        if listener is None and progress:
             from raytuner.cli.render import PlainLines
 
             listener = PlainLines(sys.stdout)
@@ -521,7 +529,7 @@ class Experiment:
             self._ref,
             epochs=epochs,
             overrides=overrides,
-            on_epoch=show if progress else None,
+            on_epoch=on_epoch if on_epoch is not None else (show if progress else None),
             trainable=given,
             listener=listener,
         )

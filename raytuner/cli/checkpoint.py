@@ -40,9 +40,11 @@ def checkpoint(
     Exit code 2: not a raytuner experiment, an unknown trial, or a spec that keeps no checkpoints;
     1: the trial has no checkpoint recorded, its folder is gone, or the copy failed.
     """
-    from raytuner.results.checkpoints import copy_checkpoint
+    import raytuner
 
-    info = copy_checkpoint(experiment, output, storage, trial_id=trial, which=which)
+    opened = raytuner.open(experiment, storage=storage)
+    info = opened.best_checkpoint(trial, which=which.value)
+    opened.copy_checkpoint(output, info.trial_id, which=which.value)
     value = "" if info.value is None else f", {info.metric} = {info.value:.6g}"
     typer.echo(f"trial {info.trial_id}: {which.value} checkpoint (iteration {info.iteration}{value}) from {info.location}")
     typer.echo(f"copied to {output}")

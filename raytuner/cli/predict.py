@@ -37,7 +37,7 @@ def predict(
     The table must have the model's feature columns; it may have the target column
     (ignored); any other column is an error.
     """
-    from raytuner.final.predict import predict_table
+    import raytuner
 
-    rows = predict_table(model, table, output, storage)
+    rows = raytuner.predict(model, table, output, storage=storage)
     typer.echo(f"{rows} predictions written to {output}")

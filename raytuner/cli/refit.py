@@ -62,8 +62,8 @@ def refit(
     --set applies to the spec it trains from, whose space is the best configuration
     (e.g. --set space.lr=0.01, --set space.epochs=50).
     """
+    import raytuner
     from raytuner.cli import strict_json
-    from raytuner.final.refit import refit_experiment
 
     count = parse_epochs(epochs)
 
@@ -73,8 +73,8 @@ def refit(
         shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if key not in ("epoch", "num_params"))
         typer.echo(f"epoch {int(metrics['epoch'])}: {shown}", err=True)
 
-    summary = refit_experiment(
-        experiment, storage, epochs=count, overrides=set_ or [], on_epoch=progress, listener=_listener(json_)
+    summary = raytuner.open(experiment, storage=storage).refit(
+        epochs=count, overrides=set_ or [], on_epoch=progress, listener=_listener(json_)
     )
     if json_:
         typer.echo(
