@@ -512,10 +512,14 @@ class Experiment:
             listener: receives own code's one-trial run's events instead of the progress lines.
 
         Raises:
-            UsageError: several metrics, or an experiment on object storage.
+            UsageError: several metrics, a plain Ray Tune folder, or an experiment on object storage.
             ExperimentError: no trial reported a finite value of the metric.
         """
+        from raytuner.errors import UsageError
         from raytuner.final.refit import refit_experiment
+
+        if self._plain_ray:
+            raise UsageError(f"{self.source} is a plain Ray Tune folder: raytuner refit takes a raytuner experiment")
 
         def show(metrics: Mapping[str, float]) -> None:
             print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8265  # Ray's own dashboard's port; the first free one from here up is taken
 PORTS_TRIED = 100
 INSTALL_HINT = "raytuner dashboard needs Starlette and uvicorn: pip install 'raytuner[dashboard]'"
+_BESIDE: dict[str, Dashboard] = {}  # storage -> the dashboard serving it from this process (one each)
+_BESIDE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,20 @@ def start(storage: str, host: str, port: int | None, announce: Callable[[Dashboa
 
 def start_beside(storage: str, announce: Callable[[Dashboard], None]) -> Dashboard:
     """Serve the dashboard of ``storage`` on loopback from a daemon thread of this process (it
-    ends with the process: ``raytuner run --dashboard``); ``storage`` may not exist yet.
+    ends with the process: ``raytuner run --dashboard``); ``storage`` may not exist yet. A
+    storage already served from this process keeps its dashboard (runs in a notebook, one after
+    another, share one server and one port).
 
     Raises:
         ExperimentError: Starlette or uvicorn is not installed.
         UsageError: no free port from 8265 up.
     """
-    dashboard, server, sock = _prepare(storage, "127.0.0.1", None)
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="raytuner-dashboard", daemon=True).start()
+    with _BESIDE_LOCK:
+        dashboard = _BESIDE.get(storage)
+        if dashboard is None:
+            dashboard, server, sock = _prepare(storage, "127.0.0.1", None)
+            threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="raytuner-dashboard", daemon=True).start()
+            _BESIDE[storage] = dashboard
     announce(dashboard)
     return dashboard
 

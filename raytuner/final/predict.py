@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from raytuner.errors import UsageError
 
@@ -24,6 +25,11 @@ def model_folder(ref: str, storage: str = "runs") -> Path:
         return direct
     folder = find_experiment(ref, storage)
     if not (folder / REFIT_DIR / MODEL_JSON).is_file():
+        if (folder / REFIT_DIR / "metrics.json").is_file():  # own code was refit: its checkpoint, no model
+            raise UsageError(
+                f"{folder.name}: its refit ran the experiment's own trainable, whose last checkpoint is in "
+                f"{folder / REFIT_DIR / 'checkpoint'}; raytuner predict takes the built-in workloads' models only"
+            )
         raise UsageError(f"{folder.name} has no refit model; raytuner refit {folder.name} trains one")
     return folder / REFIT_DIR
 
@@ -45,18 +51,34 @@ def predict_table(ref: str, table: Path, output: Path, storage: str = "runs") ->
 
     if output.suffix.lower() not in WRITABLE:
         raise UsageError(f"--output must end in .csv or .parquet, found {output.name!r}")
+    if output.is_dir():
+        raise UsageError(f"--output: cannot write {output}: it is a folder")
     folder = model_folder(ref, storage)
     model = FinalModel.load(folder)
     rows = read_table_file(table)
     x = model.feature_matrix(rows, str(table))
     predictions = pa.table(model.predict(folder, x))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".csv":
-        from pyarrow import csv
+    try:
+        _write(predictions, output)
+    except (OSError, pa.ArrowException) as exc:
+        from raytuner.results.layout import unwritable
 
-        csv.write_csv(predictions, output)
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(predictions, output)
+        reason = unwritable(output.parent, exc) if isinstance(exc, OSError) else str(exc)
+        raise UsageError(f"--output: cannot write {output}: {reason}") from exc
     return int(predictions.num_rows)
+
+
+def _write(predictions: Any, output: Path) -> None:
+    """Write the table whole or not at all (a temporary file beside it, then renamed)."""
+    from raytuner.results.store import _replacing
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(output) as tmp:
+        if output.suffix.lower() == ".csv":
+            from pyarrow import csv
+
+            csv.write_csv(predictions, tmp)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(predictions, tmp)

@@ -108,3 +108,18 @@ def test_run_dashboard_serves_beside_the_run(storage: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_runs_from_python_with_a_dashboard_share_one_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import raytuner
+
+    storage = tmp_path / "runs"
+    urls = []
+    for name in ("first", "second"):
+        spec = yaml.safe_load(SPEC.format(name=name, iterations=2, sleep=0.0, samples=2))
+        raytuner.run(spec, storage=str(storage), progress=False, dashboard=True)
+        (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("dashboard: ")]
+        urls.append(line.removeprefix("dashboard: "))
+    assert urls[0] == urls[1] and re.fullmatch(r"http://127\.0\.0\.1:\d+/", urls[0]), urls
+    status, body, _ = get(urls[0] + "api/experiments")
+    assert status == 200 and {e["name"] for e in json.loads(body)["experiments"]} == {"first", "second"}

@@ -109,6 +109,31 @@ def test_predict_refuses_columns_in_one_line(refit_folder: Path, tmp_path: Path,
     assert result.stderr.strip().splitlines() == [f"error: {table}: {message}"]
 
 
+def test_an_output_or_model_predict_cannot_use_is_one_line_and_leaves_nothing(refit_folder: Path, tmp_path: Path) -> None:
+    import shutil
+
+    table = tmp_path / "rows.csv"
+    _write_csv(table, 3, 2)
+    (tmp_path / "dir.csv").mkdir()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(refit_folder, damaged)
+    (damaged / "model.pt").write_bytes(b"not torch")
+    cases = [
+        ([str(refit_folder), str(table), "-o", str(tmp_path / "dir.csv")], "it is a folder"),
+        ([str(refit_folder), str(table), "-o", "/proc/raytuner-predict.csv"], "cannot write /proc/raytuner-predict.csv"),
+        ([str(damaged), str(table), "-o", str(tmp_path / "o.csv")], "the refit folder is damaged: run raytuner refit again"),
+    ]
+    for argv, message in cases:
+        result = CliRunner().invoke(app, ["predict", *argv])
+        assert result.exit_code == 2, (argv, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (argv, result.stderr)
+    (damaged / "model.json").write_text("{cut")
+    result = CliRunner().invoke(app, ["predict", str(damaged), str(table), "-o", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2 and "model.json: unreadable" in result.stderr
+    assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob("*.tmp"))
+
+
 @pytest.mark.subprocess
 def test_predict_command_without_a_model(tmp_path: Path) -> None:
     (tmp_path / "rows.csv").write_text("a\n1\n")

@@ -9,6 +9,7 @@ torch; loading the weights does.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,10 +74,17 @@ class FinalModel:
         path = folder / MODEL_JSON
         if not path.is_file():
             raise UsageError(f"{folder}: no {MODEL_JSON}; expected a model folder written by raytuner refit")
-        data = json.loads(path.read_text())
-        if data.get("format") != MODEL_FORMAT:
-            raise UsageError(f"{path}: model format {data.get('format')!r}, this raytuner reads {MODEL_FORMAT}")
-        return cls(**data)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{path}: unreadable ({exc}); the refit folder is damaged: run raytuner refit again") from exc
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise UsageError(f"{path}: model format {found!r}, this raytuner reads {MODEL_FORMAT}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise UsageError(f"{path}: not a model this raytuner wrote ({exc}); run raytuner refit again") from exc
 
     def network(self, folder: Path) -> nn.Module:
         """The network with the weights in ``folder``, in eval mode on the CPU."""
@@ -91,7 +99,14 @@ class FinalModel:
         classes = len(self.labels) if self.labels is not None else None
         fold = Fold(empty, np.zeros(0), empty, np.zeros(0), classes, shape)
         network = TASKS[self.builtin].build(fold, parse_config(self.config))
-        network.load_state_dict(torch.load(folder / MODEL_WEIGHTS, map_location="cpu", weights_only=True))
+        try:
+            weights = torch.load(folder / MODEL_WEIGHTS, map_location="cpu", weights_only=True)
+            network.load_state_dict(weights)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            raise UsageError(
+                f"{folder / MODEL_WEIGHTS}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                "the refit folder is damaged: run raytuner refit again"
+            ) from exc
         network.eval()
         return network
 
