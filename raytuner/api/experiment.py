@@ -309,14 +309,13 @@ class Experiment:
         """The PBT/PB2 decisions (pbt_decisions.parquet): which trial copied which, when, and
         the configuration it went on with; an empty table when none were recorded."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         from raytuner.results import layout
 
         if self._plain_ray or self._folder.kind_of(layout.PBT_DECISIONS) != "file":
             return pa.table({})
-        with self._folder.fs.open_input_file(self._folder.join(layout.PBT_DECISIONS)) as handle:
-            return pq.read_table(handle)
+        table: pa.Table = self._folder.read_table(layout.PBT_DECISIONS)
+        return table
 
     def compare(self, *others: Experiment) -> Comparison:
         """This experiment beside ``others``: best values and ranks, trials by status, and the

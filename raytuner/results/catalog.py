@@ -107,13 +107,11 @@ def _progress(info: ExperimentInfo, folder: Folder) -> ExperimentInfo:
     """``info`` of a run still marked running (status.json is written at its start and end):
     trials by state, best and duration so far, from the trials table it keeps up to date."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from raytuner.results.pareto import PARETO_COLUMN, objectives_of, with_pareto
 
     try:
-        with folder.fs.open_input_file(folder.join(layout.TRIALS)) as handle:
-            table = pq.read_table(handle)
+        table = folder.read_table(layout.TRIALS)
     except (OSError, pa.ArrowException):  # replaced atomically, so unreadable means damaged: show status alone
         return info
     meta = table.schema.metadata or {}

@@ -26,6 +26,7 @@ from raytuner.errors import SpecError, UsageError
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
+READ_ATTEMPTS = 8  # reads of a table a live run replaces on object storage, before giving up
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 CREDENTIALS = (
     "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
@@ -188,6 +189,35 @@ class Folder:
         import pyarrow.fs as pafs
 
         return bool(self.fs.get_file_info(self.path).type == pafs.FileType.Directory)
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> Any:
+        """The Parquet table ``name`` in this folder, as one whole version of it.
+
+        A live run replaces its tables every few seconds. A local file is replaced by a rename,
+        so one read sees one version; on object storage a read is several requests (the size,
+        then the bytes), which a replacement in between mixes: there the table is read until
+        two reads in a row agree, and parsed from those bytes.
+
+        Raises:
+            OSError: it cannot be read; pyarrow.ArrowException: it is not a whole Parquet file.
+        """
+        import time
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.local_path is not None:
+            return pq.read_table(self.join(name), columns=columns, filesystem=self.fs)
+        last: bytes | None = None
+        for attempt in range(READ_ATTEMPTS):
+            with self.fs.open_input_stream(self.join(name)) as stream:
+                whole = stream.read()
+            if whole == last:
+                return pq.read_table(pa.BufferReader(whole), columns=columns)
+            last = whole
+            if attempt:
+                time.sleep(0.05 * attempt)
+        return pq.read_table(pa.BufferReader(last), columns=columns)
 
     def kind_of(self, name: str) -> str:
         """'file', 'dir' or 'missing' for ``name`` inside this folder."""

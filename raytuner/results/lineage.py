@@ -57,13 +57,11 @@ def read_exploits(folder: Path | Folder) -> list[Decision]:
     Raises:
         OSError, pyarrow's errors: the table exists but cannot be read.
     """
-    import pyarrow.parquet as pq
 
     where = folder if isinstance(folder, Folder) else Folder.local(folder)
     if where.kind_of(layout.PBT_DECISIONS) != "file":
         return []
-    with where.fs.open_input_file(where.join(layout.PBT_DECISIONS)) as handle:
-        rows = pq.read_table(handle).to_pylist()
+    rows = where.read_table(layout.PBT_DECISIONS).to_pylist()
     decisions = [
         Decision(
             time=layout.seconds(row.get("time")),
@@ -115,13 +113,11 @@ def _history(
 
 def best_schedule(folder: Path | Folder, trial_id: str) -> list[Segment]:
     """The schedule ``trial_id`` followed, or [] for an experiment without PBT decisions."""
-    import pyarrow.parquet as pq
 
     where = folder if isinstance(folder, Folder) else Folder.local(folder)
     exploits = read_exploits(where)
     if not exploits:
         return []
-    with where.fs.open_input_file(where.join(layout.TRIALS)) as handle:
-        table = pq.read_table(handle, columns=["trial_id", "config_json"]).to_pylist()
+    table = where.read_table(layout.TRIALS, columns=["trial_id", "config_json"]).to_pylist()
     finals = {row["trial_id"]: json.loads(row["config_json"]) for row in table}
     return schedule_of(trial_id, exploits, finals)

@@ -147,15 +147,15 @@ def read_raytuner_folder(folder: Folder) -> ExperimentTables:
     Raises:
         ExperimentError: the trials table is missing or unreadable.
     """
-    import pyarrow.parquet as pq
 
     if folder.kind_of(layout.TRIALS) != "file":
         raise ExperimentError(f"{folder.display}: no {layout.TRIALS} (did the experiment start any trial?)")
+    import pyarrow as pa
+
     try:
-        with folder.fs.open_input_file(folder.join(layout.TRIALS)) as handle:
-            trials = with_pareto(pq.read_table(handle))  # the front as of now (a running experiment's too)
+        trials = with_pareto(folder.read_table(layout.TRIALS))  # the front as of now (a running experiment's too)
         sources = result_sources(folder)
-    except OSError as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise ExperimentError(f"{folder.display}: cannot read the results: {exc}") from exc
     meta = trials.schema.metadata or {}
     metric = meta.get(b"raytuner.metric")

@@ -78,7 +78,8 @@ def test_every_chart_renders_in_chromium(tmp_path: Path) -> None:
     asha = write_report(asha_experiment(tmp_path / "asha"))
     pbt = write_report(pbt_experiment(tmp_path / "pbt"))
     sizes = measure(asha.html, tmp_path) | {"pbt-lineage": measure(pbt.html, tmp_path)["pbt-lineage"]}
-    assert set(sizes) == {k.value for k in ChartKind} - {"pareto-front"}  # multi-objective: test_report_pareto_browser
+    # multi-objective: test_report_pareto_browser; the final model: tests/final/test_refit.py
+    assert set(sizes) == {k.value for k in ChartKind} - {"pareto-front", "final-model"}
     for name, size in sizes.items():
         assert size["width"] > 500 and size["height"] > 100, (name, size)
         assert size["marks"] >= 3, (name, size)
@@ -95,7 +96,8 @@ def test_png_option_writes_the_same_charts_as_images(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", str(folder), "--png"])
     assert result.exit_code == 0, result.output
     pngs = sorted((folder / "report-png").glob("*.png"))
-    assert [p.stem for p in pngs] == sorted({k.value for k in ChartKind} - {"early-stopping", "pareto-front"})  # PBT: FIFO-like
+    drawn = {k.value for k in ChartKind} - {"early-stopping", "pareto-front", "final-model"}  # PBT: FIFO-like
+    assert [p.stem for p in pngs] == sorted(drawn)
     for path in pngs:
         width, height, colours = png_size_and_colours(path)
         assert width == 2000 and height > 150 and colours > 20, path  # 1000 SVG px at device scale 2

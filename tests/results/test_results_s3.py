@@ -206,3 +206,45 @@ def test_the_last_upload_leaves_no_stale_parts_beside_the_compacted_table(
     (folder / "results.parts").rmdir()
     mirror.sync()
     assert "results.parts" not in {info.base_name for info in s3.get_file_info(pafs.FileSelector("closing-bucket/runs/done"))}
+
+
+def test_a_table_a_live_run_keeps_replacing_on_s3_reads_whole(s3_server: S3Server, s3_endpoint: str) -> None:
+    """Seen in CI: ``raytuner best s3://...`` of a live run failed in pyarrow (``Parquet magic bytes
+    not found``): the table was read in ranges (footer, then columns) while the run's upload
+    replaced it with a table of another size."""
+    import io
+    import threading
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raytuner.results.folder import Folder
+
+    s3 = s3_server.client()
+    s3.create_dir("live-table")
+    versions = []
+    for rows in (5, 400):
+        sink = io.BytesIO()
+        pq.write_table(pa.table({"trial_id": [f"t{i}" for i in range(rows)], "x": list(range(rows))}), sink)
+        versions.append(sink.getvalue())
+    path = "live-table/exp/trials.parquet"
+    stop = threading.Event()
+
+    def upload() -> None:
+        i = 0
+        while not stop.wait(0.03):  # a live run replaces its tables every few seconds: here much more often
+            with s3.open_output_stream(path) as out:
+                out.write(versions[i % 2])
+            i += 1
+
+    with s3.open_output_stream(path) as out:
+        out.write(versions[0])
+    writer = threading.Thread(target=upload, daemon=True)
+    writer.start()
+    try:
+        folder = Folder.parse("s3://live-table/exp")
+        for _ in range(100):
+            assert folder.read_table("trials.parquet").num_rows in (5, 400)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
