@@ -26,7 +26,7 @@ from raytuner.errors import SpecError, UsageError
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
-READ_ATTEMPTS = 8  # reads of a table a live run replaces on object storage, before giving up
+READ_ATTEMPTS = 20  # reads of a table a live run replaces on object storage, before giving up
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 CREDENTIALS = (
     "the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS or the VM's role) "
@@ -196,7 +196,7 @@ class Folder:
         A live run replaces its tables every few seconds. A local file is replaced by a rename,
         so one read sees one version; on object storage a read is several requests (the size,
         then the bytes), which a replacement in between mixes: there the table is read until
-        two reads in a row agree, and parsed from those bytes.
+        two reads in a row agree and parse.
 
         Raises:
             OSError: it cannot be read; pyarrow.ArrowException: it is not a whole Parquet file.
@@ -209,14 +209,21 @@ class Folder:
         if self.local_path is not None:
             return pq.read_table(self.join(name), columns=columns, filesystem=self.fs)
         last: bytes | None = None
+        problem: Exception | None = None
         for attempt in range(READ_ATTEMPTS):
             with self.fs.open_input_stream(self.join(name)) as stream:
                 whole = stream.read()
-            if whole == last:
-                return pq.read_table(pa.BufferReader(whole), columns=columns)
-            last = whole
-            if attempt:
-                time.sleep(0.05 * attempt)
+            try:
+                table = pq.read_table(pa.BufferReader(whole), columns=columns)
+            except (OSError, pa.ArrowException) as exc:  # the size of one version, the bytes of another
+                problem, last = exc, None
+            else:
+                if whole == last:
+                    return table
+                last = whole
+            time.sleep(min(0.05 * (attempt + 1), 0.5))
+        if problem is not None and last is None:
+            raise problem
         return pq.read_table(pa.BufferReader(last), columns=columns)
 
     def kind_of(self, name: str) -> str:

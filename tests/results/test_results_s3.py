@@ -232,7 +232,7 @@ def test_a_table_a_live_run_keeps_replacing_on_s3_reads_whole(s3_server: S3Serve
 
     def upload() -> None:
         i = 0
-        while not stop.wait(0.03):  # a live run replaces its tables every few seconds: here much more often
+        while not stop.wait(0.1):  # a live run replaces its tables every few seconds: here much more often
             with s3.open_output_stream(path) as out:
                 out.write(versions[i % 2])
             i += 1
