@@ -30,6 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import raytuner
+from raytuner.cli.strict_json import finite
 from raytuner.dashboard import pages
 from raytuner.dashboard.guard import Guard, folder_name, inside
 from raytuner.errors import ExperimentError, RaytunerError, UsageError
@@ -372,15 +373,4 @@ def _cell(value: Any) -> Any:
 
 
 def _json(data: dict[str, Any]) -> Response:
-    return Response(json.dumps(_clean(data), default=str), media_type="application/json")
-
-
-def _clean(data: Any) -> Any:
-    """Strict JSON: NaN and infinities are null."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: _clean(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_clean(v) for v in data]
-    return data
+    return Response(json.dumps(finite(data), default=str), media_type="application/json")  # NaN, inf: null
