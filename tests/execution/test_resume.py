@@ -33,7 +33,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
+def _killed_after_two_completed(tmp_path: Path, sleep_s: float) -> set[str]:
+    """Run the spec, kill -9 its driver ``sleep_s`` after two trials completed; their ids."""
     spec = tmp_path / "crash.yaml"
     spec.write_text(SPEC)
     proc = subprocess.Popen(
@@ -44,18 +45,23 @@ def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
         env=_env(),
         cwd=tmp_path,
     )
-    completed_before: set[str] = set()
+    completed: set[str] = set()
     deadline = time.time() + 240
     assert proc.stdout is not None
     for line in proc.stdout:
         event = json.loads(line)
         if event["event"] == "trial_completed":
-            completed_before.add(event["trial_id"])
-        if len(completed_before) >= 2 or time.time() > deadline:
+            completed.add(event["trial_id"])
+        if len(completed) >= 2 or time.time() > deadline:
             break
-    time.sleep(3)  # let Ray save its state, and raytuner its tables, with those trials finished
+    time.sleep(sleep_s)  # let Ray save its state (every second), and raytuner its tables, with those trials finished
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    return completed
+
+
+def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
+    completed_before = _killed_after_two_completed(tmp_path, 3)
     assert len(completed_before) >= 2
     folder = tmp_path / "runs" / "crash"
     assert json.loads((folder / "status.json").read_text())["state"] == "running"  # died mid-run
@@ -287,26 +293,7 @@ def test_resume_with_the_searcher_saved_before_its_trial_finished_neither_waits_
 def test_a_state_file_ray_left_cut_short_is_put_back_whole_and_without_a_copy_is_one_line(tmp_path: Path) -> None:
     """Ray copies its experiment state into the folder in place: a full disk mid-copy (seen in CI)
     cut ``experiment_state-*.json`` short and the resume died in Ray's traceback, exit 130."""
-    spec = tmp_path / "crash.yaml"
-    spec.write_text(SPEC)
-    proc = subprocess.Popen(
-        [RAYTUNER, "run", str(spec), "--json", "--storage", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=_env(),
-        cwd=tmp_path,
-    )
-    deadline = time.time() + 240
-    assert proc.stdout is not None
-    completed = 0
-    for line in proc.stdout:
-        completed += json.loads(line)["event"] == "trial_completed"
-        if completed >= 2 or time.time() > deadline:
-            break
-    time.sleep(2.5)  # Ray saves its state every second
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    assert len(_killed_after_two_completed(tmp_path, 2.5)) >= 2
     folder = tmp_path / "runs" / "crash"
     (state,) = folder.glob("experiment_state-*.json")
     searcher = list(folder.glob("search*.pkl"))
