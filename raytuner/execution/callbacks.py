@@ -65,6 +65,7 @@ class Bookkeeper(Callback):
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
         self._restored_checked = False  # the records against Ray's restored trials, at the first step
         self._staging: Path | None = None  # where Ray writes its experiment state before copying it over
+        self.restore_watch: ray_state.RestoreWatch | None = None  # a resume's: did Ray restore its saved state?
         _count_callbacks_by_name()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -75,6 +76,7 @@ class Bookkeeper(Callback):
         state = self.__dict__.copy()
         state["listener"] = NullListener()
         state["mirror"] = None  # a thread and its lock
+        state["restore_watch"] = None
         return state
 
     def get_state(self) -> None:
@@ -236,6 +238,9 @@ class Bookkeeper(Callback):
         if self._restored_checked:
             return
         self._restored_checked = True
+        watch = self.restore_watch
+        if watch is not None and watch.failure is not None:  # Ray would start over beside its trials: stop first
+            raise ray_state.RestoreFailed(watch.failure) from watch.error
         # A resumed run's first step: Ray's saved state can be older than the tables (its save
         # came after raytuner's flush, and a kill or a full disk came in between). A trial the
         # tables hold finished but Ray restored unfinished runs again from its last checkpoint:

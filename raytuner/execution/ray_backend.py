@@ -116,8 +116,16 @@ class RayBackend:
             else:
                 tuner = _restore(tune, folder, run.bucket, trainable, run_config, resume, parts.bookkeeper, search)
             try:
-                with _pending_trials(placement.trials_at_once):
+                with _pending_trials(placement.trials_at_once), ray_state.watching_restore() as watch:
+                    parts.bookkeeper.restore_watch = watch if resume is not None else None
                     tuner.fit()
+            except Exception as exc:
+                if resume is None or watch.failure is None:
+                    raise
+                raise ExperimentError(
+                    f"{folder.name}: Ray could not restore its saved state ({watch.failure}); nothing was run "
+                    "and the tables are as they were (raytuner show reads them; --debug shows Ray's traceback)"
+                ) from exc
             finally:
                 devices.close()
             if isinstance(search, WatchedSearch) and search.stalled is not None:
