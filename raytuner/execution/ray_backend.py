@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,7 +100,7 @@ class RayBackend:
                 stop=parts.stopper,
                 callbacks=[parts.bookkeeper, *feed, *devices.callbacks(book), *logger_callbacks(spec, folder)],
                 failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # see DeferredDrops
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None, checkpoint_at_end=_saves_at_end(parts.build.trainable)),
             )
             if resume is None:
                 tuner = tune.Tuner(
@@ -155,6 +156,18 @@ class RayBackend:
             f"trials took a median {median:.2g} s, less than Ray's cost per trial: raytuner run --inline runs them "
             "in this process (docs/spec.md, execution backends)"
         )
+
+
+def _saves_at_end(trainable: Any) -> bool:
+    """Whether Ray saves each trial's last state (``checkpoint_at_end``; DeferredDrops applies
+    the spec's keep policy to what Ray keeps). Ray's default does so for every class trainable,
+    and a class without ``save_checkpoint`` then failed every trial at its end with
+    NotImplementedError, after all its reports."""
+    from ray.tune import Trainable
+
+    if not (inspect.isclass(trainable) and issubclass(trainable, Trainable)):
+        return False
+    return trainable.save_checkpoint is not Trainable.save_checkpoint
 
 
 def _starts_private_ray(address: str | None) -> bool:
