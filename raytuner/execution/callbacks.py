@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ class Bookkeeper(Callback):
         store: ResultsStore,
         listener: Listener,
         stopper: SpecStopper,
-        horizon: tuple[str, float] | None = None,
+        horizons: Sequence[tuple[str, float]] = (),
         decisions: Callable[[], list[Any]] | None = None,
         early_stopped: set[str] | None = None,
         trial_timeout_s: float | None = None,
@@ -55,7 +55,7 @@ class Bookkeeper(Callback):
         self.stopper = stopper
         self.decisions = decisions  # the PBT scheduler's drain(), if any
         self.early_stopped = early_stopped if early_stopped is not None else set()  # the scheduler's STOPs
-        self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
+        self.horizons = tuple(horizons)  # (attribute, value): a trial stopped at one has run its course
         self._last_progress = 0.0
         self.trial_timeout_s = trial_timeout_s  # the hung-trial watchdog's limit (failure.trial_timeout_s)
         self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
@@ -155,11 +155,11 @@ class Bookkeeper(Callback):
         return trial.trial_id in self.early_stopped and not self._at_horizon(trial.last_result or {})
 
     def _at_horizon(self, result: dict[str, Any]) -> bool:
-        if self.horizon is None:
-            return False
-        attr, max_t = self.horizon
-        value = result.get(attr)
-        return isinstance(value, (int, float)) and value >= max_t
+        for attr, end in self.horizons:
+            value = result.get(attr)
+            if isinstance(value, (int, float)) and value >= end:
+                return True
+        return False
 
     def on_checkpoint(self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any) -> None:
         if self.retention is not None:
