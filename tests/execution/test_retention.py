@@ -99,15 +99,25 @@ def test_keeping_by_score_retains_the_peak_that_keeping_the_last_deletes(
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.parametrize("backend", ["ray", "inline"])
-def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(tmp_path: Path, backend: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "save_every_s"), [("ray", None), ("ray", "1"), ("inline", None)], ids=["ray", "ray-saving-often", "inline"]
+)
+def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(
+    tmp_path: Path, backend: str, save_every_s: str | None
+) -> None:
     """Ray saves its experiment state every 10 s or more; a checkpoint deleted at once when a
     newer, worse one came was still the latest that state named, and the resumed trials failed
-    ("Could not recover from checkpoint as it does not exist on storage anymore")."""
+    ("Could not recover from checkpoint as it does not exist on storage anymore").
+
+    Saving often, Ray resumes the trials from a late checkpoint: a resume that rebuilt the kept
+    checkpoints from trials.parquet's best and latest forgot the others, and never deleted those
+    the policy had dropped when the driver died (5 and 6 stayed beside 3, 4 and 8)."""
     spec = tmp_path / "spec.yaml"
     paced = PEAKS.replace("{x: {uniform: [-1, 1]}}", "{x: {uniform: [-1, 1]}, sleep_s: 0.7}")
     spec.write_text(paced + BY_SCORE.replace("keep: 1", "keep: 2") + f"execution: {{backend: {backend}}}\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "TUNE_GLOBAL_CHECKPOINT_S")}
+    if save_every_s is not None:
+        env["TUNE_GLOBAL_CHECKPOINT_S"] = save_every_s
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURES), env.get("PYTHONPATH")]))  # user_trainables
     storage = tmp_path / "runs"
     command = [RAYTUNER, "run", str(spec), "--storage", str(storage), "--cpus", "2", "--json"]
@@ -133,3 +143,10 @@ def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint
         assert trial["checkpoint_best_iteration"] == 3 and trial["checkpoint_last_iteration"] == 8
         for which, step in (("checkpoint_best", 3), ("checkpoint_last", 8)):
             assert json.loads((folder / trial[which] / "state.json").read_text()) == {"step": step}
+        # on disk, what the policy keeps and nothing else: the 2 best by accuracy (0.9 at step 3; of
+        # the two 0.8 the later, step 4) and the latest; a resume rebuilt from trials.parquet forgot step 4
+        trial_dir = Path(trial["trial_dir"])
+        assert _steps(trial_dir) == [3, 4, 8], sorted(p.name for p in trial_dir.iterdir())
+        listed = json.loads((trial_dir / "checkpoints.json").read_text())  # [folder, iteration, time_total_s, value]
+        assert [(row[1], row[3]) for row in listed] == [(3, pytest.approx(0.9)), (4, pytest.approx(0.8)), (8, pytest.approx(0.4))]
+        assert sorted(row[0] for row in listed) == sorted(p.name for p in trial_dir.glob("checkpoint_*"))
