@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from raytuner.cli import app
@@ -92,7 +94,22 @@ def test_keeping_by_score_retains_the_peak_that_keeping_the_last_deletes(
     found = raytuner.open(str(by_score.folder)).best_checkpoint()
     assert (found.trial_id, found.iteration, Path(found.location).parent.parent) == (best_trial, 3, by_score.folder)
     shown = CliRunner().invoke(app, ["best", str(by_score.folder), "-f", "json"])
-    assert json.loads(shown.stdout)["checkpoint"] == found.location  # best names where it is
+    best = json.loads(shown.stdout)
+    assert best["checkpoint"] == found.location  # best names where it is, its iteration and score
+    assert (best["checkpoint_iteration"], best["checkpoint_score"]) == (3, {"accuracy": pytest.approx(0.9)})
+    pasted = CliRunner().invoke(app, ["best", str(by_score.folder)])
+    assert yaml.safe_load(pasted.stdout) == {"space": best["config"]}  # still a spec's space to paste: the rest is comments
+    assert f"# checkpoint: {found.location} (iteration 3, accuracy = 0.9)\n" in pasted.stdout
+    pytest.importorskip("starlette")  # the dashboard's best.yaml too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # StarletteDeprecationWarning: a note on its httpx client, which works
+        from starlette.testclient import TestClient
+    from raytuner.dashboard.app import build
+
+    with TestClient(build(str(by_score.folder.parent)), base_url="http://127.0.0.1") as client:
+        served = yaml.safe_load(client.get("/e/by-score/best.yaml?n=2").text)
+    assert [(e["checkpoint_iteration"], e["checkpoint_score"]) for e in served] == [(3, {"accuracy": pytest.approx(0.9)})] * 2
+    assert served[0]["checkpoint"] == found.location and served[1]["checkpoint"].startswith(str(by_score.folder))
     latest = raytuner.open(str(by_score.folder)).copy_checkpoint(tmp_path / "latest", which="last")
     assert json.loads((latest / "state.json").read_text()) == {"step": 8}
 
