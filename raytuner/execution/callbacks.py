@@ -209,8 +209,10 @@ class Bookkeeper(Callback):
                 name = f"{posixpath.basename(folder)}/{posixpath.basename(str(trial.checkpoint.path).rstrip('/'))}"
                 iteration, time_total_s = int(metrics.get("training_iteration") or 0), float(metrics.get("time_total_s") or 0.0)
                 latest = Kept(name, iteration, self.retention.value(metrics), time_total_s)
-            index = trial.storage.current_checkpoint_index
-            kept = relist(trial.storage.storage_filesystem, folder, index, latest, restored)
+            try:
+                kept = relist(trial.storage.storage_filesystem, folder, trial.storage.current_checkpoint_index, latest, restored)
+            except (OSError, ValueError):  # an unreadable list, a storage that failed: leftovers stay, nothing is lost
+                continue
             record = self.book.trials.get(trial.trial_id)
             if kept is not None and record is not None:
                 self._follow(record, kept)
