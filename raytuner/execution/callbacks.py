@@ -211,7 +211,7 @@ class Bookkeeper(Callback):
                 latest = Kept(name, iteration, self.retention.value(metrics), time_total_s)
             try:
                 kept = relist(trial.storage.storage_filesystem, folder, trial.storage.current_checkpoint_index, latest, restored)
-            except (OSError, ValueError):  # an unreadable list, a storage that failed: leftovers stay, nothing is lost
+            except (OSError, ValueError, TypeError, IndexError):  # a list unreadable, a storage that failed: leftovers stay
                 continue
             record = self.book.trials.get(trial.trial_id)
             if kept is not None and record is not None:

@@ -175,7 +175,7 @@ def relist(filesystem: Any, folder: str, index: int, latest: Kept | None, restor
     found = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
     on_disk = {info.base_name: _number(info.base_name) for info in found if info.type == pafs.FileType.Directory}
     numbered = {name: number for name, number in on_disk.items() if number is not None}
-    listed = {str(row[0]): Kept(f"{trial}/{row[0]}", int(row[1]), row[3], float(row[2])) for row in rows}
+    listed = {str(row[0]): Kept(f"{trial}/{row[0]}", int(row[1]), row[3], row[2]) for row in rows}
     stays = {name for name, number in numbered.items() if name in listed and number <= index}
     kept = [listed[name] for name in stays]
     if latest is not None and posixpath.basename(latest.name) in set(numbered) - stays:

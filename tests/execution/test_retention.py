@@ -54,6 +54,55 @@ def test_the_rule_keeps_the_best_by_score_or_the_last_and_always_the_latest() ->
     assert by_score.best([None, None]) == 1  # no value: the later
 
 
+def _folders(trial: Path, count: int) -> None:
+    for number in range(count):
+        (trial / f"checkpoint_{number:06d}").mkdir(parents=True)
+        (trial / f"checkpoint_{number:06d}" / "state.json").write_text(json.dumps({"step": number + 1}))
+
+
+def test_a_resumed_ray_trial_keeps_what_its_list_names_up_to_where_ray_resumes_it(tmp_path: Path) -> None:
+    """Listed: 1, 2, 4; Ray's saved state resumes the trial from 3 (dropped from the list after
+    that save) and numbers its next checkpoint 4; 0 was dropped, its deletion cut short; 5 was
+    made after the save. Another trial resumes from 0 (PBT)."""
+    import pyarrow.fs as pafs
+
+    from raytuner.execution.retention import CHECKPOINTS_FILE, relist
+    from raytuner.results.records import Kept
+
+    trial = tmp_path / "exp" / "t1"
+    _folders(trial, 6)
+    listing = [["checkpoint_000001", 2, 2.0, 0.5], ["checkpoint_000002", 3, 3.0, 0.9], ["checkpoint_000004", 5, 5.0, 0.1]]
+    (trial / CHECKPOINTS_FILE).write_text(json.dumps(listing))
+    latest = Kept("t1/checkpoint_000003", 4, 0.2, 4.0)
+    restored = {str(trial / "checkpoint_000000"), str(trial / "checkpoint_000003")}
+    kept = relist(pafs.LocalFileSystem(), str(trial), 3, latest, restored)
+
+    assert kept == [Kept("t1/checkpoint_000001", 2, 0.5, 2.0), Kept("t1/checkpoint_000002", 3, 0.9, 3.0), latest]
+    on_disk = sorted(p.name for p in trial.glob("checkpoint_*"))
+    assert on_disk == [f"checkpoint_00000{n}" for n in (0, 1, 2, 3)]  # 0 stays: another trial resumes from it
+    listed = json.loads((trial / CHECKPOINTS_FILE).read_text())  # written again, before anything was deleted
+    assert listed == [["checkpoint_000001", 2, 2.0, 0.5], ["checkpoint_000002", 3, 3.0, 0.9], ["checkpoint_000003", 4, 4.0, 0.2]]
+    (trial / CHECKPOINTS_FILE).unlink()
+    assert relist(pafs.LocalFileSystem(), str(trial), 0, None, set()) is None  # a run before lists: nothing deleted
+    assert len(list(trial.glob("checkpoint_*"))) == 4
+
+
+def test_an_inline_resume_deletes_the_checkpoint_folders_its_list_does_not_name(tmp_path: Path) -> None:
+    """The driver died between writing a checkpoint and listing it, or between the list and a deletion."""
+    from raytuner.execution.inline import _listed_checkpoints
+    from raytuner.execution.retention import CHECKPOINTS_FILE
+
+    trial = tmp_path / "t1"
+    _folders(trial, 4)
+    (trial / "checkpoint_000004.partial").mkdir()
+    listing = [["checkpoint_000001", 2, 2.0, 0.5], [str(trial / "checkpoint_000002"), 3, 3.0, None]]  # absolute: an older list
+    (trial / CHECKPOINTS_FILE).write_text(json.dumps(listing))
+    kept = _listed_checkpoints(trial, [])
+
+    assert kept == [(str(trial / "checkpoint_000001"), 2, 2.0, 0.5), (str(trial / "checkpoint_000002"), 3, 3.0, None)]
+    assert sorted(p.name for p in trial.iterdir()) == ["checkpoint_000001", "checkpoint_000002", CHECKPOINTS_FILE]
+
+
 def _run(text: str, storage: Path, backend: str) -> RunSummary:
     experiment = load_experiment_text(text + f"execution: {{backend: {backend}}}\nstorage: {storage}\n")
     return run_experiment(experiment, RunOptions(num_cpus=2), Recorder())
