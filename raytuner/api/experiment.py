@@ -218,6 +218,7 @@ class Experiment:
         """
         from raytuner.errors import UsageError
         from raytuner.results.catalog import rank_trials
+        from raytuner.results.checkpoints import best_checkpoints
         from raytuner.results.pareto import objectives_of
         from raytuner.results.query import pareto_front
 
@@ -228,19 +229,21 @@ class Experiment:
                     Trial(t.trial_id, t.status, t.config, {k: v for k, v in t.values.items() if v is not None}, t.iterations)
                     for t in front.trials
                 ]
-                return Ranking(tables.name, front.objectives, trials, front.size, front.completed)
+                kept = best_checkpoints(self._folder, tables.trials, [t.trial_id for t in trials])
+                return Ranking(tables.name, front.objectives, trials, front.size, front.completed, checkpoints=kept)
             if not tables.metric:
                 raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
             mode = tables.mode or "min"
             ranked = rank_trials(tables.trials, mode, n or 1, include_failed=include_failed)
             metric, name = tables.metric, tables.name
+            kept = {} if self._plain_ray else best_checkpoints(self._folder, tables.trials, [r.trial_id for r in ranked])
         trials = [Trial(r.trial_id, r.status, r.config, {metric: r.value}, r.iteration) for r in ranked]
         schedules: dict[str, list[Segment]] = {}
         if not self._plain_ray:  # PBT lineage: raytuner's own record
             from raytuner.results.lineage import best_schedule
 
             schedules = {t.trial_id: s for t in trials if (s := best_schedule(self._folder, t.trial_id))}
-        return Ranking(name, [(metric, mode)], trials, schedules=schedules)
+        return Ranking(name, [(metric, mode)], trials, schedules=schedules, checkpoints=kept)
 
     def best(
         self, n: int = 1, *, metric: str | None = None, mode: str | None = None, include_failed: bool = False

@@ -19,7 +19,7 @@ from ray.tune import Callback
 from raytuner.execution import ray_state
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.pending import PendingWatch
-from raytuner.execution.retention import DeferredDrops, Retention
+from raytuner.execution.retention import DeferredDrops, Retention, relist, write_listing
 from raytuner.execution.stopper import SpecStopper
 from raytuner.results.records import ExperimentBook, Kept, TrialRecord, TrialStatus, is_number, metrics_of
 from raytuner.results.remote import Mirror
@@ -175,18 +175,50 @@ class Bookkeeper(Callback):
         result = trial.last_result or {}
         path = str(getattr(checkpoint, "path", checkpoint)).rstrip("/")
         name = f"{posixpath.basename(str(trial.path).rstrip('/'))}/{posixpath.basename(path)}"
-        new = Kept(name, int(result.get("training_iteration") or 0), self.retention.value(result))
+        iteration, time_total_s = int(result.get("training_iteration") or 0), float(result.get("time_total_s") or 0.0)
+        new = Kept(name, iteration, self.retention.value(result), time_total_s)
         record = self._record(trial)
         before = record.checkpoints
-        record.checkpoints = self.retention.add(before, new)
-        if self.drops is not None:
-            staying = {entry.name for entry in record.checkpoints}
+        kept = self.retention.add(before, new)
+        if self.drops is not None:  # the trial's list first: a folder is deleted once no list names it
+            folder = posixpath.dirname(path)
+            write_listing(checkpoint.filesystem, folder, kept)
+            staying = {entry.name for entry in kept}
             for entry in before:
                 if entry.name not in staying:  # in the same trial folder as the new one
-                    old = posixpath.join(posixpath.dirname(path), posixpath.basename(entry.name))
-                    self.drops.drop(checkpoint.filesystem, old)
-        best = self.retention.best([entry.value for entry in record.checkpoints])
-        record.checkpoint_best = record.checkpoints[best] if best is not None else None
+                    self.drops.drop(checkpoint.filesystem, posixpath.join(folder, posixpath.basename(entry.name)))
+        self._follow(record, kept)
+
+    def _follow(self, record: TrialRecord, kept: list[Kept]) -> None:
+        assert self.retention is not None
+        record.checkpoints = kept
+        best = self.retention.best([entry.value for entry in kept])
+        record.checkpoint_best = kept[best] if best is not None else None
+
+    def _relist(self, trials: list[Any]) -> None:
+        """A resumed Ray run's first step: each trial's kept checkpoints from the list in its
+        folder (``trials.parquet`` names only the best and the latest), and the folders the list
+        no longer names deleted (:func:`~raytuner.execution.retention.relist`)."""
+        assert self.retention is not None
+        restored = {str(t.checkpoint.path).rstrip("/") for t in trials if t.checkpoint is not None}
+        for trial in trials:
+            if not trial.path:
+                continue
+            folder = str(trial.path).rstrip("/")
+            latest = None
+            if trial.checkpoint is not None and posixpath.dirname(str(trial.checkpoint.path).rstrip("/")) == folder:
+                metrics = trial.latest_checkpoint_result.metrics or {}
+                name = f"{posixpath.basename(folder)}/{posixpath.basename(str(trial.checkpoint.path).rstrip('/'))}"
+                iteration, time_total_s = int(metrics.get("training_iteration") or 0), float(metrics.get("time_total_s") or 0.0)
+                latest = Kept(name, iteration, self.retention.value(metrics), time_total_s)
+            try:
+                kept = relist(trial.storage.storage_filesystem, folder, trial.storage.current_checkpoint_index, latest, restored)
+            except (OSError, ValueError, TypeError, IndexError):  # a list unreadable, a storage that failed: leftovers stay
+                continue
+            record = self.book.trials.get(trial.trial_id)
+            if kept is not None and record is not None:
+                self._follow(record, kept)
+                self.store.touch()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         fault = self.stopper.faults.pop(trial.trial_id, None)
@@ -253,6 +285,8 @@ class Bookkeeper(Callback):
                 record.status, record.ended_at, record.error = TrialStatus.PENDING, None, None
                 self.store.touch()
         self._reconcile(trials)
+        if self.drops is not None and self.retention is not None and self.book.trials:  # resumed on Ray
+            self._relist(trials)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self._running:
