@@ -135,9 +135,10 @@ def fresh_working_copy(remote: Folder) -> Path:
 
 
 def _ours(name: str) -> bool:
-    """raytuner's files at the top of an experiment folder (Ray's trial folders are not copied)."""
+    """raytuner's files at the top of an experiment folder (Ray's trial folders are not copied);
+    ``refit/`` too, so ``predict`` and the report find the final model."""
     return not name.endswith(".tmp") and (
-        name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN, layout.GIT_DIFF)
+        name.endswith((".parquet", ".json", ".yaml")) or name in (PARTS, OPEN, layout.GIT_DIFF, layout.REFIT_DIR)
     )
 
 

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 import raytuner
 from raytuner.cli import app
+from raytuner.final.refit_table import read_refit_row
+from raytuner.results.folder import Folder
 
 pytestmark = pytest.mark.slow
 
@@ -22,11 +24,12 @@ def train(config):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "step.txt"), "w") as out:
                 out.write(str(step))
-            tune.report({"loss": (config["x"] - 0.3) ** 2 + 1 / step}, checkpoint=tune.Checkpoint.from_directory(folder))
+            loss = (config["x"] - 0.3) ** 2 + 1 / step
+            tune.report({"loss": loss, "test_loss": 2 * loss}, checkpoint=tune.Checkpoint.from_directory(folder))
 """
 
 
-def test_refit_runs_own_code_once_and_keeps_its_last_checkpoint(tmp_path: Path) -> None:
+def _searched(tmp_path: Path, space: str, search: str) -> raytuner.Experiment:
     (tmp_path / "own_refit_train.py").write_text(TRAIN)
     spec = tmp_path / "spec.yaml"
     spec.write_text(
@@ -34,11 +37,15 @@ def test_refit_runs_own_code_once_and_keeps_its_last_checkpoint(tmp_path: Path) 
         f"storage: {tmp_path / 'runs'}\n"
         "trainable: {function: own_refit_train:train}\n"
         "metric: loss\nmode: min\n"
-        "space: {x: {uniform: [0, 1]}, steps: 2}\n"
-        "search: {algorithm: random, num_samples: 3, seed: 1}\n"
+        f"space: {space}\n"
+        f"search: {search}\n"
         "execution: {backend: inline}\n"
     )
-    experiment = raytuner.run(str(spec), progress=False)
+    return raytuner.run(str(spec), progress=False)
+
+
+def test_refit_runs_own_code_once_and_keeps_its_last_checkpoint(tmp_path: Path) -> None:
+    experiment = _searched(tmp_path, "{x: {uniform: [0, 1]}, steps: 2}", "{algorithm: random, num_samples: 3, seed: 1}")
     best = experiment.best()[0]
     result = CliRunner().invoke(app, ["refit", experiment.folder, "--set", "space.steps=4", "--json"])
     assert result.exit_code == 0, result.output
@@ -47,4 +54,20 @@ def test_refit_runs_own_code_once_and_keeps_its_last_checkpoint(tmp_path: Path) 
     metrics = json.loads((refit / "metrics.json").read_text())
     assert metrics["search"]["trial_id"] == best.trial_id and metrics["refit"]["iterations"] == 4
     assert metrics["config"] == {**best.config, "steps": 4}
-    assert metrics["refit"]["loss"] == pytest.approx((best.config["x"] - 0.3) ** 2 + 1 / 4)
+    loss = (best.config["x"] - 0.3) ** 2 + 1 / 4
+    assert metrics["refit"]["loss"] == pytest.approx(loss)
+    # the search's best validation score next to the refit's last reported metrics, its test_* as its test score
+    assert metrics["search"]["loss"] == best.values["loss"]
+    assert metrics["refit"]["test_loss"] == pytest.approx(2 * loss) and metrics["reported"]["loss"] == pytest.approx(loss)
+    row = read_refit_row(Folder.local(Path(experiment.folder)))
+    assert row is not None and (row.trial_id, row.epochs, row.backend) == (best.trial_id, 4, "inline")
+    assert row.test_metric == "test_loss" and row.test_value == pytest.approx(2 * loss)
+    assert row.checkpoint == str(refit / "checkpoint") and row.config == metrics["config"]
+    assert raytuner.open(experiment.folder).best() == experiment.best()  # the refit is not a trial of the search
+
+
+def test_refit_of_an_inline_experiment_on_a_cluster_is_one_line(tmp_path: Path) -> None:
+    experiment = _searched(tmp_path, "{x: 0.5, steps: 1}", "{algorithm: random, num_samples: 1}")
+    result = CliRunner().invoke(app, ["refit", experiment.folder, "--address", "127.0.0.1:1"])
+    assert result.exit_code == 2 and "execution.backend is inline" in result.output
+    assert len(result.output.strip().splitlines()) == 1
