@@ -146,3 +146,34 @@ def test_refit_of_an_experiment_in_a_bucket_writes_the_model_and_its_row_there(
         table = tmp_path / "rows.csv"
         table.write_text(",".join(features) + "\n" + ",".join("1" for _ in features) + "\n")
         assert raytuner.predict(uri, table, tmp_path / "out.csv") == 1  # a fresh working copy fetches refit/
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.gpu
+@pytest.mark.subprocess
+@pytest.mark.skipif(not _cuda(), reason="needs CUDA")
+def test_refit_of_a_gpu_experiment_trains_on_a_gpu_of_the_task(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: digits-gpu-refit\n"
+        "trainable: {builtin: mlp_classifier, dataset: digits, max_epochs: 2, test_fraction: 0.2}\n"
+        "metric: val_accuracy\nmode: max\nspace: {lr: 0.01, hidden: 64}\n"
+        "search: {algorithm: random, num_samples: 1}\n"
+        f"resources: {{cpu: 1, gpu: 0.5}}\nstorage: {tmp_path / 'runs'}\ncheckpoint: {{every: 0}}\n"
+    )
+    raytuner_command = str(Path(sys.executable).parent / "raytuner")
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(tmp_path / "ray")
+    for args in (["run", str(spec), "--json"], ["refit", str(tmp_path / "runs" / "digits-gpu-refit"), "--json"]):
+        done = subprocess.run([raytuner_command, *args], capture_output=True, text=True, env=env, timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+    ran = json.loads((tmp_path / "runs" / "digits-gpu-refit" / "refit" / "metrics.json").read_text())["ran"]
+    assert ran["device"].startswith("cuda") and ran["resources"]["GPU"] == 0.5 and ran["pid"] != os.getpid()
