@@ -517,8 +517,8 @@ class Experiment:
             inline: train in this process even if the experiment ran on Ray.
 
         Raises:
-            UsageError: several metrics, a plain Ray Tune folder, own code on object storage,
-                or ``address`` for a refit in this process.
+            UsageError: several metrics, a plain Ray Tune folder, or ``address`` for a refit
+                in this process.
             ExperimentError: no trial reported a finite value of the metric.
         """
         from raytuner.errors import UsageError

@@ -92,8 +92,8 @@ def refit_experiment(
         inline: train in this process even if the experiment ran on Ray.
 
     Raises:
-        UsageError: several metrics (no single best), own code on object storage, or a
-            cluster address for a refit that runs in this process.
+        UsageError: several metrics (no single best), or a cluster address for a refit
+            that runs in this process.
         ExperimentError: no trial reported a finite value of the metric, or the refit failed.
         SpecError: an override or the dataset does not fit.
     """
@@ -117,7 +117,8 @@ def refit_experiment(
     if not ranked:
         raise ExperimentError(f"{folder.name}: no trial that did not fail has reported a finite {metric} to refit")
     best = ranked[0]
-    final = _final_spec(folder, best.config, [*overrides, *(["execution.backend=inline"] if inline else [])], trainable)
+    where = bucket.child(REFIT_DIR).uri if bucket is not None else str(folder / REFIT_DIR)
+    final = _final_spec(folder, best.config, [*overrides, *(["execution.backend=inline"] if inline else [])], where, trainable)
     on_ray = final.spec.execution.backend is Backend.RAY
     if not on_ray and address:
         from raytuner.execution.context import RunOptions
@@ -126,12 +127,7 @@ def refit_experiment(
         InlineBackend().check(RunOptions(address=address), new_folder=False)
     options = final.spec.trainable
     if not isinstance(options, (MlpClassifierTrainable, MlpRegressorTrainable, CnnClassifierTrainable)):
-        if bucket is not None:
-            raise UsageError(
-                f"refit of own code writes into a local experiment folder; {bucket.uri} is on object storage "
-                "(copy it here first)"
-            )
-        return _refit_own_code(folder, final, best, metric, mode, listener, address)
+        return _refit_own_code(folder, bucket, final, best, metric, mode, listener, address)
     count = epochs if epochs is not None else (best.iteration or options.max_epochs)
 
     from raytuner.workloads.torch.datasets import held_out_record
@@ -158,7 +154,7 @@ def refit_experiment(
         test=outcome.test_metrics,
         train_rows=outcome.train_rows,
         test_rows=outcome.test_rows,
-        location=bucket.child(REFIT_DIR).uri if bucket is not None else str(folder / REFIT_DIR),
+        location=where,
     )
     record = {
         "metric": metric,
@@ -180,6 +176,9 @@ def refit_experiment(
     shutil.rmtree(summary.folder, ignore_errors=True)
     partial.rename(summary.folder)
     _write_row(folder, bucket, summary, config, best.iteration, product.where)
+    if bucket is not None:
+        _clear(bucket)
+        _upload(folder, bucket)
     return summary
 
 
@@ -209,18 +208,20 @@ def _write_row(
         test=dict(summary.test),
         train_rows=summary.train_rows,
         test_rows=summary.test_rows,
-        checkpoint=None if summary.checkpoint is None else str(summary.checkpoint),
+        checkpoint=None if summary.checkpoint is None else _checkpoint_location(summary.checkpoint, bucket),
         device=str(where.get("device", "")),
         node=str(where.get("node", "")),
     )
     write_refit_row(folder, row)
-    if bucket is not None:
-        _upload(folder, bucket)
 
 
-def _upload(folder: Path, bucket: Folder) -> None:
-    """Put ``refit/`` (the old one's files removed first) and ``refit.parquet`` into the bucket,
-    the row last, so a reader that finds the row finds the model."""
+def _checkpoint_location(checkpoint: Path, bucket: Folder | None) -> str:
+    """Where own code's kept checkpoint is: in the folder, or in the bucket."""
+    return str(checkpoint) if bucket is None else bucket.child(REFIT_DIR).child(checkpoint.name).uri
+
+
+def _clear(bucket: Folder) -> None:
+    """Remove the bucket's ``refit/`` (a previous refit's), so the new one holds only its own files."""
     import pyarrow.fs as pafs
 
     from raytuner.results.folder import first_line
@@ -229,10 +230,22 @@ def _upload(folder: Path, bucket: Folder) -> None:
     try:
         if bucket.fs.get_file_info(target).type == pafs.FileType.Directory:
             bucket.fs.delete_dir_contents(target)
-        bucket.fs.create_dir(target, recursive=True)
-        for path in sorted((folder / REFIT_DIR).iterdir()):
+    except OSError as exc:
+        raise ExperimentError(f"cannot remove the previous refit from {bucket.uri}: {first_line(exc)}") from exc
+
+
+def _upload(folder: Path, bucket: Folder) -> None:
+    """Put the working copy's ``refit/`` (own code: its checkpoint folder too) and then
+    ``refit.parquet`` into the bucket: a reader that finds the row finds the model."""
+    from raytuner.results.folder import first_line
+
+    local = folder / REFIT_DIR
+    try:
+        for path in sorted(local.rglob("*")):
             if path.is_file():
-                with bucket.fs.open_output_stream(posixpath.join(target, path.name)) as out:
+                target = bucket.join(REFIT_DIR, *path.relative_to(local).parts)
+                bucket.fs.create_dir(posixpath.dirname(target), recursive=True)
+                with bucket.fs.open_output_stream(target) as out:
                     out.write(path.read_bytes())
         with bucket.fs.open_output_stream(bucket.join(layout.REFIT)) as out:
             out.write((folder / layout.REFIT).read_bytes())
@@ -240,9 +253,12 @@ def _upload(folder: Path, bucket: Folder) -> None:
         raise ExperimentError(f"cannot write the refit into {bucket.uri}: {first_line(exc)}") from exc
 
 
-def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str], trainable: Any = None) -> Experiment:
+def _final_spec(
+    folder: Path, config: Mapping[str, Any], overrides: Sequence[str], storage: str, trainable: Any = None
+) -> Experiment:
     """The experiment's spec for one trial of the best configuration: the configuration as its
-    (constant) space, one random sample, no scheduler, in ``refit/``; overrides applied last."""
+    (constant) space, one random sample, no scheduler, stored in ``storage`` (the experiment's
+    ``refit/``, in the folder or the bucket); overrides applied last."""
     import yaml
 
     from raytuner.execution.revive import load_saved_experiment, with_trainable
@@ -253,7 +269,7 @@ def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str
     data = saved.resolved()
     data.update(
         name=f"{saved.spec.name}-refit",
-        storage=str(folder / REFIT_DIR),
+        storage=storage,
         space={key: {"constant": value} for key, value in config.items()},
         space_preset=None,
         search={"algorithm": "random", "num_samples": 1, "seed": 0},
@@ -283,7 +299,14 @@ def _check_same_split(folder: Path, split: dict[str, Any] | None) -> None:
 
 
 def _refit_own_code(
-    folder: Path, final: Experiment, best: Any, metric: str, mode: str, listener: Listener | None, address: str | None
+    folder: Path,
+    bucket: Folder | None,
+    final: Experiment,
+    best: Any,
+    metric: str,
+    mode: str,
+    listener: Listener | None,
+    address: str | None,
 ) -> RefitSummary:
     """Run the user's trainable once with the best configuration, on the experiment's backend;
     keep its last checkpoint. ``metrics.json`` holds the search's best value next to the refit's
@@ -296,13 +319,13 @@ def _refit_own_code(
     target = folder / REFIT_DIR
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
+    if bucket is not None:
+        _clear(bucket)  # the run goes in the bucket's refit/, under the same name as before
     run = run_experiment(final, RunOptions(address=address), listener or NullListener())
     if run.exit_code != 0 or not run.trials:
         raise ExperimentError(f"{folder.name}: the refit trial did not complete ({run.state.value}); see {run.location}")
     trial = next(iter(read_records(run.folder / layout.TRIALS).values()))
-    checkpoint = _last_checkpoint(run.folder, trial.trial_id)
-    if checkpoint is not None:
-        shutil.copytree(checkpoint, target / "checkpoint")
+    kept = _keep_last_checkpoint(run, trial.trial_id, bool(trial.checkpoints), target / "checkpoint", bucket)
     reported = {key: value for key, value in trial.last.items() if is_number(value)}
     tested = {key: float(value) for key, value in reported.items() if key.startswith("test_")}
     config = _configuration(final)
@@ -317,7 +340,7 @@ def _refit_own_code(
             "iterations": trial.iterations,
             metric: reported.get(metric),
             **tested,
-            "checkpoint": "checkpoint" if checkpoint is not None else None,
+            "checkpoint": "checkpoint" if kept else None,
         },
         "reported": reported,
         "ran": ran,
@@ -332,11 +355,28 @@ def _refit_own_code(
         search_value=best.value,
         epochs=trial.iterations,
         test=tested,
-        checkpoint=target / "checkpoint" if checkpoint is not None else None,
-        location=str(target),
+        checkpoint=target / "checkpoint" if kept else None,
+        location=str(target) if bucket is None else bucket.child(REFIT_DIR).uri,
     )
-    _write_row(folder, None, summary, config, best.iteration, ran)
+    _write_row(folder, bucket, summary, config, best.iteration, ran)
+    if bucket is not None:
+        _upload(folder, bucket)
     return summary
+
+
+def _keep_last_checkpoint(run: Any, trial_id: str, kept_any: bool, destination: Path, bucket: Folder | None) -> bool:
+    """Copy the refit trial's last checkpoint to ``destination``; False: it saved none."""
+    if bucket is None:
+        checkpoint = _last_checkpoint(run.folder, trial_id)
+        if checkpoint is not None:
+            shutil.copytree(checkpoint, destination)
+        return checkpoint is not None
+    from raytuner.results.checkpoints import Which, copy_checkpoint
+
+    if not kept_any:
+        return False
+    copy_checkpoint(run.location, destination, trial_id=trial_id, which=Which.LAST)
+    return True
 
 
 def _last_checkpoint(run_folder: Path, trial_id: str) -> Path | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -71,3 +72,61 @@ def test_refit_of_an_inline_experiment_on_a_cluster_is_one_line(tmp_path: Path) 
     result = CliRunner().invoke(app, ["refit", experiment.folder, "--address", "127.0.0.1:1"])
     assert result.exit_code == 2 and "execution.backend is inline" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+REFIT_IN_BUCKET = """
+import json, sys
+import ray
+import raytuner
+from raytuner.execution.session import loopback_only
+
+with loopback_only():
+    ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": sys.argv[1]}})
+experiment = raytuner.run(
+    {
+        "name": "own-s3",
+        "storage": "s3://ownrefit/runs",
+        "trainable": {"function": "own_refit_train:train"},
+        "metric": "loss",
+        "mode": "min",
+        "space": {"x": {"uniform": [0.0, 1.0]}, "steps": 2},
+        "search": {"algorithm": "random", "num_samples": 2, "seed": 2},
+    },
+    progress=False,
+)
+summary = experiment.refit(overrides=["space.steps=3"])
+print(json.dumps({"best": experiment.best()[0].values["loss"], "location": summary.location, "test": summary.test}))
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.subprocess
+def test_refit_of_own_code_in_a_bucket_keeps_its_checkpoint_and_row_there(s3_server: Any, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.fs as pafs
+
+    (tmp_path / "own_refit_train.py").write_text(TRAIN)
+    s3 = s3_server.client()
+    s3.create_dir("ownrefit")
+    paths = os.pathsep.join([str(tmp_path), *sys.path])
+    env = {**os.environ, **s3_server.env, "RAYTUNER_CACHE": str(tmp_path / "cache"), "PYTHONPATH": paths}
+    done = subprocess.run(
+        [sys.executable, "-c", REFIT_IN_BUCKET, paths], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=400
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    uri = "s3://ownrefit/runs/own-s3"
+    assert result["location"] == uri + "/refit" and result["test"]["test_loss"] > 0
+    assert s3.open_input_stream("ownrefit/runs/own-s3/refit/checkpoint/step.txt").read() == b"3"
+    metrics = json.loads(s3.open_input_stream("ownrefit/runs/own-s3/refit/metrics.json").read())
+    assert metrics["search"]["loss"] == result["best"] and metrics["refit"]["iterations"] == 3
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in s3_server.env.items():
+            patch.setenv(key, value)
+        row = read_refit_row(Folder.parse(uri))
+    assert row is not None and row.checkpoint == uri + "/refit/checkpoint" and row.epochs == 3
+    assert s3.get_file_info("ownrefit/runs/own-s3/refit/own-s3-refit").type == pafs.FileType.Directory  # the trial's run
