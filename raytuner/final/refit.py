@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from raytuner.execution.events import Listener
     from raytuner.results.folder import Folder
     from raytuner.spec.loader import Experiment
+    from raytuner.spec.torch_options import TorchTrainable
 
 REFIT_DIR = layout.REFIT_DIR
 METRICS_FILE = "metrics.json"
@@ -98,7 +99,6 @@ def refit_experiment(
         SpecError: an override or the dataset does not fit.
     """
     from raytuner.execution.revive import load_saved_experiment
-    from raytuner.final.refit_task import RefitJob, run_refit
     from raytuner.results.catalog import best_trials
     from raytuner.results.reader import find_experiment
     from raytuner.results.remote import remote_of
@@ -118,7 +118,8 @@ def refit_experiment(
         raise ExperimentError(f"{folder.name}: no trial that did not fail has reported a finite {metric} to refit")
     best = ranked[0]
     where = bucket.child(REFIT_DIR).uri if bucket is not None else str(folder / REFIT_DIR)
-    final = _final_spec(folder, best.config, [*overrides, *(["execution.backend=inline"] if inline else [])], where, trainable)
+    backend = ["execution.backend=inline"] if inline else []
+    final = _final_spec(folder, best.config, [*overrides, *backend], where, trainable)
     on_ray = final.spec.execution.backend is Backend.RAY
     if not on_ray and address:
         from raytuner.execution.context import RunOptions
@@ -129,14 +130,31 @@ def refit_experiment(
     if not isinstance(options, (MlpClassifierTrainable, MlpRegressorTrainable, CnnClassifierTrainable)):
         return _refit_own_code(folder, bucket, final, best, metric, mode, listener, address)
     count = epochs if epochs is not None else (best.iteration or options.max_epochs)
+    return _refit_builtin(folder, bucket, final, options, best, metric, mode, count, on_ray, address, on_epoch)
 
+
+def _refit_builtin(
+    folder: Path,
+    bucket: Folder | None,
+    final: Experiment,
+    options: TorchTrainable,
+    best: Any,
+    metric: str,
+    mode: str,
+    epochs: int,
+    on_ray: bool,
+    address: str | None,
+    on_epoch: Callable[[Mapping[str, float]], None] | None,
+) -> RefitSummary:
+    """Train a built-in workload's final model (a Ray task, or here) and write ``refit/`` and its row."""
+    from raytuner.final.refit_task import RefitJob, run_refit
     from raytuner.workloads.torch.datasets import held_out_record
 
     split = held_out_record(options, final.base_dir)
     _check_same_split(folder, split)
     config = _configuration(final)
     resources = final.spec.resources
-    job = RefitJob(options, config, count, str(final.base_dir), resources.cpu, resources.gpu, dict(resources.custom))
+    job = RefitJob(options, config, epochs, str(final.base_dir), resources.cpu, resources.gpu, dict(resources.custom))
     product = run_refit(job, on_ray=on_ray, address=address, source=final.source, on_epoch=on_epoch)
     outcome = product.outcome
     partial = folder / (REFIT_DIR + ".partial")
@@ -154,7 +172,7 @@ def refit_experiment(
         test=outcome.test_metrics,
         train_rows=outcome.train_rows,
         test_rows=outcome.test_rows,
-        location=where,
+        location=bucket.child(REFIT_DIR).uri if bucket is not None else str(folder / REFIT_DIR),
     )
     record = {
         "metric": metric,
@@ -190,7 +208,7 @@ def _write_row(
     search_iteration: int | None,
     where: Mapping[str, Any],
 ) -> None:
-    """``refit.parquet`` beside the trials; on object storage, ``refit/`` and it uploaded."""
+    """``refit.parquet`` beside the trials (in the folder, or the working copy of the bucket's)."""
     from raytuner.final.refit_table import RefitRow, write_refit_row
 
     row = RefitRow(
@@ -221,13 +239,16 @@ def _checkpoint_location(checkpoint: Path, bucket: Folder | None) -> str:
 
 
 def _clear(bucket: Folder) -> None:
-    """Remove the bucket's ``refit/`` (a previous refit's), so the new one holds only its own files."""
+    """Remove the bucket's row and ``refit/`` (a previous refit's), the row first: the row never
+    names a model that is not there, and the new ``refit/`` holds only its own files."""
     import pyarrow.fs as pafs
 
     from raytuner.results.folder import first_line
 
     target = bucket.join(REFIT_DIR)
     try:
+        if bucket.fs.get_file_info(bucket.join(layout.REFIT)).type == pafs.FileType.File:
+            bucket.fs.delete_file(bucket.join(layout.REFIT))
         if bucket.fs.get_file_info(target).type == pafs.FileType.Directory:
             bucket.fs.delete_dir_contents(target)
     except OSError as exc:
