@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 REFIT_DIR = layout.REFIT_DIR
 METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = "checkpoint"  # own code: the refit trial's last checkpoint
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,10 @@ def _upload(folder: Path, bucket: Folder) -> None:
     from raytuner.results.folder import first_line
 
     local = folder / REFIT_DIR
+    # own code's refit run is in the bucket already (its working copy is under ``local`` too)
+    files = [*local.glob("*"), *(local / CHECKPOINT_DIR).rglob("*")]
     try:
-        for path in sorted(local.rglob("*")):
+        for path in sorted(files):
             if path.is_file():
                 target = bucket.join(REFIT_DIR, *path.relative_to(local).parts)
                 bucket.fs.create_dir(posixpath.dirname(target), recursive=True)
@@ -346,7 +349,7 @@ def _refit_own_code(
     if run.exit_code != 0 or not run.trials:
         raise ExperimentError(f"{folder.name}: the refit trial did not complete ({run.state.value}); see {run.location}")
     trial = next(iter(read_records(run.folder / layout.TRIALS).values()))
-    kept = _keep_last_checkpoint(run, trial.trial_id, bool(trial.checkpoints), target / "checkpoint", bucket)
+    kept = _keep_last_checkpoint(run, trial.trial_id, bool(trial.checkpoints), target / CHECKPOINT_DIR, bucket)
     reported = {key: value for key, value in trial.last.items() if is_number(value)}
     tested = {key: float(value) for key, value in reported.items() if key.startswith("test_")}
     config = _configuration(final)
@@ -361,7 +364,7 @@ def _refit_own_code(
             "iterations": trial.iterations,
             metric: reported.get(metric),
             **tested,
-            "checkpoint": "checkpoint" if kept else None,
+            "checkpoint": CHECKPOINT_DIR if kept else None,
         },
         "reported": reported,
         "ran": ran,
@@ -376,7 +379,7 @@ def _refit_own_code(
         search_value=best.value,
         epochs=trial.iterations,
         test=tested,
-        checkpoint=target / "checkpoint" if kept else None,
+        checkpoint=target / CHECKPOINT_DIR if kept else None,
         location=str(target) if bucket is None else bucket.child(REFIT_DIR).uri,
     )
     _write_row(folder, bucket, summary, config, best.iteration, ran)

@@ -13,6 +13,7 @@ import raytuner
 from raytuner.cli import app
 from raytuner.final.refit_table import read_refit_row
 from raytuner.results.folder import Folder
+from raytuner.results.reader import find_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -124,9 +125,13 @@ def test_refit_of_own_code_in_a_bucket_keeps_its_checkpoint_and_row_there(s3_ser
     assert s3.open_input_stream("ownrefit/runs/own-s3/refit/checkpoint/step.txt").read() == b"3"
     metrics = json.loads(s3.open_input_stream("ownrefit/runs/own-s3/refit/metrics.json").read())
     assert metrics["search"]["loss"] == result["best"] and metrics["refit"]["iterations"] == 3
+    in_bucket = {info.base_name for info in s3.get_file_info(pafs.FileSelector("ownrefit/runs/own-s3/refit"))}
+    assert in_bucket == {"checkpoint", "metrics.json", "own-s3-refit"}  # own-s3-refit: the refit trial's run
     with pytest.MonkeyPatch.context() as patch:
         for key, value in s3_server.env.items():
             patch.setenv(key, value)
+        patch.setenv("RAYTUNER_CACHE", str(tmp_path / "reader-cache"))
         row = read_refit_row(Folder.parse(uri))
+        copy = find_experiment(uri)  # a reader's working copy: refit/'s own files, not the run or checkpoint below
     assert row is not None and row.checkpoint == uri + "/refit/checkpoint" and row.epochs == 3
-    assert s3.get_file_info("ownrefit/runs/own-s3/refit/own-s3-refit").type == pafs.FileType.Directory  # the trial's run
+    assert [path.name for path in (copy / "refit").iterdir()] == ["metrics.json"]
