@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError, RaytunerError
+from raytuner.spec.models import Backend
 from raytuner.spec.torch_options import TorchTrainable
 
 if TYPE_CHECKING:
@@ -58,18 +59,19 @@ class RefitProduct:
     where: dict[str, Any]
 
 
-def train_refit(job: RefitJob, backend: str) -> Iterator[dict[str, float] | RefitProduct]:
+def train_refit(job: RefitJob, backend: Backend) -> Iterator[dict[str, float] | RefitProduct]:
     """Train the final model of ``job``: each epoch's metrics as it ends, then the :class:`RefitProduct`."""
     import torch
 
     from raytuner.workloads.torch.refit import refit_epochs
-    from raytuner.workloads.torch.trainable import trial_device
+    from raytuner.workloads.torch.trainable import device_scope, trial_device
 
     device = trial_device(job.gpu)
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(job.cpu)))  # as many as a trial had
     try:
-        with tempfile.TemporaryDirectory(prefix="raytuner-refit-") as folder:
+        # as a trial: its GPU memory given back after, running out of it said in words
+        with device_scope(device), tempfile.TemporaryDirectory(prefix="raytuner-refit-") as folder:
             outcome = yield from refit_epochs(
                 job.options, job.config, job.epochs, Path(folder), base_dir=job.base_dir, device=device
             )
@@ -79,15 +81,15 @@ def train_refit(job: RefitJob, backend: str) -> Iterator[dict[str, float] | Refi
     yield RefitProduct(outcome, files, _where(backend, device, job))
 
 
-def _where(backend: str, device: Any, job: RefitJob) -> dict[str, Any]:
+def _where(backend: Backend, device: Any, job: RefitJob) -> dict[str, Any]:
     """The backend, node, process, device and resources of this refit."""
     resources: dict[str, float] = {"CPU": job.cpu}
-    if backend == "ray":
+    if backend is Backend.RAY:
         import ray
 
         resources = {name: float(amount) for name, amount in ray.get_runtime_context().get_assigned_resources().items()}
     node = socket.gethostname()
-    return {"backend": backend, "node": node, "pid": os.getpid(), "device": str(device), "resources": resources}
+    return {"backend": backend.value, "node": node, "pid": os.getpid(), "device": str(device), "resources": resources}
 
 
 def run_refit(
@@ -101,7 +103,7 @@ def run_refit(
         RaytunerError: as the training raises it (a dataset that does not load...).
     """
     product: RefitProduct | None = None
-    for item in _on_ray(job, address, source) if on_ray else train_refit(job, "inline"):
+    for item in _on_ray(job, address, source) if on_ray else train_refit(job, Backend.INLINE):
         if isinstance(item, RefitProduct):
             product = item
         elif on_epoch is not None:
@@ -129,7 +131,7 @@ def _on_ray(job: RefitJob, address: str | None, source: str) -> Iterator[dict[st
             num_cpus=job.cpu, num_gpus=job.gpu, resources=job.custom or None, num_returns="streaming", max_retries=0
         )
         try:
-            for ref in task.remote(job, "ray"):  # type: ignore[attr-defined]  # a streaming generator
+            for ref in task.remote(job, Backend.RAY):  # type: ignore[attr-defined]  # a streaming generator
                 yield ray.get(ref)
         except RayTaskError as exc:
             cause = getattr(exc, "cause", None)
