@@ -499,10 +499,14 @@ class Experiment:
         progress: bool = False,
         on_epoch: Callable[[Mapping[str, float]], None] | None = None,
         listener: Listener | None = None,
+        address: str | None = None,
+        inline: bool = False,
     ) -> RefitSummary:
         """Train the best configuration on every row the search saw and score it on the test
-        split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder.
-        Own code runs once with the best configuration; its last checkpoint is kept in ``refit/``.
+        split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder
+        (or the bucket), its row to ``refit.parquet``. On the Ray backend it trains as one Ray task
+        with a trial's resources. Own code runs once with the best configuration as a single
+        trial; its last checkpoint is kept in ``refit/``.
 
         Args:
             epochs: epochs to train; None: the epoch where the best trial peaked.
@@ -512,9 +516,12 @@ class Experiment:
             trainable: as for :meth:`resume`.
             on_epoch: called with each epoch's metrics instead of printing them (built-in workloads).
             listener: receives own code's one-trial run's events instead of the progress lines.
+            address: a Ray cluster to refit on instead of a local Ray (the Ray backend).
+            inline: train in this process even if the experiment ran on Ray.
 
         Raises:
-            UsageError: several metrics, a plain Ray Tune folder, or an experiment on object storage.
+            UsageError: several metrics, a plain Ray Tune folder, or ``address`` for a refit
+                in this process.
             ExperimentError: no trial reported a finite value of the metric.
         """
         from raytuner.errors import UsageError
@@ -538,6 +545,8 @@ class Experiment:
             on_epoch=on_epoch if on_epoch is not None else (show if progress else None),
             trainable=given,
             listener=listener,
+            address=address,
+            inline=inline,
         )
 
     def _continued(self, address: str | None) -> Path:
