@@ -14,6 +14,8 @@ from raytuner.results.report.svg import BEST_COLOR, STATUS_COLORS, Figure, Scale
 if TYPE_CHECKING:
     import numpy as np
 
+    from raytuner.results.report.data import Reports
+
 TITLE = "Best so far over time"
 
 
@@ -101,8 +103,8 @@ def _large(data: ExperimentData) -> Section:
     before = np.concatenate(([-np.inf], np.maximum.accumulate(signed)[:-1]))
     rows = counted[signed > before]  # a report that beats every earlier one: a step
     leads = rows[np.concatenate(([True], reports.trial[rows][1:] != reports.trial[rows][:-1]))]
-    steps = [(float(reports.time_s[r]), float(reports.value[r]), reports.ids[reports.trial[r]], int(reports.iteration[r])) for r in rows[sample.thin(len(rows))]]
-    leaders = [(float(reports.time_s[r]), float(reports.value[r]), reports.ids[reports.trial[r]], int(reports.iteration[r])) for r in leads[sample.thin(len(leads))]]
+    steps = [_step(reports, r) for r in rows[sample.thin(len(rows))].tolist()]
+    leaders = [_step(reports, r) for r in leads[sample.thin(len(leads))].tolist()]
     end = float(reports.time_s.max())
     last_rows = _last_rows(reports.trial, np.flatnonzero(scored))
     last = {reports.ids[reports.trial[r]]: r for r in last_rows.tolist()}
@@ -153,6 +155,11 @@ def _large(data: ExperimentData) -> Section:
         f"{len(others)} of the rest, evenly spaced in rank."
     )
     return Chart(ChartKind.BEST_SO_FAR, TITLE, fig.render(TITLE), caption, fig.width, fig.height, sample=shown)
+
+
+def _step(reports: Reports, row: int) -> tuple[float, float, str, int]:
+    """Report ``row`` as a step of the running best: time, value, trial, iteration."""
+    return float(reports.time_s[row]), float(reports.value[row]), reports.ids[reports.trial[row]], int(reports.iteration[row])
 
 
 def _last_rows(trial: np.ndarray, rows: np.ndarray) -> np.ndarray:

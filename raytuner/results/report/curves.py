@@ -4,7 +4,6 @@ experiment, the best trials' lines over the middle 80 % band of all of them (:mo
 from __future__ import annotations
 
 from collections import defaultdict
-
 from typing import TYPE_CHECKING
 
 from raytuner.results.report import sample
