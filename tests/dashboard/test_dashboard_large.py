@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 from raytuner.dashboard.app import build
 from raytuner.results.report import sample
 
+# in-process (Starlette's test client, over httpx; its deprecation of httpx is not ours to act on)
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Using `httpx` with")]
 TRIALS, REPORTS = 400, 260  # 104,000 reports
 
 

@@ -12,6 +12,7 @@ from large_experiment import write_large_experiment
 from raytuner.results.report import Chart, ChartKind, draw, sample
 from raytuner.results.report.curves import BAND, _band
 
+pytestmark = pytest.mark.slow
 TRIALS, REPORTS = 400, 260  # past both sizes drawn whole: 400 > 200 trials, 104,000 > 100,000 reports
 
 

@@ -72,7 +72,7 @@ def chart(data: ExperimentData) -> Section:
         top, others = sample.best_and_spread(sample.ranked(data))
         drawn = [*top, *others]
         shown = f"lines: best {len(top)} of {sample.number(len(data.trials))} trials and {len(others)} of the rest"
-        sample.mark(guides, shown)
+        sample.mark(guides, shown, y=fig.height - 12)  # the axes' names take the top, the legend the right
     ordered = sorted(drawn, key=lambda t: (t.best is not None, -badness(t.best) if t.best is not None else 0))
     for trial in ordered:
         points = [(ax, axis(trial.config.get(p.name))) for ax, axis, p in zip(xs, axes, params, strict=False)]

@@ -69,8 +69,8 @@ def number(n: int) -> str:
     return f"{n:,}"
 
 
-def mark(fig: Figure, text: str) -> None:
-    """Say on the chart itself that it shows a sample (top left, above the plot)."""
+def mark(fig: Figure, text: str, y: float | None = None) -> None:
+    """Say on the chart itself that it shows a sample (left, above the plot unless ``y`` is given)."""
     from raytuner.results.report.svg import MUTED
 
-    fig.text(fig.left, fig.top - 6, text, size=11, color=MUTED, weight="bold")
+    fig.text(fig.left, fig.top - 6 if y is None else y, text, size=11, color=MUTED, weight="bold")
