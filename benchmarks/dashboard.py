@@ -93,7 +93,7 @@ def serve(root: Path, urls: list[str], browse: list[tuple[str, list[tuple[str, s
 
             cdp.WAIT_S = 3600  # measured here, not limited
 
-            with tempfile.TemporaryDirectory() as profile:
+            with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:  # Chromium may still be writing it
                 browser = Browser(str(CHROMIUM), Path(profile))
                 try:
                     for page, milestones in browse:
