@@ -178,7 +178,8 @@ def _band(iteration: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndar
         below = np.floor(position).astype(np.int64)
         above = np.minimum(below + 1, starts + counts - 1)
         fraction = position - below
-        return ordered[below] * (1 - fraction) + ordered[above] * fraction
+        interpolated: np.ndarray = ordered[below] * (1 - fraction) + ordered[above] * fraction
+        return interpolated
 
     low, middle, high = (quantile(q) for q in BAND)
     return steps, low, middle, high

@@ -339,9 +339,11 @@ def _epoch_seconds(column: pa.ChunkedArray) -> np.ndarray:
 
     if pa.types.is_timestamp(column.type) and column.type.tz is not None:  # naive ones: local time, as datetime does
         micros = column.cast(pa.timestamp("us", column.type.tz)).cast(pa.int64()).cast(pa.float64())
-        return micros.fill_null(np.nan).to_numpy() / 1e6
+        seconds: np.ndarray = micros.fill_null(np.nan).to_numpy() / 1e6
+        return seconds
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
-        return column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        numbers: np.ndarray = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+        return numbers
     return np.array([v if (v := layout.seconds(x)) is not None else np.nan for x in column.to_pylist()], dtype=float)
 
 

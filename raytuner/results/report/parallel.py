@@ -67,7 +67,7 @@ def chart(data: ExperimentData) -> Section:
         return abs(value - good) / (hi - lo)
 
     shown = ""
-    drawn = data.trials
+    drawn = list(data.trials)
     if sample.is_large(data):
         top, others = sample.best_and_spread(sample.ranked(data))
         drawn = [*top, *others]
