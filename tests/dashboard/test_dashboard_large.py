@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import pytest
 from large_experiment import write_large_experiment
-from starlette.testclient import TestClient
 
 from raytuner.dashboard.app import build
 from raytuner.results.report import sample
 
-# in-process (Starlette's test client, over httpx; its deprecation of httpx is not ours to act on)
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Using `httpx` with")]
-TRIALS, REPORTS = 400, 260  # 104,000 reports
+with warnings.catch_warnings():  # Starlette's test client warns that it runs over httpx: not ours to act on
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+pytestmark = pytest.mark.slow
+TRIALS, REPORTS = 300, 40  # past the 200 trials drawn whole
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
 def test_the_charts_of_a_large_experiment_are_a_bounded_labelled_sample(client: TestClient) -> None:
     answer = client.get("/api/e/large/charts")
     assert answer.status_code == 200
-    assert len(answer.content) < 700_000  # every report drawn: about 40 bytes each, 4 MB here
+    assert len(answer.content) < 600_000  # every trial drawn: about 1.5 MB here
     sections = {s["kind"]: s for s in json.loads(answer.content)["sections"]}
     for kind in ("best-so-far", "learning-curves", "parallel-coordinates"):
         assert f"of {TRIALS} trials" in sections[kind]["sample"], kind
@@ -38,8 +41,8 @@ def test_the_charts_of_a_large_experiment_are_a_bounded_labelled_sample(client: 
 
 
 def test_a_trials_page_shows_its_own_reports(client: TestClient) -> None:
-    answer = client.get("/e/large/trial/abcde_00333")
-    assert answer.status_code == 200 and "abcde_00333" in answer.text
+    answer = client.get("/e/large/trial/abcde_00123")
+    assert answer.status_code == 200 and "abcde_00123" in answer.text
     curve = re.search(r'<polyline[^>]* points="([^"]*)"', answer.text.split("id='curve'")[1])
     assert curve is not None and len(curve.group(1).split()) == REPORTS  # its reports, each once
     assert client.get("/e/large/trial/abcde_99999").status_code == 404
