@@ -68,3 +68,18 @@ def test_one_trials_reports_are_read_from_the_row_groups_that_hold_it(tmp_path: 
     same = raytuner.open(str(folder)).results(trial).select(["trial_id", "training_iteration", "loss"])
     assert same.equals(reports)
     assert raytuner.open(str(folder)).results("no-such-trial").num_rows == 0
+
+
+def test_a_file_replaced_after_its_footer_was_read_is_read_as_it_is_now(tmp_path: Path) -> None:
+    """The footers kept from the listing are used only while the file keeps its size
+    (a compaction replaces ``results.parquet``; a resume may start ``part-000000`` again)."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "replaced"
+    ids = write_large_experiment(folder, trials=50, reports=10, trials_per_part=25)
+    sources = result_sources(Folder.local(folder))
+    part = folder / "results.parts" / "part-000001.parquet"
+    table = pq.read_table(part)
+    pq.write_table(table.slice(0, 30), part)  # another size, another footer
+    rows = pa.Table.from_batches(list(sources.batches(["trial_id", "loss"], trial_id=ids[25])))
+    assert rows.num_rows == 10 and rows["loss"].equals(table.slice(0, 10)["loss"])
