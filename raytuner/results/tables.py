@@ -107,6 +107,13 @@ class ResultSources:
         wanted = _select(self.schema, [name for name in columns if name in self.schema.names])
         return _batches(self.files, self.open_reports, wanted, batch_rows, trial_id, self.footers)
 
+    def table(self, columns: list[str]) -> pa.Table:
+        """Every report's ``columns`` (those the schema has) as one table, in file order."""
+        import pyarrow as pa
+
+        wanted = _select(self.schema, [name for name in columns if name in self.schema.names])
+        return pa.Table.from_batches(list(self.batches(columns)), schema=wanted)
+
 
 def result_sources(folder: Folder) -> ResultSources:
     """The reports of a folder raytuner wrote, finished, running or killed.

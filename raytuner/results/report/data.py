@@ -1,7 +1,8 @@
 """An experiment folder read back for the report: trials, reports, spec, PBT decisions.
 
-Everything the charts need is loaded here once, as plain frozen values; the chart modules
-never touch Parquet. Works on finished, running (``results.parts/``) and failed experiments.
+Everything the charts need is loaded here once, as plain frozen values (the reports as numpy
+columns, :class:`Reports`); the chart modules never touch Parquet. Works on finished, running
+(``results.parts/``) and failed experiments.
 """
 
 from __future__ import annotations
@@ -266,8 +267,7 @@ def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -
 
     try:
         wanted = ["trial_id", "training_iteration", "time_total_s", "timestamp", metric]
-        sources = result_sources(Folder.local(folder))
-        table = pa.Table.from_batches(list(sources.batches(wanted)), schema=_select(sources.schema, wanted))
+        table = result_sources(Folder.local(folder)).table(wanted)
     except Exception as exc:  # noqa: BLE001 - any read failure is the same problem to the user
         raise ExperimentError(f"{folder}: cannot read the results table: {exc}") from exc
     # Columnar throughout (numpy, not an object per report): a million reports load in seconds.
@@ -296,12 +296,6 @@ def _read_reports(folder: Path, metric: str, started: dict[str, float | None]) -
     time_s = np.maximum(0.0, moments - origin)
     order = np.lexsort((iteration, trial, time_s))  # by time, then trial id (codes are in id order), then iteration
     return Reports(ids, trial[order], iteration[order], time_s[order], values[order]), notes
-
-
-def _select(schema: pa.Schema, names: list[str]) -> pa.Schema:
-    import pyarrow as pa
-
-    return pa.schema([schema.field(n) for n in names if n in schema.names])
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[tuple[str, ...], np.ndarray]:
