@@ -1,6 +1,6 @@
 """Every performance comparison in one run, on one machine, in one table.
 
-    .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli] [--quick]
+    .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli,dashboard] [--quick]
                                        [--variants raytuner-inline,ray-tuned]
 
 Sections (each a module here, runnable on its own too):
@@ -16,6 +16,9 @@ Sections (each a module here, runnable on its own too):
 * ``throughput`` (throughput.py): Ray Tune's bookkeeping and result-throughput release-test shapes,
   on each backend and through plain Ray Tune.
 * ``cli``        (cli_timing.py): ``raytuner --help``, ``import raytuner`` and launch -> first trial running, on each backend.
+* ``dashboard``  (dashboard.py): ``raytuner dashboard`` serving 1,000 experiments, and one of 10,000 trials x 100
+  reports (1,000,000 rows): time to first paint in headless Chromium, bytes, server peak memory; the peer is
+  ``raytuner report`` of the same folder.
 
 ``--variants`` keeps only the named variants (search: methods) in every chosen section, to keep
 a run short, e.g. ``--sections overhead,throughput,scale --variants raytuner-inline,ray-tuned``;
@@ -42,13 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import cli_timing
+import dashboard
 import overhead
 import scale
 import search_efficiency
 import throughput
 from procs import HERE, load_average, machine, warm_up
 
-SECTIONS = ("overhead", "search", "scale", "throughput", "cli")
+SECTIONS = ("overhead", "search", "scale", "throughput", "cli", "dashboard")
 # Ray Tune's defaults start an actor per trial: ~1.5 s a trial here, so 1000 trials would take
 # about half an hour (three times that for medians); that variant runs once, at the smaller N
 # only (said in the table).
@@ -62,6 +66,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "scale": scale.DRIVERS,
     "throughput": throughput.VARIANTS,
     "cli": cli_timing.VARIANTS,
+    "dashboard": dashboard.VARIANTS,
 }
 
 FULL: dict[str, Any] = {
@@ -70,6 +75,7 @@ FULL: dict[str, Any] = {
     "search": {"seeds": [0, 1, 2], "trials": 48},
     "scale": {"trials": 10_000, "export_trials": 10_000, "peer_trials": 3000},
     "throughput": {"scale": 1.0},
+    "dashboard": {"experiments": 1000, "trials": 10_000, "reports": 100},
 }
 QUICK: dict[str, Any] = {
     "overhead": [(20, 10)],
@@ -77,6 +83,7 @@ QUICK: dict[str, Any] = {
     "search": {"seeds": [0], "trials": 12},
     "scale": {"trials": 1000, "export_trials": 1000, "peer_trials": 300},
     "throughput": {"scale": 0.1},
+    "dashboard": {"experiments": 50, "trials": 1000, "reports": 20},
 }
 
 
@@ -134,6 +141,7 @@ SECTION_TITLES = {
     "scale": "3. Scale: 10,000 trials in one experiment; export of 1,000,000 rows",
     "throughput": "4. Bookkeeping and result throughput (Ray Tune's release-test shapes, scaled to 2 CPUs)",
     "cli": "5. Command line",
+    "dashboard": "6. Dashboard: 1,000 experiments; 10,000 trials x 100 reports",
 }
 
 
@@ -149,6 +157,7 @@ def runners(sizes: dict[str, Any], variants: dict[str, tuple[str, ...]] = VARIAN
         "throughput": (lambda tmp: throughput.measure(tmp, **sizes["throughput"], variants=variants["throughput"]),
                        throughput.table),
         "cli": (lambda tmp: cli_timing.measure(tmp, variants["cli"]), cli_timing.table),
+        "dashboard": (lambda tmp: dashboard.measure(tmp, **sizes["dashboard"]), dashboard.table),
     }  # fmt: skip
 
 

@@ -143,8 +143,9 @@ class Experiment(Continuing):
         with self._tables() as tables:
             return tables.trials
 
-    def results(self) -> pa.Table:
-        """Every report of every trial, one row each, in the order they were written.
+    def results(self, trial_id: str | None = None) -> pa.Table:
+        """Every report of every trial (or of ``trial_id`` only), one row each, in the order they
+        were written. For one trial, only the row groups whose statistics may hold it are read.
 
         Raises:
             ExperimentError: the results cannot be read.
@@ -152,7 +153,7 @@ class Experiment(Continuing):
         import pyarrow as pa
 
         with self._tables() as tables:
-            return pa.Table.from_batches(list(tables.iter_results()), schema=tables.results_schema)
+            return pa.Table.from_batches(list(tables.iter_results(trial_id=trial_id)), schema=tables.results_schema)
 
     def select(
         self,

@@ -230,8 +230,7 @@ class Reader:
         found = table.filter(pc.equal(table["trial_id"], trial_id)).to_pylist()
         if not found:
             raise UsageError(f"{experiment.name} has no trial {trial_id!r}")
-        results = experiment.results()
-        reports = results.filter(pc.equal(results["trial_id"], trial_id))
+        reports = experiment.results(trial_id)  # only the row groups that may hold it
         schedule = _schedule(experiment, trial_id, table.num_rows)
         curves = _curves(reports)
         return HTMLResponse(pages.trial(experiment.name, found[0], curves, request.query_params.get("metric"), schedule))
