@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,10 +61,25 @@ def _killed_after_two_completed(tmp_path: Path, sleep_s: float) -> set[str]:
     return completed
 
 
-def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path) -> None:
-    completed_before = _killed_after_two_completed(tmp_path, 3)
-    assert len(completed_before) >= 2
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+    """One run killed -9 after two trials completed, for the tests that resume it: its folder and
+    the completed trials. Each test resumes a copy of the folder (:func:`_copy_of`)."""
+    where = tmp_path_factory.mktemp("killed")
+    return where / "runs" / "crash", _killed_after_two_completed(where, 3)
+
+
+def _copy_of(killed: Path, tmp_path: Path) -> Path:
+    """A copy of the killed run's folder under ``tmp_path/runs``, as the kill left it."""
     folder = tmp_path / "runs" / "crash"
+    shutil.copytree(killed, folder, symlinks=True)
+    return folder
+
+
+def test_resume_after_kill_9_keeps_what_finished(tmp_path: Path, killed_run: tuple[Path, set[str]]) -> None:
+    killed, completed_before = killed_run
+    assert len(completed_before) >= 2
+    folder = _copy_of(killed, tmp_path)
     assert json.loads((folder / "status.json").read_text())["state"] == "running"  # died mid-run
 
     done = subprocess.run(
@@ -294,12 +310,15 @@ def test_resume_with_the_searcher_saved_before_its_trial_finished_neither_waits_
     assert len(per_trial) == 4 and all(list(its) == list(range(1, 9)) for its in per_trial), per_trial.to_dict()
 
 
-def test_a_state_file_ray_left_cut_short_is_put_back_whole_and_without_a_copy_is_one_line(tmp_path: Path) -> None:
+def test_a_state_file_ray_left_cut_short_is_put_back_whole_and_without_a_copy_is_one_line(
+    tmp_path: Path, killed_run: tuple[Path, set[str]]
+) -> None:
     """Ray copies its experiment state into the folder in place: a full disk mid-copy (seen in CI)
     cut ``experiment_state-*.json`` short and the resume died in Ray's traceback, exit 130. A
     state Ray cannot restore for another reason made it start the experiment over."""
-    assert len(_killed_after_two_completed(tmp_path, 2.5)) >= 2
-    folder = tmp_path / "runs" / "crash"
+    killed, completed = killed_run
+    assert len(completed) >= 2
+    folder = _copy_of(killed, tmp_path)
     (state,) = folder.glob("experiment_state-*.json")
     searcher = list(folder.glob("search*.pkl"))
     assert searcher and (folder / ".ray_state" / state.name).is_file()

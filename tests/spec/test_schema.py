@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +18,7 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
 QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
 
 
+@functools.cache  # checking the schema against its metaschema is the slow part: once is enough
 def validator() -> jsonschema.protocols.Validator:
     schema = spec_json_schema()
     cls = jsonschema.validators.validator_for(schema)
