@@ -45,7 +45,7 @@ def record(folder: Path, decisions: Sequence[SearchDecision]) -> list[SearchDeci
     schema = pa.schema(
         [
             ("number", pa.int64()),
-            ("time", pa.timestamp("us", tz="UTC")),
+            ("time", pa.timestamp("ms", tz="UTC")),
             ("trials", pa.int64()),
             ("algorithm", pa.string()),
             ("previous", pa.string()),
