@@ -272,9 +272,7 @@ class AutoSearcher(PickledState, Searcher):
             return
         learned = len(self._history)
         if learned >= self._options.gp_trials:
-            self._switch(
-                Algorithm.OPTUNA_TPE, f"gp has learned from {learned} trials (gp_trials {self._options.gp_trials})"
-            )
+            self._switch(Algorithm.OPTUNA_TPE, f"gp has learned from {learned} trials (gp_trials {self._options.gp_trials})")
             return
         if len(self._costs) < TIMED_SUGGESTIONS:
             return
@@ -283,8 +281,7 @@ class AutoSearcher(PickledState, Searcher):
         if cost > self._options.suggest_share * trial:
             self._switch(
                 Algorithm.OPTUNA_TPE,
-                f"a gp suggestion took {cost:.3g} s, over {self._options.suggest_share:.0%} of a trial's "
-                f"{trial:.3g} s",
+                f"a gp suggestion took {cost:.3g} s, over {self._options.suggest_share:.0%} of a trial's {trial:.3g} s",
             )
 
     def _switch(self, algorithm: Algorithm, reason: str) -> None:

@@ -25,10 +25,7 @@ BRANCHES = "space: {x: {uniform: [0, 1]}, opt: {choice: [{name: sgd, m: {uniform
 WIDE = "space: {" + ", ".join(f"x{i}: {{uniform: [0, 1]}}" for i in range(21)) + "}\n"
 CATEGORICAL = "space: {x: {uniform: [0, 1]}, a: {choice: [1, 2]}, b: {choice: [r, s]}}\n"
 TWO_METRICS = "name: t\ntrainable: {builtin: analytic}\nmetric: [loss, loss2]\nmode: min\n"
-PBT = (
-    "scheduler: {type: pbt, perturbation_interval: 2, hyperparam_mutations: {x: {uniform: [0, 1]}}}\n"
-    "checkpoint: {every: 2}\n"
-)
+PBT = "scheduler: {type: pbt, perturbation_interval: 2, hyperparam_mutations: {x: {uniform: [0, 1]}}}\ncheckpoint: {every: 2}\n"
 CASES = {
     "numeric": (BASE + NUMERIC, Algorithm.GP),
     "numeric-asha": (BASE + NUMERIC + "scheduler: {type: asha, max_t: 9}\n", Algorithm.GP),
