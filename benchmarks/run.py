@@ -16,6 +16,9 @@ Sections (each a module here, runnable on its own too):
 * ``throughput`` (throughput.py): Ray Tune's bookkeeping and result-throughput release-test shapes,
   on each backend and through plain Ray Tune.
 * ``cli``        (cli_timing.py): ``raytuner --help``, ``import raytuner`` and launch -> first trial running, on each backend.
+* ``auto``       (auto_search.py): ``search.algorithm: auto`` against every searcher, through raytuner: the
+  analytic regret table (plus a conditional mixed space and a 24-dimensional one) and real tuning
+  (digits MLP, digits CNN, diabetes MLP regressor; ASHA, 2 at once).
 
 ``--variants`` keeps only the named variants (search: methods) in every chosen section, to keep
 a run short, e.g. ``--sections overhead,throughput,scale --variants raytuner-inline,ray-tuned``;
@@ -41,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import auto_search
 import cli_timing
 import overhead
 import scale
@@ -48,7 +52,7 @@ import search_efficiency
 import throughput
 from procs import HERE, load_average, machine, warm_up
 
-SECTIONS = ("overhead", "search", "scale", "throughput", "cli")
+SECTIONS = ("overhead", "search", "scale", "throughput", "cli", "auto")
 # Ray Tune's defaults start an actor per trial: ~1.5 s a trial here, so 1000 trials would take
 # about half an hour (three times that for medians); that variant runs once, at the smaller N
 # only (said in the table).
@@ -62,6 +66,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "scale": scale.DRIVERS,
     "throughput": throughput.VARIANTS,
     "cli": cli_timing.VARIANTS,
+    "auto": auto_search.SEARCHERS,
 }
 
 FULL: dict[str, Any] = {
@@ -70,6 +75,7 @@ FULL: dict[str, Any] = {
     "search": {"seeds": [0, 1, 2], "trials": 48},
     "scale": {"trials": 10_000, "export_trials": 10_000, "peer_trials": 3000},
     "throughput": {"scale": 1.0},
+    "auto": {"analytic_seeds": 10, "evals": 100, "real_seeds": 10, "trials": 24},
 }
 QUICK: dict[str, Any] = {
     "overhead": [(20, 10)],
@@ -77,6 +83,7 @@ QUICK: dict[str, Any] = {
     "search": {"seeds": [0], "trials": 12},
     "scale": {"trials": 1000, "export_trials": 1000, "peer_trials": 300},
     "throughput": {"scale": 0.1},
+    "auto": {"analytic_seeds": 2, "evals": 25, "real_seeds": 1, "trials": 6},
 }
 
 
@@ -134,6 +141,7 @@ SECTION_TITLES = {
     "scale": "3. Scale: 10,000 trials in one experiment; export of 1,000,000 rows",
     "throughput": "4. Bookkeeping and result throughput (Ray Tune's release-test shapes, scaled to 2 CPUs)",
     "cli": "5. Command line",
+    "auto": "6. search.algorithm auto against every searcher: analytic regret and real tuning",
 }
 
 
@@ -149,6 +157,7 @@ def runners(sizes: dict[str, Any], variants: dict[str, tuple[str, ...]] = VARIAN
         "throughput": (lambda tmp: throughput.measure(tmp, **sizes["throughput"], variants=variants["throughput"]),
                        throughput.table),
         "cli": (lambda tmp: cli_timing.measure(tmp, variants["cli"]), cli_timing.table),
+        "auto": (lambda tmp: auto_search.measure(tmp, **sizes["auto"], searchers=variants["auto"]), auto_search.table),
     }  # fmt: skip
 
 

@@ -39,7 +39,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ray.tune.search import Searcher  # noqa: TID253 - imported only by the registry's factory
 
@@ -221,8 +221,8 @@ class AutoSearcher(PickledState, Searcher):
         start = self._clock()
         config = self._inner.suggest(trial_id)
         cost = self._clock() - start
-        if not isinstance(config, dict):  # None (wait) or Ray's FINISHED
-            return config
+        if not isinstance(config, dict):  # None (wait) or Ray's FINISHED, a string
+            return cast("dict[str, Any] | None", config)
         if modelled:
             self._costs.append(cost)
         self._live[trial_id] = (self._generation, config, time.monotonic())

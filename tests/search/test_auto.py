@@ -155,3 +155,17 @@ def test_a_seeded_run_repeats_and_an_extension_goes_on_with_its_decisions(storag
     assert extended.state is RunState.COMPLETED and len(extended.trials) == 15
     assert not [e for e in more.events if e.kind is EventKind.SEARCH_DECISION]  # nothing new decided
     assert [r["number"] for r in read_decisions(first.folder)] == [0, 1]
+
+
+def test_validate_says_what_auto_starts_with_and_why(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from raytuner.cli import app
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BASE + BRANCHES)
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "auto starts with optuna_tpe: the space has conditional branches, which gp cannot model" in result.output
+    result = CliRunner().invoke(app, ["validate", str(spec), "--json", "--set", "search.algorithm=hyperopt"])
+    assert result.exit_code == 0 and '"auto": null' in result.output
