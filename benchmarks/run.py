@@ -1,6 +1,6 @@
 """Every performance comparison in one run, on one machine, in one table.
 
-    .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli] [--quick]
+    .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli,auto] [--quick]
                                        [--variants raytuner-inline,ray-tuned]
 
 Sections (each a module here, runnable on its own too):
