@@ -169,3 +169,27 @@ def test_validate_says_what_auto_starts_with_and_why(tmp_path: Path) -> None:
     assert "auto starts with optuna_tpe: the space has conditional branches, which gp cannot model" in result.output
     result = CliRunner().invoke(app, ["validate", str(spec), "--json", "--set", "search.algorithm=hyperopt"])
     assert result.exit_code == 0 and '"auto": null' in result.output
+
+
+def test_with_several_metrics_the_new_searcher_is_told_every_value() -> None:
+    text = TWO_METRICS + "space: {x: {uniform: [0, 1]}, y: {uniform: [0, 1]}}\nsearch: {num_samples: 20, seed: 2, gp_trials: 3}\n"
+    searcher = create_search(load_experiment_text(text)).searcher
+    assert searcher.algorithm is Algorithm.GP
+    for i in range(3):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"loss": config["x"], "loss2": config["y"]})
+    assert searcher.algorithm is Algorithm.OPTUNA_TPE
+    assert [len(t.values) for t in searcher.inner.study.trials] == [2, 2, 2]
+
+
+def test_a_decision_is_one_line_of_the_plain_output() -> None:
+    import io
+
+    from raytuner.cli.render import PlainLines
+    from raytuner.execution.events import Event
+    from raytuner.results.records import ExperimentBook
+
+    out = io.StringIO()
+    data = {"number": 1, "trials": 13, "algorithm": "optuna_tpe", "previous": "gp", "reason": "why", "told": 13}
+    PlainLines(out).handle(Event(EventKind.SEARCH_DECISION, data), ExperimentBook("loss", 1.0))
+    assert out.getvalue().endswith("search: auto switched from gp to optuna_tpe after 13 trials (told all 13): why\n")
