@@ -8,7 +8,7 @@ rule that applies decides; docs/search-benchmark.md has the measurements behind 
 2. nothing but constants in the space: ``random`` (nothing to model);
 3. ``grid`` nodes: ``random`` (it enumerates them; a model would treat them as plain choices);
 4. a conditional choice (branches): ``optuna_tpe`` (``gp`` models a fixed vector and refuses it);
-5. more than :data:`GP_MAX_DIMENSIONS` parameters: ``optuna_tpe`` (a GP is not built for them);
+5. more than :data:`GP_MAX_DIMENSIONS` parameters: ``optuna_tpe`` (``gp`` is measured up to there);
 6. more than a third of the parameters are choices: ``optuna_tpe`` (categorical-heavy);
 7. a budget of at most :data:`GP_STARTUP` trials: ``optuna_tpe`` (every trial would be a random
    start-up trial, and TPE's cost nothing);
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from raytuner.spec.loader import Experiment
 
 GP_STARTUP = 10  # the GP's random start-up trials (GpSearch.n_startup_trials' default)
-GP_MAX_DIMENSIONS = 10
+GP_MAX_DIMENSIONS = 24  # the most measured (docs/search-benchmark.md, h6in24); above it untested
 GP_MAX_CONCURRENT = 8
 TIMED_SUGGESTIONS = 3  # model suggestions timed before the time rule is applied
 RECENT = 5  # the time rule's median is over this many latest suggestions
@@ -118,7 +118,9 @@ def choose(experiment: Experiment) -> Pick:
     if conditional_paths(space):
         return Pick(Algorithm.OPTUNA_TPE, "the space has conditional branches, which gp cannot model")
     if len(params) > GP_MAX_DIMENSIONS:
-        return Pick(Algorithm.OPTUNA_TPE, f"{_count(len(params), 'parameter')}, more than gp models well ({GP_MAX_DIMENSIONS})")
+        return Pick(
+            Algorithm.OPTUNA_TPE, f"{_count(len(params), 'parameter')}, more than gp was measured with ({GP_MAX_DIMENSIONS})"
+        )
     if 3 * len(choices) > len(params):
         return Pick(Algorithm.OPTUNA_TPE, f"{len(choices)} of {len(params)} parameters are choices (over a third)")
     if search.num_samples <= GP_STARTUP:

@@ -22,7 +22,7 @@ from raytuner.spec.models import Algorithm
 BASE = "name: t\ntrainable: {builtin: analytic}\nmetric: loss\nmode: min\n"
 NUMERIC = "space: {x: {uniform: [0, 1]}, y: {loguniform: [0.001, 1]}, n: {randint: [1, 8]}}\n"
 BRANCHES = "space: {x: {uniform: [0, 1]}, opt: {choice: [{name: sgd, m: {uniform: [0, 1]}}, {name: adam}]}}\n"
-WIDE = "space: {" + ", ".join(f"x{i}: {{uniform: [0, 1]}}" for i in range(21)) + "}\n"
+WIDE = "space: {" + ", ".join(f"x{i}: {{uniform: [0, 1]}}" for i in range(25)) + "}\n"
 CATEGORICAL = "space: {x: {uniform: [0, 1]}, a: {choice: [1, 2]}, b: {choice: [r, s]}}\n"
 TWO_METRICS = "name: t\ntrainable: {builtin: analytic}\nmetric: [loss, loss2]\nmode: min\n"
 PBT = "scheduler: {type: pbt, perturbation_interval: 2, hyperparam_mutations: {x: {uniform: [0, 1]}}}\ncheckpoint: {every: 2}\n"
@@ -34,7 +34,7 @@ CASES = {
     "numeric-many-parallel": (BASE + NUMERIC + "search: {max_concurrent: 16}\n", Algorithm.OPTUNA_TPE),
     "conditional": (BASE + BRANCHES, Algorithm.OPTUNA_TPE),
     "conditional-two-metrics": (TWO_METRICS + BRANCHES, Algorithm.OPTUNA_TPE),
-    "21-dimensions": (BASE + WIDE, Algorithm.OPTUNA_TPE),
+    "25-dimensions": (BASE + WIDE, Algorithm.OPTUNA_TPE),
     "categorical-heavy": (BASE + CATEGORICAL, Algorithm.OPTUNA_TPE),
     "grid-nodes": (BASE + "space: {x: {uniform: [0, 1]}, g: {grid: [1, 2]}}\nsearch: {algorithm: auto}\n", Algorithm.RANDOM),
     "constants": (BASE + "space: {x: 1}\nsearch: {algorithm: auto}\n", Algorithm.RANDOM),
