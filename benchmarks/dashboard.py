@@ -11,7 +11,8 @@ best-so-far chart) is measured first, in a real headless browser, before anythin
 the charts' request after it is answered from the cache (the second catalog request shows a
 warm one).
 Nothing here asserts a time; the peer is ``raytuner report`` of the same folder (the static
-report the dashboard's charts come from). Results: ``benchmarks/results/dashboard.json``.
+report the dashboard's charts come from). Results: ``benchmarks/results/dashboard.json``; also
+the ``dashboard`` section of ``benchmarks/run.py``.
 
     .venv/bin/python benchmarks/dashboard.py                        # 1,000 experiments; 10,000 x 100
     .venv/bin/python benchmarks/dashboard.py --experiments 100 --trials 1000
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+VARIANTS = ("raytuner-dashboard",)  # one variant (its peer, ``raytuner report``, is measured beside it)
 RAYTUNER = str(Path(sys.executable).parent / "raytuner")
 CHROMIUM = Path("/usr/bin/chromium")
 SMALL = """
@@ -91,7 +93,7 @@ def serve(root: Path, urls: list[str], browse: list[tuple[str, list[tuple[str, s
 
             cdp.WAIT_S = 3600  # measured here, not limited
 
-            with tempfile.TemporaryDirectory() as profile:
+            with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:  # Chromium may still be writing it
                 browser = Browser(str(CHROMIUM), Path(profile))
                 try:
                     for page, milestones in browse:
@@ -112,10 +114,68 @@ def serve(root: Path, urls: list[str], browse: list[tuple[str, list[tuple[str, s
     return measured
 
 
-def report_seconds(folder: Path) -> float:
+def report_seconds(folder: Path) -> tuple[float, int]:
+    """Seconds ``raytuner report`` of ``folder`` takes, and the bytes of the file it writes."""
+    target = folder.parent / "report.html"
     started = time.perf_counter()
-    subprocess.run([RAYTUNER, "report", str(folder), "-o", str(folder.parent / "report.html")], check=True, capture_output=True)
-    return round(time.perf_counter() - started, 3)
+    subprocess.run([RAYTUNER, "report", str(folder), "-o", str(target)], check=True, capture_output=True)
+    return round(time.perf_counter() - started, 3), target.stat().st_size
+
+
+TRIAL = "/e/big/trial/00000_00000"
+
+
+def measure(tmp: Path, experiments: int = 1000, trials: int = 10_000, reports: int = 100) -> dict[str, Any]:
+    """Both storage roots built under ``tmp``, each served and measured."""
+    print(f"dashboard: {experiments} experiments; {trials} trials x {reports} reports ...", file=sys.stderr, flush=True)
+    results: dict[str, Any] = {"experiments": experiments, "trials": trials, "reports": reports}
+    catalog = tmp / "many"
+    catalog.mkdir(parents=True)
+    many(catalog, experiments)
+    rows = f"document.querySelectorAll('#experiments tbody tr').length === {experiments}"
+    results["catalog"] = serve(catalog, ["/", "/api/experiments", "/api/experiments"], [("/", [("every row", rows)])])
+    root = tmp / "one"
+    big(root, trials, reports)
+    urls = ["/e/big", "/api/e/big/trials", "/api/e/big/trials?where=config/lr%20%3E%200.01&sort=config/lr"]
+    urls += ["/api/e/big/charts", TRIAL]
+    table_rows = "document.querySelectorAll('#trial-table tbody tr').length"
+    charts = "document.querySelector('#best-so-far svg') !== null"
+    results["experiment"] = serve(root, urls, [("/e/big", [("trial table", table_rows), ("charts", charts)])])
+    seconds, size = report_seconds(root / "big")
+    results["experiment"]["raytuner_report_s"], results["experiment"]["raytuner_report_bytes"] = seconds, size
+    return results
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    """The measurements as docs/performance.md's dashboard table."""
+    many, one = result["catalog"], result["experiment"]
+    n, size = f"{result['experiments']:,} experiments", f"{result['trials']:,} trials x {result['reports']:,} reports"
+
+    def request(measured: dict[str, Any], url: str, i: int = 0) -> tuple[str, str]:
+        r = measured["requests"].get(url, [])
+        return (f"{r[i]['s']:.2f}", f"{r[i]['bytes'] / 1e3:,.0f} KB") if len(r) > i else ("-", "-")
+
+    def browser(measured: dict[str, Any], key: str) -> str:
+        value = measured["browser_s"].get(key)
+        return f"{value:.2f}" if value is not None else "- (no Chromium)"
+
+    charts_s, charts_b = request(one, "/api/e/big/charts")
+    rows = [
+        (f"{n}: the list in Chromium, every row shown (from navigation)", browser(many, "/ every row"), "",
+         f"{many['server_peak_rss_mb']:.0f} MB"),
+        (f"{n}: `/api/experiments` (what the list polls every 1.5 s)", *request(many, "/api/experiments", 1), ""),
+        (f"{size}: the trial table in Chromium (first 50 rows, from navigation)", browser(one, "/e/big trial table"), "", ""),
+        (f"{size}: `/api/e/big/trials`, `--where` and sort",
+         *request(one, "/api/e/big/trials?where=config/lr%20%3E%200.01&sort=config/lr"), ""),
+        (f"{size}: the charts in Chromium (drawn once, nothing cached; from navigation)",
+         browser(one, "/e/big charts"), charts_b, f"{one['server_peak_rss_mb']:.0f} MB (whole run)"),
+        (f"{size}: `/api/e/big/charts` again (files unchanged: cached)", charts_s, charts_b, ""),
+        (f"{size}: a trial's page (reads the row groups holding its reports)", *request(one, TRIAL), ""),
+        ("peer: `raytuner report` of the same folder (the same charts, one file)", f"{one['raytuner_report_s']:.2f}",
+         f"{one.get('raytuner_report_bytes', 0) / 1e3:,.0f} KB", ""),
+    ]  # fmt: skip
+    lines = ["| what | seconds | bytes | server peak RSS |", "|---|---:|---:|---:|"]
+    return lines + [f"| {what} | {s} | {b} | {m} |" for what, s, b, m in rows]
 
 
 def main() -> None:
@@ -125,23 +185,12 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=100)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    results: dict[str, Any] = {"experiments": args.experiments, "trials": args.trials, "reports": args.reports}
     with tempfile.TemporaryDirectory(prefix="raytuner-dashboard-bench-") as tmp:
-        catalog = Path(tmp) / "many"
-        many(catalog, args.experiments)
-        rows = f"document.querySelectorAll('#experiments tbody tr').length === {args.experiments}"
-        results["catalog"] = serve(catalog, ["/", "/api/experiments", "/api/experiments"], [("/", [("every row", rows)])])
-        root = Path(tmp) / "one"
-        big(root, args.trials, args.reports)
-        urls = ["/e/big", "/api/e/big/trials", "/api/e/big/trials?where=config/lr%20%3E%200.01&sort=config/lr"]
-        urls += ["/api/e/big/charts", "/e/big/trial/00000_00000"]
-        table = "document.querySelectorAll('#trial-table tbody tr').length"
-        charts = "document.querySelector('#best-so-far svg') !== null"
-        results["experiment"] = serve(root, urls, [("/e/big", [("trial table", table), ("charts", charts)])])
-        results["experiment"]["raytuner_report_s"] = report_seconds(root / "big")
+        results = measure(Path(tmp), args.experiments, args.trials, args.reports)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dashboard.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    print("\n".join(table(results)))
 
 
 if __name__ == "__main__":

@@ -8,19 +8,17 @@ object storage. Tables come back as ``pyarrow.Table`` (``.to_pandas()``, ``polar
 from __future__ import annotations
 
 import contextlib
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raytuner.api.continuing import Continuing
 from raytuner.api.views import Ranking, Trial, TrialView
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from raytuner.execution.events import Listener
     from raytuner.execution.runner import RunSummary
-    from raytuner.final.refit import RefitSummary
     from raytuner.results.catalog import ExperimentInfo
     from raytuner.results.checkpoints import CheckpointInfo, Which
     from raytuner.results.compare import Comparison
@@ -38,7 +36,7 @@ DEFAULT_COLUMNS = "trial_id,status,metric_best,metric_best_iteration,iterations,
 FRONT_COLUMNS = "trial_id,status,pareto,{last},iterations,time_total_s,config/*,error"
 
 
-class Experiment:
+class Experiment(Continuing):
     """An experiment folder: raytuner's (finished, interrupted, running) or plain Ray Tune's.
 
     Get one from :func:`raytuner.run` or :func:`raytuner.open`. Every method reads the
@@ -145,8 +143,9 @@ class Experiment:
         with self._tables() as tables:
             return tables.trials
 
-    def results(self) -> pa.Table:
-        """Every report of every trial, one row each, in the order they were written.
+    def results(self, trial_id: str | None = None) -> pa.Table:
+        """Every report of every trial (or of ``trial_id`` only), one row each, in the order they
+        were written. For one trial, only the row groups whose statistics may hold it are read.
 
         Raises:
             ExperimentError: the results cannot be read.
@@ -154,7 +153,7 @@ class Experiment:
         import pyarrow as pa
 
         with self._tables() as tables:
-            return pa.Table.from_batches(list(tables.iter_results()), schema=tables.results_schema)
+            return pa.Table.from_batches(list(tables.iter_results(trial_id=trial_id)), schema=tables.results_schema)
 
     def select(
         self,
@@ -218,6 +217,7 @@ class Experiment:
         """
         from raytuner.errors import UsageError
         from raytuner.results.catalog import rank_trials
+        from raytuner.results.checkpoints import best_checkpoints
         from raytuner.results.pareto import objectives_of
         from raytuner.results.query import pareto_front
 
@@ -228,19 +228,21 @@ class Experiment:
                     Trial(t.trial_id, t.status, t.config, {k: v for k, v in t.values.items() if v is not None}, t.iterations)
                     for t in front.trials
                 ]
-                return Ranking(tables.name, front.objectives, trials, front.size, front.completed)
+                kept = best_checkpoints(self._folder, tables.trials, [t.trial_id for t in trials])
+                return Ranking(tables.name, front.objectives, trials, front.size, front.completed, checkpoints=kept)
             if not tables.metric:
                 raise UsageError(f"{tables.source}: Ray Tune recorded no metric for this folder; give --metric NAME")
             mode = tables.mode or "min"
             ranked = rank_trials(tables.trials, mode, n or 1, include_failed=include_failed)
             metric, name = tables.metric, tables.name
+            kept = {} if self._plain_ray else best_checkpoints(self._folder, tables.trials, [r.trial_id for r in ranked])
         trials = [Trial(r.trial_id, r.status, r.config, {metric: r.value}, r.iteration) for r in ranked]
         schedules: dict[str, list[Segment]] = {}
         if not self._plain_ray:  # PBT lineage: raytuner's own record
             from raytuner.results.lineage import best_schedule
 
             schedules = {t.trial_id: s for t in trials if (s := best_schedule(self._folder, t.trial_id))}
-        return Ranking(name, [(metric, mode)], trials, schedules=schedules)
+        return Ranking(name, [(metric, mode)], trials, schedules=schedules, checkpoints=kept)
 
     def best(
         self, n: int = 1, *, metric: str | None = None, mode: str | None = None, include_failed: bool = False
@@ -411,144 +413,6 @@ class Experiment:
             path: the HTML file; default as for :meth:`write_report`.
         """
         return self.write_report(path).html
-
-    def resume(
-        self,
-        *,
-        trainable: Any = None,
-        retry_errored: bool = False,
-        address: str | None = None,
-        progress: bool = True,
-        verbose: bool = False,
-        listener: Listener | None = None,
-    ) -> Experiment:
-        """Continue the interrupted experiment (``raytuner resume``) and return it.
-
-        Args:
-            trainable: the function or Trainable class object the run was given, when it was
-                given one (an experiment returned by :func:`raytuner.run` remembers it).
-            retry_errored: start failed trials over too.
-            address: a Ray cluster to join instead of starting a local Ray.
-            progress: show the live view or progress lines; False is silent.
-            verbose: show Ray's own logs and progress.
-            listener: receives the run's events instead of the live view (as for :func:`raytuner.run`).
-
-        Raises:
-            SpecError: the run was given a trainable object and none is known here.
-            ExperimentError: nothing to resume from, or the run failed.
-        """
-        from raytuner.api.running import opened, with_display
-        from raytuner.execution.context import RunOptions
-        from raytuner.execution.runner import resume_experiment
-
-        folder = self._continued(address)
-        given = trainable if trainable is not None else self._trainable
-        options = RunOptions(address=address, verbose=verbose)
-        summary = with_display(
-            progress,
-            lambda shown: resume_experiment(folder, options, shown, retry_errored=retry_errored, trainable=given),
-            listener,
-        )
-        return opened(summary, given)
-
-    def extend(
-        self,
-        num_samples: int,
-        *,
-        trainable: Any = None,
-        address: str | None = None,
-        progress: bool = True,
-        verbose: bool = False,
-        listener: Listener | None = None,
-    ) -> Experiment:
-        """Run ``num_samples`` more trials of the completed experiment (``raytuner extend``),
-        the searcher going on from what the earlier trials taught it.
-
-        Args:
-            num_samples: how many more samples.
-            trainable: as for :meth:`resume`.
-            address: a Ray cluster to join instead of starting a local Ray.
-            progress: show the live view or progress lines; False is silent.
-            verbose: show Ray's own logs and progress.
-            listener: receives the run's events instead of the live view (as for :func:`raytuner.run`).
-
-        Raises:
-            UsageError: the experiment is not completed, or its search cannot take more trials.
-        """
-        from raytuner.api.running import opened, with_display
-        from raytuner.execution.context import RunOptions
-        from raytuner.execution.runner import extend_experiment
-
-        folder = self._continued(address)
-        given = trainable if trainable is not None else self._trainable
-        options = RunOptions(address=address, verbose=verbose)
-        summary = with_display(
-            progress, lambda shown: extend_experiment(folder, num_samples, options, shown, trainable=given), listener
-        )
-        return opened(summary, given)
-
-    def refit(
-        self,
-        *,
-        epochs: int | None = None,
-        overrides: Sequence[str] = (),
-        trainable: Any = None,
-        progress: bool = False,
-        on_epoch: Callable[[Mapping[str, float]], None] | None = None,
-        listener: Listener | None = None,
-    ) -> RefitSummary:
-        """Train the best configuration on every row the search saw and score it on the test
-        split (``raytuner refit``); the model and ``metrics.json`` go to ``refit/`` in the folder.
-        Own code runs once with the best configuration; its last checkpoint is kept in ``refit/``.
-
-        Args:
-            epochs: epochs to train; None: the epoch where the best trial peaked.
-            overrides: ``--set`` strings for the spec the model is trained from, whose space
-                is the best configuration (``"space.lr=0.01"``).
-            progress: print each epoch's metrics (own code: progress lines).
-            trainable: as for :meth:`resume`.
-            on_epoch: called with each epoch's metrics instead of printing them (built-in workloads).
-            listener: receives own code's one-trial run's events instead of the progress lines.
-
-        Raises:
-            UsageError: several metrics, a plain Ray Tune folder, or an experiment on object storage.
-            ExperimentError: no trial reported a finite value of the metric.
-        """
-        from raytuner.errors import UsageError
-        from raytuner.final.refit import refit_experiment
-
-        if self._plain_ray:
-            raise UsageError(f"{self.source} is a plain Ray Tune folder: raytuner refit takes a raytuner experiment")
-
-        def show(metrics: Mapping[str, float]) -> None:
-            print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
-
-        if listener is None and progress:
-            from raytuner.cli.render import PlainLines
-
-            listener = PlainLines(sys.stdout)
-        given = trainable if trainable is not None else self._trainable
-        return refit_experiment(
-            self._ref,
-            epochs=epochs,
-            overrides=overrides,
-            on_epoch=on_epoch if on_epoch is not None else (show if progress else None),
-            trainable=given,
-            listener=listener,
-        )
-
-    def _continued(self, address: str | None) -> Path:
-        """The folder to run on (a working copy for object storage)."""
-        from raytuner.errors import UsageError
-        from raytuner.results.reader import find_experiment
-
-        if self._plain_ray:
-            raise UsageError(f"{self.name} is a plain Ray Tune folder: raytuner cannot continue it")
-        if address:
-            from raytuner.execution.session import enable_token_auth
-
-            enable_token_auth()
-        return find_experiment(self._ref, "runs", to_continue=True)
 
 
 def _which(which: str) -> Which:

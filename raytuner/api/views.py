@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from raytuner.results.checkpoints import CheckpointInfo
     from raytuner.results.lineage import Segment
 
 
@@ -46,6 +47,8 @@ class Ranking:
         completed: several metrics: the completed trials the front was taken from.
         schedules: PBT: the configurations each ranked trial's final model was trained with,
             oldest first, by trial id; empty without PBT decisions.
+        checkpoints: each ranked trial's best kept checkpoint (where it is, its iteration and
+            score), by trial id; trials that kept none, and plain Ray Tune folders, have none.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Ranking:
     front_size: int | None = None
     completed: int | None = None
     schedules: dict[str, list[Segment]] = field(default_factory=dict)
+    checkpoints: dict[str, CheckpointInfo] = field(default_factory=dict)
 
     @property
     def is_front(self) -> bool:

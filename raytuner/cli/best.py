@@ -45,8 +45,9 @@ def best(
             "--format",
             "-f",
             help="Output format (default: yaml; table for a multi-objective Pareto front). json (strict: NaN and "
-            "infinities are null): one object {trial_id, status, <metric>, iteration, config, checkpoint (where its "
-            "best checkpoint is, when it kept one)} when one trial is asked for (-n 1, the default), a list of them "
+            "infinities are null): one object {trial_id, status, <metric>, iteration, config, and when it kept one, its "
+            "best checkpoint: checkpoint (where it is), checkpoint_iteration, checkpoint_score ({metric: value})} "
+            "when one trial is asked for (-n 1, the default), a list of them "
             "for -n 2 or more, and always a list for a Pareto front. "
             "tsv: a header line, then one tab-separated line per trial, the config as JSON.",
             show_default=False,
@@ -90,12 +91,9 @@ def best(
         schedule = ranking.schedules.get(row["trial_id"])
         if schedule:
             row["schedule"] = [{"from_step": s.start_step, "trial_id": s.trial_id, "config": s.config} for s in schedule]
-    from raytuner.results.checkpoints import checkpoint_locations
-
-    kept = checkpoint_locations(experiment, storage, [row["trial_id"] for row in rows])  # none for Ray Tune's folders
     for row in rows:  # where each one's best checkpoint is, when it kept one (raytuner checkpoint copies it)
-        if row["trial_id"] in kept:
-            row["checkpoint"] = kept[row["trial_id"]]
+        if row["trial_id"] in ranking.checkpoints:
+            row |= ranking.checkpoints[row["trial_id"]].fields()
     count = n or 1
     chosen = format_ or Format.YAML
     if chosen is Format.JSON:
@@ -103,7 +101,7 @@ def best(
         typer.echo(json_text(rows[0] if count == 1 else rows))
         return
     if chosen is Format.TSV:
-        extra = [name for name in ("schedule", "checkpoint") if name in rows[0]]
+        extra = [name for name in ("schedule", "checkpoint", "checkpoint_iteration", "checkpoint_score") if name in rows[0]]
         columns = ["trial_id", "status", metric_name, "iteration", "config", *extra]
         typer.echo(rows_text(OutputFormat.TSV, columns, rows))
         return
@@ -124,8 +122,9 @@ def best(
         if i:
             typer.echo("---")
         typer.echo(f"# {name}: trial {row['trial_id']} ({row['status']}), {metric_name} = {row[metric_name]:.6g} ({mode_name})")
-        if "checkpoint" in row:
-            typer.echo(f"# checkpoint: {row['checkpoint']}")
+        if "checkpoint" in row:  # a comment: the YAML stays a spec's space, ready to paste
+            [(score, value)] = row["checkpoint_score"].items()
+            typer.echo(f"# checkpoint: {row['checkpoint']} (iteration {row['checkpoint_iteration']}, {score} = {_number(value)})")
         for segment in row.get("schedule", []):
             typer.echo(f"# from step {segment['from_step']} (trial {segment['trial_id']}): {json.dumps(segment['config'])}")
         typer.echo(yaml.safe_dump({"space": row["config"]}, sort_keys=False).rstrip())

@@ -15,8 +15,17 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 
-LocalExperimentArg = Annotated[
-    str, typer.Argument(help="Experiment: name (under --storage) or folder, on this machine.", show_default=False)
+ExperimentArg = Annotated[
+    str, typer.Argument(help="Experiment: name (under --storage), folder, or s3://... URI.", show_default=False)
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address", envvar="RAY_ADDRESS", help="Refit on this Ray cluster instead of a local Ray (the Ray backend)."
+    ),
+]
+InlineOpt = Annotated[
+    bool, typer.Option("--inline", help="Train in this process, no Ray, even if the experiment ran on Ray.")
 ]
 
 EpochsOpt = Annotated[
@@ -46,18 +55,27 @@ def parse_epochs(value: str) -> int | None:
 @app.command("refit")
 @handles_errors
 def refit(
-    experiment: LocalExperimentArg,
+    experiment: ExperimentArg,
     storage: StorageRootOpt = "runs",
     epochs: EpochsOpt = "best",
     set_: SetOpt = None,
+    address: AddressOpt = None,
+    inline: InlineOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Train the best configuration once more on training + validation rows (k-fold: all folds),
     score it on the test split (trainable.test_fraction or test_path), and save it in the
-    experiment's refit/ folder: model.json, model.pt, metrics.json. raytuner predict uses it.
+    experiment's refit/ folder: model.json, model.pt, metrics.json (in the bucket for an
+    experiment on object storage), and its row in refit.parquet. raytuner predict uses it.
+
+    An experiment that ran on Ray refits as one Ray task with a trial's resources (CPUs, GPUs),
+    on a local Ray or the cluster --address names; --inline (or an inline experiment) trains
+    in this process. Each epoch's metrics are printed as it ends.
 
     Own code (function, class, command): runs the trainable once with the best configuration
-    as a single trial (in refit/) and keeps its last checkpoint in refit/checkpoint.
+    as a single trial, on the experiment's backend (in refit/), and keeps its last checkpoint
+    in refit/checkpoint; metrics.json holds its last reported metrics (test_* ones as its test
+    score) next to the search's best.
 
     --set applies to the spec it trains from, whose space is the best configuration
     (e.g. --set space.lr=0.01, --set space.epochs=50).
@@ -74,13 +92,18 @@ def refit(
         typer.echo(f"epoch {int(metrics['epoch'])}: {shown}", err=True)
 
     summary = raytuner.open(experiment, storage=storage).refit(
-        epochs=count, overrides=set_ or [], on_epoch=progress, listener=_listener(json_)
+        epochs=count,
+        overrides=set_ or [],
+        on_epoch=progress,
+        listener=_listener(json_),
+        address=address,
+        inline=inline,
     )
     if json_:
         typer.echo(
             strict_json.dumps(
                 {
-                    "folder": str(summary.folder),
+                    "folder": summary.location or str(summary.folder),
                     "trial_id": summary.trial_id,
                     "metric": summary.metric,
                     summary.metric: summary.search_value,
@@ -93,6 +116,8 @@ def refit(
     if summary.train_rows == 0:  # own code: one trial of the best configuration
         typer.echo(f"ran trial {summary.trial_id}'s configuration once ({summary.epochs} iterations)")
         typer.echo(f"search's best {summary.metric}: {summary.search_value:.6g}")
+        if summary.test:
+            typer.echo("its test scores: " + ", ".join(f"{key} {value:.6g}" for key, value in summary.test.items()))
         kept = f"its last checkpoint in {summary.checkpoint}" if summary.checkpoint else "no checkpoint (it saved none)"
         typer.echo(f"kept {kept}; metrics in {summary.folder / 'metrics.json'}")
         return
@@ -103,7 +128,7 @@ def refit(
         typer.echo(f"final model's {summary.test_metric} ({summary.test_rows} test rows): {score:.6g}")
     else:
         typer.echo("no test split (trainable.test_fraction or test_path): the final model is not scored")
-    typer.echo(f"saved in {summary.folder}; raytuner predict {summary.folder} TABLE -o OUT")
+    typer.echo(f"saved in {summary.location}; raytuner predict {summary.location} TABLE -o OUT")
 
 
 def _listener(quiet: bool) -> Listener:

@@ -230,8 +230,7 @@ class Reader:
         found = table.filter(pc.equal(table["trial_id"], trial_id)).to_pylist()
         if not found:
             raise UsageError(f"{experiment.name} has no trial {trial_id!r}")
-        results = experiment.results()
-        reports = results.filter(pc.equal(results["trial_id"], trial_id))
+        reports = experiment.results(trial_id)  # only the row groups that may hold it
         schedule = _schedule(experiment, trial_id, table.num_rows)
         curves = _curves(reports)
         return HTMLResponse(pages.trial(experiment.name, found[0], curves, request.query_params.get("metric"), schedule))
@@ -253,6 +252,9 @@ class Reader:
         experiment = self.open(request.path_params["name"])
         ranking = experiment.ranking(_int(request.query_params.get("n"), 5))
         entries = [{"trial_id": t.trial_id, "status": t.status, "values": t.values, "config": t.config} for t in ranking.trials]
+        for entry in entries:  # where its best checkpoint is, beside the configuration (raytuner checkpoint copies it)
+            if entry["trial_id"] in ranking.checkpoints:
+                entry |= ranking.checkpoints[entry["trial_id"]].fields()
         head = f"# {experiment.name}: " + ("the Pareto front" if ranking.is_front else f"the best {len(entries)} trials")
         return PlainTextResponse(head + ", best first\n" + yaml.safe_dump(entries, sort_keys=False))
 

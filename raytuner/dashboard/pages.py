@@ -73,7 +73,8 @@ def experiment(name: str, source: str) -> str:
 def section(drawn: Section) -> dict[str, Any]:
     """One of the report's sections, as the experiment page's script shows it."""
     if isinstance(drawn, Chart):
-        return {"kind": drawn.kind.value, "title": drawn.title, "caption": drawn.caption, "html": drawn.svg + drawn.table_html}
+        shown = {"kind": drawn.kind.value, "title": drawn.title, "caption": drawn.caption, "html": drawn.svg + drawn.table_html}
+        return {**shown, "sample": drawn.sample} if drawn.sample else shown  # a large experiment's: what is drawn
     return {"kind": drawn.kind.value, "title": drawn.title, "omitted": drawn.reason}
 
 

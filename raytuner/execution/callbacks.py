@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from ray.tune import Callback
 from raytuner.execution import ray_state
 from raytuner.execution.events import Event, EventKind, Listener
 from raytuner.execution.pending import PendingWatch
-from raytuner.execution.retention import DeferredDrops, Retention
+from raytuner.execution.retention import DeferredDrops, Retention, relist, write_listing
 from raytuner.execution.stopper import SpecStopper
 from raytuner.results.records import ExperimentBook, Kept, TrialRecord, TrialStatus, is_number, metrics_of
 from raytuner.results.remote import Mirror
@@ -38,7 +38,7 @@ class Bookkeeper(Callback):
         store: ResultsStore,
         listener: Listener,
         stopper: SpecStopper,
-        horizon: tuple[str, float] | None = None,
+        horizons: Sequence[tuple[str, float]] = (),
         decisions: Callable[[], list[Any]] | None = None,
         early_stopped: set[str] | None = None,
         trial_timeout_s: float | None = None,
@@ -56,7 +56,7 @@ class Bookkeeper(Callback):
         self.decisions = decisions  # the PBT scheduler's drain(), if any
         self.search_decisions: Callable[[], list[Any]] | None = None  # search.algorithm auto's drain()
         self.early_stopped = early_stopped if early_stopped is not None else set()  # the scheduler's STOPs
-        self.horizon = horizon  # (time_attr, max_t): a trial stopped there has run its course
+        self.horizons = tuple(horizons)  # (attribute, value): a trial stopped at one has run its course
         self._last_progress = 0.0
         self.trial_timeout_s = trial_timeout_s  # the hung-trial watchdog's limit (failure.trial_timeout_s)
         self._last_seen: dict[str, float] = {}  # trial id -> monotonic time of its start or last report
@@ -66,6 +66,7 @@ class Bookkeeper(Callback):
         self.pending_watch = PendingWatch(pending_warning_s) if pending_warning_s else None
         self._restored_checked = False  # the records against Ray's restored trials, at the first step
         self._staging: Path | None = None  # where Ray writes its experiment state before copying it over
+        self.restore_watch: ray_state.RestoreWatch | None = None  # a resume's: did Ray restore its saved state?
         _count_callbacks_by_name()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -76,6 +77,7 @@ class Bookkeeper(Callback):
         state = self.__dict__.copy()
         state["listener"] = NullListener()
         state["mirror"] = None  # a thread and its lock
+        state["restore_watch"] = None
         state["search_decisions"] = None  # the searcher's own method: Ray saves the searcher apart
         return state
 
@@ -167,11 +169,11 @@ class Bookkeeper(Callback):
         return trial.trial_id in self.early_stopped and not self._at_horizon(trial.last_result or {})
 
     def _at_horizon(self, result: dict[str, Any]) -> bool:
-        if self.horizon is None:
-            return False
-        attr, max_t = self.horizon
-        value = result.get(attr)
-        return isinstance(value, (int, float)) and value >= max_t
+        for attr, end in self.horizons:
+            value = result.get(attr)
+            if isinstance(value, (int, float)) and value >= end:
+                return True
+        return False
 
     def on_checkpoint(self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any) -> None:
         if self.retention is not None:
@@ -187,18 +189,50 @@ class Bookkeeper(Callback):
         result = trial.last_result or {}
         path = str(getattr(checkpoint, "path", checkpoint)).rstrip("/")
         name = f"{posixpath.basename(str(trial.path).rstrip('/'))}/{posixpath.basename(path)}"
-        new = Kept(name, int(result.get("training_iteration") or 0), self.retention.value(result))
+        iteration, time_total_s = int(result.get("training_iteration") or 0), float(result.get("time_total_s") or 0.0)
+        new = Kept(name, iteration, self.retention.value(result), time_total_s)
         record = self._record(trial)
         before = record.checkpoints
-        record.checkpoints = self.retention.add(before, new)
-        if self.drops is not None:
-            staying = {entry.name for entry in record.checkpoints}
+        kept = self.retention.add(before, new)
+        if self.drops is not None:  # the trial's list first: a folder is deleted once no list names it
+            folder = posixpath.dirname(path)
+            write_listing(checkpoint.filesystem, folder, kept)
+            staying = {entry.name for entry in kept}
             for entry in before:
                 if entry.name not in staying:  # in the same trial folder as the new one
-                    old = posixpath.join(posixpath.dirname(path), posixpath.basename(entry.name))
-                    self.drops.drop(checkpoint.filesystem, old)
-        best = self.retention.best([entry.value for entry in record.checkpoints])
-        record.checkpoint_best = record.checkpoints[best] if best is not None else None
+                    self.drops.drop(checkpoint.filesystem, posixpath.join(folder, posixpath.basename(entry.name)))
+        self._follow(record, kept)
+
+    def _follow(self, record: TrialRecord, kept: list[Kept]) -> None:
+        assert self.retention is not None
+        record.checkpoints = kept
+        best = self.retention.best([entry.value for entry in kept])
+        record.checkpoint_best = kept[best] if best is not None else None
+
+    def _relist(self, trials: list[Any]) -> None:
+        """A resumed Ray run's first step: each trial's kept checkpoints from the list in its
+        folder (``trials.parquet`` names only the best and the latest), and the folders the list
+        no longer names deleted (:func:`~raytuner.execution.retention.relist`)."""
+        assert self.retention is not None
+        restored = {str(t.checkpoint.path).rstrip("/") for t in trials if t.checkpoint is not None}
+        for trial in trials:
+            if not trial.path:
+                continue
+            folder = str(trial.path).rstrip("/")
+            latest = None
+            if trial.checkpoint is not None and posixpath.dirname(str(trial.checkpoint.path).rstrip("/")) == folder:
+                metrics = trial.latest_checkpoint_result.metrics or {}
+                name = f"{posixpath.basename(folder)}/{posixpath.basename(str(trial.checkpoint.path).rstrip('/'))}"
+                iteration, time_total_s = int(metrics.get("training_iteration") or 0), float(metrics.get("time_total_s") or 0.0)
+                latest = Kept(name, iteration, self.retention.value(metrics), time_total_s)
+            try:
+                kept = relist(trial.storage.storage_filesystem, folder, trial.storage.current_checkpoint_index, latest, restored)
+            except (OSError, ValueError, TypeError, IndexError):  # a list unreadable, a storage that failed: leftovers stay
+                continue
+            record = self.book.trials.get(trial.trial_id)
+            if kept is not None and record is not None:
+                self._follow(record, kept)
+                self.store.touch()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         fault = self.stopper.faults.pop(trial.trial_id, None)
@@ -250,6 +284,9 @@ class Bookkeeper(Callback):
         if self._restored_checked:
             return
         self._restored_checked = True
+        watch = self.restore_watch
+        if watch is not None and watch.failure is not None:  # Ray would start over beside its trials: stop first
+            raise ray_state.RestoreFailed(watch.failure) from watch.error
         # A resumed run's first step: Ray's saved state can be older than the tables (its save
         # came after raytuner's flush, and a kill or a full disk came in between). A trial the
         # tables hold finished but Ray restored unfinished runs again from its last checkpoint:
@@ -262,6 +299,8 @@ class Bookkeeper(Callback):
                 record.status, record.ended_at, record.error = TrialStatus.PENDING, None, None
                 self.store.touch()
         self._reconcile(trials)
+        if self.drops is not None and self.retention is not None and self.book.trials:  # resumed on Ray
+            self._relist(trials)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self._running:

@@ -95,6 +95,22 @@ class RunParts:
     bookkeeper: Bookkeeper
 
 
+def run_length(spec: Spec) -> int | None:
+    """The reports a trial makes when nothing ends it early: ``stop.iterations``, or a built-in
+    workload's own length (``iterations``, ``max_epochs``), whichever is smaller. A scheduler's
+    STOP on that report ended nothing early (the median rule, which has no ``max_t``, says STOP
+    on a last report too)."""
+    from raytuner.spec.models import AnalyticTrainable
+    from raytuner.spec.torch_options import TorchTrainableBase
+
+    lengths = [spec.stop.iterations] if spec.stop.iterations is not None else []
+    if isinstance(spec.trainable, AnalyticTrainable):
+        lengths.append(spec.trainable.iterations)
+    elif isinstance(spec.trainable, TorchTrainableBase):
+        lengths.append(spec.trainable.max_epochs)
+    return min(lengths, default=None)
+
+
 def run_parts(run: RunContext, total_trials: int) -> RunParts:
     """The scheduler, the trainable's build, the stopper and the Bookkeeper of ``run``."""
     from raytuner.execution.callbacks import Bookkeeper
@@ -108,13 +124,16 @@ def run_parts(run: RunContext, total_trials: int) -> RunParts:
     build = build_trainable(run.experiment)
     stopper = SpecStopper(spec.stop, run.book, run.experiment.source, FailureLimit.of(spec.failure, total_trials))
     max_t = getattr(spec.scheduler, "max_t", None)
-    horizon = (spec.scheduler.time_attr, max_t) if max_t is not None else None  # type: ignore[union-attr]
+    horizons = [(spec.scheduler.time_attr, max_t)] if max_t is not None else []  # type: ignore[union-attr]
+    length = run_length(spec)
+    if length is not None:
+        horizons.append(("training_iteration", length))
     bookkeeper = Bookkeeper(
         run.book,
         run.store,
         run.listener,
         stopper,
-        horizon,
+        horizons,
         getattr(scheduler, "drain", None),
         getattr(scheduler, "early_stopped", None),
         trial_timeout_s=spec.failure.trial_timeout_s,

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from raytuner.errors import UsageError
+from raytuner.errors import StorageFullError, UsageError, is_storage_full
+from raytuner.execution.full_storage import storage_of, strerror
 from raytuner.execution.revive import with_trainable
 from raytuner.execution.search_watch import WatchedSearch
 from raytuner.results import layout
@@ -63,6 +64,15 @@ def widen_saved_spec(folder: Path, base_dir: Path, add: int, trainable: Any = No
     data.setdefault("search", {})["num_samples"] = current + add
     widened = build_experiment(with_trainable(data, trainable), lines, base_dir=base_dir)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(yaml.safe_dump(data, sort_keys=False))
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if not is_storage_full(exc):
+            raise
+        raise StorageFullError(
+            f"the storage is full ({strerror(exc)}): {storage_of(folder)}; nothing was extended. Free some space, then "
+            f"run raytuner extend {folder.name} again"
+        ) from exc
     return widened

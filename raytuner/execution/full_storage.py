@@ -31,12 +31,16 @@ def strerror(exc: BaseException) -> str:
 
 def full_message(folder: Path, exc: BaseException, status: str = f"{layout.STATUS} says failed") -> str:
     """One line for a full storage: which, why, what ``status.json`` now says, and what to do."""
-    bucket = remote.remote_of(folder)
-    storage = bucket.uri.rsplit("/", 1)[0] if bucket is not None else str(folder.parent)
     return (
-        f"the storage is full ({strerror(exc)}): {storage}; the run stopped and {status}. "
+        f"the storage is full ({strerror(exc)}): {storage_of(folder)}; the run stopped and {status}. "
         f"Free some space, then raytuner resume {folder.name} goes on from what was written"
     )
+
+
+def storage_of(folder: Path) -> str:
+    """The storage ``folder`` is in, as the user named it (a bucket's URI for a working copy)."""
+    bucket = remote.remote_of(folder)
+    return bucket.uri.rsplit("/", 1)[0] if bucket is not None else str(folder.parent)
 
 
 @contextlib.contextmanager
@@ -59,7 +63,12 @@ def write_status(path: Path, data: dict[str, Any]) -> None:
     except OSError as exc:
         if not is_storage_full(exc) or not path.is_file():
             raise
-        text = (json.dumps(data, default=str) + "\n").encode()  # compact: no larger than the indented one
-        with path.open("r+b") as handle:  # no O_TRUNC: the blocks stay allocated while rewritten
-            handle.write(text)
-            handle.truncate()
+        rewrite_in_place(path, (json.dumps(data, default=str) + "\n").encode())  # compact: no larger than indented
+
+
+def rewrite_in_place(path: Path, content: bytes) -> None:
+    """Overwrite ``path`` with ``content`` in its own blocks (no O_TRUNC: they stay allocated while
+    rewritten), where a full disk has none for a new file."""
+    with path.open("r+b") as handle:
+        handle.write(content)
+        handle.truncate()

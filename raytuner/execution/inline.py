@@ -59,6 +59,7 @@ from raytuner.execution.inline_trial import (  # InlineTrial, Resources: inline-
     _Controller,
     routed_sessions,
 )
+from raytuner.execution.retention import CHECKPOINTS_FILE
 from raytuner.results.store import write_json_atomic
 
 if TYPE_CHECKING:
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
     from raytuner.results.records import ExperimentBook, TrialRecord
     from raytuner.results.store import ResultsStore
 
-CHECKPOINTS_FILE = "checkpoints.json"  # in each trial's folder: its kept checkpoints (KeptFolder), newest last
 TICK_S = 0.25
 WAIT_ON_ERROR_S = 30.0  # after an error in the run itself, how long running trials get to reach a report
 SAVE_EVERY_S = 1.0  # the state is saved at most this often while trials start and end (and at the end)
@@ -491,7 +491,7 @@ class InlineExecutor:
             stay = retention.kept([entry[3] for entry in trial.checkpoints])
             dropped = [entry for i, entry in enumerate(trial.checkpoints) if i not in stay]
             trial.checkpoints = [entry for i, entry in enumerate(trial.checkpoints) if i in stay]
-            write_json_atomic(trial_folder / CHECKPOINTS_FILE, [list(entry) for entry in trial.checkpoints])
+            write_json_atomic(trial_folder / CHECKPOINTS_FILE, [[Path(entry[0]).name, *entry[1:]] for entry in trial.checkpoints])
             for old in dropped:
                 shutil.rmtree(old[0], ignore_errors=True)
             self.setup.bookkeeper.on_checkpoint(self._iteration, [], trial, folder)
@@ -568,16 +568,24 @@ class InlineExecutor:
 def _listed_checkpoints(folder: Path, saved: list[KeptFolder]) -> list[KeptFolder]:
     """The trial's checkpoints as its ``checkpoints.json`` lists them (newer than the saved
     state), those still on disk; the state's own list when the trial never wrote one. A list
-    written before checkpoints had values (3 items each) gives None for them."""
+    written before checkpoints had values (3 items each) gives None for them; one written
+    before names were relative, absolute paths. A checkpoint folder the list does not name
+    (the driver died between writing it and listing it, or between the list and a deletion)
+    is deleted."""
     import json
 
     listed = folder / CHECKPOINTS_FILE
-    entries = [list(entry) for entry in json.loads(listed.read_text())] if listed.is_file() else saved
-    return [
-        (str(entry[0]), int(entry[1]), float(entry[2]), entry[3] if len(entry) > 3 else None)
-        for entry in entries
-        if Path(entry[0]).is_dir()
+    if not listed.is_file():
+        return [entry for entry in saved if Path(entry[0]).is_dir()]
+    entries = [
+        (str(folder / entry[0]), int(entry[1]), float(entry[2]), entry[3] if len(entry) > 3 else None)
+        for entry in json.loads(listed.read_text())
     ]
+    names = {Path(entry[0]).name for entry in entries}
+    for path in folder.glob("checkpoint_*"):
+        if path.is_dir() and path.name not in names:
+            shutil.rmtree(path, ignore_errors=True)
+    return [entry for entry in entries if Path(entry[0]).is_dir()]
 
 
 def _in_folder(cls: type, folder: str) -> type:

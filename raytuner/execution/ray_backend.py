@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,7 @@ class RayBackend:
                 stop=parts.stopper,
                 callbacks=[parts.bookkeeper, *feed, *devices.callbacks(book), *logger_callbacks(spec, folder)],
                 failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries, fail_fast=spec.failure.fail_fast),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # see DeferredDrops
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None, checkpoint_at_end=_saves_at_end(parts.build.trainable)),
             )
             if resume is None:
                 tuner = tune.Tuner(
@@ -118,8 +119,16 @@ class RayBackend:
             else:
                 tuner = _restore(tune, folder, run.bucket, trainable, run_config, resume, parts.bookkeeper, search)
             try:
-                with _pending_trials(placement.trials_at_once):
+                with _pending_trials(placement.trials_at_once), ray_state.watching_restore() as watch:
+                    parts.bookkeeper.restore_watch = watch if resume is not None else None
                     tuner.fit()
+            except Exception as exc:
+                if resume is None or watch.failure is None:
+                    raise
+                raise ExperimentError(
+                    f"{folder.name}: Ray could not restore its saved state ({watch.failure}); nothing was run "
+                    "and the tables are as they were (raytuner show reads them; --debug shows Ray's traceback)"
+                ) from exc
             finally:
                 devices.close()
             if isinstance(search, WatchedSearch) and search.stalled is not None:
@@ -149,6 +158,18 @@ class RayBackend:
             f"trials took a median {median:.2g} s, less than Ray's cost per trial: raytuner run --inline runs them "
             "in this process (docs/spec.md, execution backends)"
         )
+
+
+def _saves_at_end(trainable: Any) -> bool:
+    """Whether Ray saves each trial's last state (``checkpoint_at_end``; DeferredDrops applies
+    the spec's keep policy to what Ray keeps). Ray's default does so for every class trainable,
+    and a class without ``save_checkpoint`` then failed every trial at its end with
+    NotImplementedError, after all its reports."""
+    from ray.tune import Trainable
+
+    if not (inspect.isclass(trainable) and issubclass(trainable, Trainable)):
+        return False
+    return trainable.save_checkpoint is not Trainable.save_checkpoint
 
 
 def _starts_private_ray(address: str | None) -> bool:

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from raytuner.errors import ExperimentError
 from raytuner.results.store import write_bytes_atomic
 
 COPIES = ".ray_state"
+CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+RESTORE_FAILED = "Failed to restore the run state"  # what Ray logs before it starts the experiment over
 PATTERNS = ("experiment_state-*.json", "search_gen_state-*.pkl", "searcher-state-*.pkl", "callback-states-*.pkl")
 
 
@@ -97,3 +102,44 @@ def _end_of_pickle(data: bytes) -> None:
     except (ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise _CutShort from exc
     raise _CutShort
+
+
+class RestoreFailed(Exception):
+    """Ray could not restore its saved state (raised at a resume's first step)."""
+
+
+class RestoreWatch(logging.Filter):
+    """Catches Ray failing to restore its saved state.
+
+    Ray's ``TuneController`` catches any error while restoring (a state file it cannot read,
+    a searcher pickled by another version), logs "Failed to restore the run state." with its
+    traceback and starts the experiment over in the same folder: new trials beside the old
+    ones, and its saved state overwritten at the first save. The watch takes that log record
+    (raytuner says it in one line instead) and the Bookkeeper asks :attr:`failure` at the first
+    step, stopping the run before anything starts (docs/architecture.md, "Ray internals
+    raytuner sets").
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: BaseException | None = None
+        self.failure: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.failure is not None or not record.getMessage().startswith(RESTORE_FAILED):
+            return True
+        self.error = record.exc_info[1] if record.exc_info else None
+        self.failure = f"{type(self.error).__name__}: {self.error}" if self.error is not None else record.getMessage()
+        return False
+
+
+@contextmanager
+def watching_restore() -> Iterator[RestoreWatch]:
+    """A :class:`RestoreWatch` on Ray's controller logger for the duration."""
+    logger = logging.getLogger(CONTROLLER_LOGGER)
+    watch = RestoreWatch()
+    logger.addFilter(watch)
+    try:
+        yield watch
+    finally:
+        logger.removeFilter(watch)

@@ -3,6 +3,7 @@ and ``status.json`` with ``experiment.parquet`` (what ``raytuner ls`` reads)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -10,8 +11,9 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raytuner.errors import is_storage_full
 from raytuner.execution.events import Event, EventKind
-from raytuner.execution.full_storage import write_status
+from raytuner.execution.full_storage import rewrite_in_place, write_status
 from raytuner.results import layout, remote
 from raytuner.results.experiment_table import write_experiment_table
 from raytuner.results.records import ExperimentBook, TrialStatus
@@ -80,6 +82,24 @@ class StatusFile:
         self.book = book
         self.started = started
         self.written = False  # whether status.json holds the state last written
+
+    def start(self) -> None:
+        """Write the run's start (``running``). A storage too full to record it (status.json
+        rewritten in place, then ``experiment.parquet`` refused) leaves status.json as it was:
+        it would say ``running`` for a run that never started."""
+        path = self.folder / layout.STATUS
+        previous = path.read_bytes() if path.is_file() else None
+        try:
+            self.write(RunState.RUNNING)
+        except OSError as exc:
+            if self.written and is_storage_full(exc):
+                with contextlib.suppress(OSError):
+                    if previous is None:
+                        path.unlink()
+                    else:
+                        rewrite_in_place(path, previous)
+                    self.written = False
+            raise
 
     def write(self, state: RunState, error: str | None = None) -> None:
         """Write ``status.json``, then ``experiment.parquet``. With the storage full, status.json

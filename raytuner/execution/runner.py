@@ -211,7 +211,7 @@ def _run(run: RunContext, backend: RunBackend) -> RunSummary:
     refused before any trial reported, leave nothing)."""
     experiment, folder, book, store, status, bucket = run.experiment, run.folder, run.book, run.store, run.status, run.bucket
     fresh = run.fresh
-    status.write(RunState.RUNNING)
+    status.start()
     mirror = remote.Mirror(folder, bucket) if bucket is not None else None
     run = dataclasses.replace(run, mirror=mirror)
     if mirror is not None:

@@ -9,6 +9,7 @@ model's test score, and the final run's curve) and, for a built-in workload, the
 from __future__ import annotations
 
 import json
+import posixpath
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raytuner.errors import ExperimentError, UsageError
+from raytuner.results import layout
 
 if TYPE_CHECKING:
     from raytuner.execution.events import Listener
+    from raytuner.results.folder import Folder
     from raytuner.spec.loader import Experiment
+    from raytuner.spec.torch_options import TorchTrainable
 
-REFIT_DIR = "refit"
+REFIT_DIR = layout.REFIT_DIR
 METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = "checkpoint"  # own code: the refit trial's last checkpoint
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class RefitSummary:
         test: the final model's scores on the test split (``test_accuracy``...); empty without one.
         train_rows, test_rows: the rows it trained on and was scored on.
         checkpoint: own code: the refit trial's last checkpoint, copied into the folder.
+        location: where ``refit/`` is: the folder, or its URI on object storage.
     """
 
     folder: Path
@@ -50,6 +56,7 @@ class RefitSummary:
     train_rows: int = 0
     test_rows: int = 0
     checkpoint: Path | None = None
+    location: str = ""
 
     @property
     def test_metric(self) -> str:
@@ -66,11 +73,14 @@ def refit_experiment(
     on_epoch: Callable[[Mapping[str, float]], None] | None = None,
     trainable: Any = None,
     listener: Listener | None = None,
+    address: str | None = None,
+    inline: bool = False,
 ) -> RefitSummary:
-    """Refit the best trial's configuration of an experiment and write its ``refit/`` folder.
+    """Refit the best trial's configuration of an experiment and write its ``refit/`` folder
+    and its row (``refit.parquet``) where the experiment is (a folder, or object storage).
 
     Args:
-        ref: the experiment (a name under ``storage``, a folder).
+        ref: the experiment (a name under ``storage``, a folder, a URI).
         storage: where names are looked up.
         epochs: how many epochs to train; None: the epoch where the best trial peaked.
         overrides: ``--set`` strings applied to the spec the final model is trained from,
@@ -79,55 +89,80 @@ def refit_experiment(
         trainable: the function or Trainable class object the run was given, if it was
             given one (own code: refit runs it once with the best configuration).
         listener: what hears the one-trial run of own code (default: nothing).
+        address: a Ray cluster to run on (an experiment on the Ray backend); None: a private
+            local Ray, or the Ray this process already runs.
+        inline: train in this process even if the experiment ran on Ray.
 
     Raises:
-        UsageError: several metrics (no single best), or an experiment on object storage.
-        ExperimentError: no trial reported a finite value of the metric.
+        UsageError: several metrics (no single best), or a cluster address for a refit
+            that runs in this process.
+        ExperimentError: no trial reported a finite value of the metric, or the refit failed.
         SpecError: an override or the dataset does not fit.
     """
+    from raytuner.execution.revive import load_saved_experiment
     from raytuner.results.catalog import best_trials
     from raytuner.results.reader import find_experiment
-    from raytuner.results.remote import is_uri
+    from raytuner.results.remote import remote_of
+    from raytuner.spec.models import Backend
     from raytuner.spec.torch_options import (
         CnnClassifierTrainable,
         MlpClassifierTrainable,
         MlpRegressorTrainable,
     )
 
-    if is_uri(ref) or (is_uri(storage) and not Path(ref).expanduser().is_dir()):
-        raise UsageError(f"refit writes into a local experiment folder; {ref} is on object storage (copy it here first)")
-    from raytuner.execution.revive import load_saved_experiment
-
     folder = find_experiment(ref, storage)
+    bucket = remote_of(folder)
     if load_saved_experiment(folder, trainable).spec.multi_objective:
         raise UsageError(f"{folder.name} has several metrics: there is no single best configuration to refit")
     metric, mode, ranked = best_trials(folder, 1)
     if not ranked:
         raise ExperimentError(f"{folder.name}: no trial that did not fail has reported a finite {metric} to refit")
     best = ranked[0]
-    final = _final_spec(folder, best.config, overrides, trainable)
+    where = bucket.child(REFIT_DIR).uri if bucket is not None else str(folder / REFIT_DIR)
+    backend = ["execution.backend=inline"] if inline else []
+    final = _final_spec(folder, best.config, [*overrides, *backend], where, trainable)
+    on_ray = final.spec.execution.backend is Backend.RAY
+    if not on_ray and address:
+        from raytuner.execution.context import RunOptions
+        from raytuner.execution.inline_backend import InlineBackend
+
+        InlineBackend().check(RunOptions(address=address), new_folder=False)
     options = final.spec.trainable
     if not isinstance(options, (MlpClassifierTrainable, MlpRegressorTrainable, CnnClassifierTrainable)):
-        return _refit_own_code(folder, final, best, metric, mode, listener)
+        return _refit_own_code(folder, bucket, final, best, metric, mode, listener, address)
     count = epochs if epochs is not None else (best.iteration or options.max_epochs)
-    import torch
+    return _refit_builtin(folder, bucket, final, options, best, metric, mode, count, on_ray, address, on_epoch)
 
+
+def _refit_builtin(
+    folder: Path,
+    bucket: Folder | None,
+    final: Experiment,
+    options: TorchTrainable,
+    best: Any,
+    metric: str,
+    mode: str,
+    epochs: int,
+    on_ray: bool,
+    address: str | None,
+    on_epoch: Callable[[Mapping[str, float]], None] | None,
+) -> RefitSummary:
+    """Train a built-in workload's final model (a Ray task, or here) and write ``refit/`` and its row."""
+    from raytuner.final.refit_task import RefitJob, run_refit
     from raytuner.workloads.torch.datasets import held_out_record
-    from raytuner.workloads.torch.refit import refit
-    from raytuner.workloads.torch.trainable import trial_device
 
     split = held_out_record(options, final.base_dir)
     _check_same_split(folder, split)
     config = _configuration(final)
-    device = trial_device(final.spec.resources.gpu)
+    resources = final.spec.resources
+    job = RefitJob(options, config, epochs, str(final.base_dir), resources.cpu, resources.gpu, dict(resources.custom))
+    product = run_refit(job, on_ray=on_ray, address=address, source=final.source, on_epoch=on_epoch)
+    outcome = product.outcome
     partial = folder / (REFIT_DIR + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(final.spec.resources.cpu)))  # as many as a trial had
-    try:
-        outcome = refit(options, config, count, partial, base_dir=final.base_dir, device=device, on_epoch=on_epoch)
-    finally:
-        torch.set_num_threads(threads)
+    partial.mkdir()
+    for name, data in product.files.items():
+        (partial / name).write_bytes(data)
     summary = RefitSummary(
         folder=folder / REFIT_DIR,
         metric=metric,
@@ -138,6 +173,7 @@ def refit_experiment(
         test=outcome.test_metrics,
         train_rows=outcome.train_rows,
         test_rows=outcome.test_rows,
+        location=bucket.child(REFIT_DIR).uri if bucket is not None else str(folder / REFIT_DIR),
     )
     record = {
         "metric": metric,
@@ -147,9 +183,10 @@ def refit_experiment(
             "epochs": summary.epochs,
             "train_rows": summary.train_rows,
             "test_rows": summary.test_rows,
-            "device": str(device),
+            "device": product.where["device"],
             **summary.test,
         },
+        "ran": product.where,
         "config": config,
         "test_split": split,
         "curve": outcome.curve,
@@ -157,12 +194,95 @@ def refit_experiment(
     (partial / METRICS_FILE).write_text(json.dumps(record, indent=1) + "\n")
     shutil.rmtree(summary.folder, ignore_errors=True)
     partial.rename(summary.folder)
+    _write_row(folder, bucket, summary, config, best.iteration, product.where)
+    if bucket is not None:
+        _clear(bucket)
+        _upload(folder, bucket)
     return summary
 
 
-def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str], trainable: Any = None) -> Experiment:
+def _write_row(
+    folder: Path,
+    bucket: Folder | None,
+    summary: RefitSummary,
+    config: Mapping[str, Any],
+    search_iteration: int | None,
+    where: Mapping[str, Any],
+) -> None:
+    """``refit.parquet`` beside the trials (in the folder, or the working copy of the bucket's)."""
+    from raytuner.final.refit_table import RefitRow, write_refit_row
+
+    row = RefitRow(
+        trial_id=summary.trial_id,
+        metric=summary.metric,
+        mode=summary.mode,
+        search_value=summary.search_value,
+        search_iteration=search_iteration,
+        epochs=summary.epochs,
+        config=dict(config),
+        test_metric=summary.test_metric,
+        test_value=summary.test.get(summary.test_metric),
+        model=summary.location,
+        backend=str(where.get("backend", "")),
+        test=dict(summary.test),
+        train_rows=summary.train_rows,
+        test_rows=summary.test_rows,
+        checkpoint=None if summary.checkpoint is None else _checkpoint_location(summary.checkpoint, bucket),
+        device=str(where.get("device", "")),
+        node=str(where.get("node", "")),
+    )
+    write_refit_row(folder, row)
+
+
+def _checkpoint_location(checkpoint: Path, bucket: Folder | None) -> str:
+    """Where own code's kept checkpoint is: in the folder, or in the bucket."""
+    return str(checkpoint) if bucket is None else bucket.child(REFIT_DIR).child(checkpoint.name).uri
+
+
+def _clear(bucket: Folder) -> None:
+    """Remove the bucket's row and ``refit/`` (a previous refit's), the row first: the row never
+    names a model that is not there, and the new ``refit/`` holds only its own files."""
+    import pyarrow.fs as pafs
+
+    from raytuner.results.folder import first_line
+
+    target = bucket.join(REFIT_DIR)
+    try:
+        if bucket.fs.get_file_info(bucket.join(layout.REFIT)).type == pafs.FileType.File:
+            bucket.fs.delete_file(bucket.join(layout.REFIT))
+        if bucket.fs.get_file_info(target).type == pafs.FileType.Directory:
+            bucket.fs.delete_dir_contents(target)
+    except OSError as exc:
+        raise ExperimentError(f"cannot remove the previous refit from {bucket.uri}: {first_line(exc)}") from exc
+
+
+def _upload(folder: Path, bucket: Folder) -> None:
+    """Put the working copy's ``refit/`` (own code: its checkpoint folder too) and then
+    ``refit.parquet`` into the bucket: a reader that finds the row finds the model."""
+    from raytuner.results.folder import first_line
+
+    local = folder / REFIT_DIR
+    # own code's refit run is in the bucket already (its working copy is under ``local`` too)
+    files = [*local.glob("*"), *(local / CHECKPOINT_DIR).rglob("*")]
+    try:
+        for path in sorted(files):
+            if path.is_file():
+                target = bucket.join(REFIT_DIR, *path.relative_to(local).parts)
+                bucket.fs.create_dir(posixpath.dirname(target), recursive=True)
+                with bucket.fs.open_output_stream(target) as out:
+                    out.write(path.read_bytes())
+        with bucket.fs.open_output_stream(bucket.join(layout.REFIT)) as out:
+            out.write((folder / layout.REFIT).read_bytes())
+    except OSError as exc:
+        raise ExperimentError(f"cannot write the refit into {bucket.uri}: {first_line(exc)}") from exc
+
+
+def _final_spec(
+    folder: Path, config: Mapping[str, Any], overrides: Sequence[str], storage: str, trainable: Any = None
+) -> Experiment:
     """The experiment's spec for one trial of the best configuration: the configuration as its
-    (constant) space, one random sample, no scheduler, in ``refit/``; overrides applied last."""
+    (constant) space, one random sample, no scheduler, stored in ``storage`` (the experiment's
+    ``refit/``, in the folder or the bucket); overrides applied last."""
     import yaml
 
     from raytuner.execution.revive import load_saved_experiment, with_trainable
@@ -173,7 +293,7 @@ def _final_spec(folder: Path, config: Mapping[str, Any], overrides: Sequence[str
     data = saved.resolved()
     data.update(
         name=f"{saved.spec.name}-refit",
-        storage=str(folder / REFIT_DIR),
+        storage=storage,
         space={key: {"constant": value} for key, value in config.items()},
         space_preset=None,
         search={"algorithm": "random", "num_samples": 1, "seed": 0},
@@ -203,25 +323,37 @@ def _check_same_split(folder: Path, split: dict[str, Any] | None) -> None:
 
 
 def _refit_own_code(
-    folder: Path, final: Experiment, best: Any, metric: str, mode: str, listener: Listener | None
+    folder: Path,
+    bucket: Folder | None,
+    final: Experiment,
+    best: Any,
+    metric: str,
+    mode: str,
+    listener: Listener | None,
+    address: str | None,
 ) -> RefitSummary:
-    """Run the user's trainable once with the best configuration; keep its last checkpoint."""
+    """Run the user's trainable once with the best configuration, on the experiment's backend;
+    keep its last checkpoint. ``metrics.json`` holds the search's best value next to the refit's
+    last reported metrics, its ``test_*`` ones (if it reports any) as its test score."""
     from raytuner.execution.context import RunOptions
     from raytuner.execution.events import NullListener
     from raytuner.execution.runner import run_experiment
-    from raytuner.results.records import read_records
+    from raytuner.results.records import is_number, read_records
 
     target = folder / REFIT_DIR
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    run = run_experiment(final, RunOptions(), listener or NullListener())
+    if bucket is not None:
+        _clear(bucket)  # the run goes in the bucket's refit/, under the same name as before
+    run = run_experiment(final, RunOptions(address=address), listener or NullListener())
     if run.exit_code != 0 or not run.trials:
         raise ExperimentError(f"{folder.name}: the refit trial did not complete ({run.state.value}); see {run.location}")
-    trial = next(iter(read_records(run.folder / "trials.parquet").values()))
-    checkpoint = _last_checkpoint(run.folder, trial.trial_id)
-    if checkpoint is not None:
-        shutil.copytree(checkpoint, target / "checkpoint")
-    last = trial.last.get(metric)
+    trial = next(iter(read_records(run.folder / layout.TRIALS).values()))
+    kept = _keep_last_checkpoint(run, trial.trial_id, bool(trial.checkpoints), target / CHECKPOINT_DIR, bucket)
+    reported = {key: value for key, value in trial.last.items() if is_number(value)}
+    tested = {key: float(value) for key, value in reported.items() if key.startswith("test_")}
+    config = _configuration(final)
+    ran = {"backend": final.spec.execution.backend.value, "node": trial.node_ip or "", "resources": trial.resources}
     record = {
         "metric": metric,
         "mode": mode,
@@ -230,21 +362,45 @@ def _refit_own_code(
             "run": run.folder.name,
             "trial_id": trial.trial_id,
             "iterations": trial.iterations,
-            metric: last,
-            "checkpoint": "checkpoint" if checkpoint is not None else None,
+            metric: reported.get(metric),
+            **tested,
+            "checkpoint": CHECKPOINT_DIR if kept else None,
         },
-        "config": _configuration(final),
+        "reported": reported,
+        "ran": ran,
+        "config": config,
     }
-    (target / METRICS_FILE).write_text(json.dumps(record, indent=1) + "\n")
-    return RefitSummary(
+    (target / METRICS_FILE).write_text(json.dumps(record, indent=1, default=str) + "\n")
+    summary = RefitSummary(
         folder=target,
         metric=metric,
         mode=mode,
         trial_id=best.trial_id,
         search_value=best.value,
         epochs=trial.iterations,
-        checkpoint=target / "checkpoint" if checkpoint is not None else None,
+        test=tested,
+        checkpoint=target / CHECKPOINT_DIR if kept else None,
+        location=str(target) if bucket is None else bucket.child(REFIT_DIR).uri,
     )
+    _write_row(folder, bucket, summary, config, best.iteration, ran)
+    if bucket is not None:
+        _upload(folder, bucket)
+    return summary
+
+
+def _keep_last_checkpoint(run: Any, trial_id: str, kept_any: bool, destination: Path, bucket: Folder | None) -> bool:
+    """Copy the refit trial's last checkpoint to ``destination``; False: it saved none."""
+    if bucket is None:
+        checkpoint = _last_checkpoint(run.folder, trial_id)
+        if checkpoint is not None:
+            shutil.copytree(checkpoint, destination)
+        return checkpoint is not None
+    from raytuner.results.checkpoints import Which, copy_checkpoint
+
+    if not kept_any:
+        return False
+    copy_checkpoint(run.location, destination, trial_id=trial_id, which=Which.LAST)
+    return True
 
 
 def _last_checkpoint(run_folder: Path, trial_id: str) -> Path | None:

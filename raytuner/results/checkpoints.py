@@ -49,6 +49,12 @@ class CheckpointInfo:
     value: float | None
     location: str
 
+    def fields(self) -> dict[str, Any]:
+        """How ``raytuner best`` and the dashboard's ``best.yaml`` name it beside a trial's
+        configuration: its location, iteration and score (the checkpoint metric's value)."""
+        score = {self.metric: self.value}
+        return {"checkpoint": self.location, "checkpoint_iteration": self.iteration, "checkpoint_score": score}
+
 
 def find_checkpoint(ref: str, storage: str = "runs", *, trial_id: str | None = None, which: Which = Which.BEST) -> CheckpointInfo:
     """A trial's kept checkpoint (default: the best trial's best one).
@@ -129,20 +135,27 @@ def copy_checkpoint(
     return info
 
 
-def checkpoint_locations(ref: str, storage: str, trial_ids: list[str]) -> dict[str, str]:
-    """Where each of these trials' best checkpoints is (trials without one left out)."""
-    from raytuner.results.reader import experiment_at
-    from raytuner.results.tables import FolderKind, read_raytuner_folder
-
-    folder, kind = experiment_at(ref, storage)
-    if kind is not FolderKind.RAYTUNER:
+def best_checkpoints(folder: Folder, trials: pa.Table, trial_ids: list[str]) -> dict[str, CheckpointInfo]:
+    """Each of these trials' best kept checkpoint, by trial id, as ``trials`` (the folder's
+    trials table) records it; trials without one are left out."""
+    if "checkpoint_best" not in trials.column_names or not trial_ids:
         return {}
-    trials = read_raytuner_folder(folder).trials
-    if "checkpoint_best" not in trials.column_names:
-        return {}
-    rows = trials.select(["trial_id", "checkpoint_best"]).to_pylist()
+    columns = ["trial_id", "checkpoint_best", "checkpoint_best_iteration", "checkpoint_best_value"]
     wanted = set(trial_ids)
-    return {r["trial_id"]: _where(folder, r["checkpoint_best"]) for r in rows if r["trial_id"] in wanted and r["checkpoint_best"]}
+    rows = [row for row in trials.select(columns).to_pylist() if row["trial_id"] in wanted and row["checkpoint_best"]]
+    metric = _checkpoint_metric(_spec(folder)) if rows else ""
+    return {
+        row["trial_id"]: CheckpointInfo(
+            trial_id=row["trial_id"],
+            which=Which.BEST,
+            name=row["checkpoint_best"],
+            iteration=int(row["checkpoint_best_iteration"] or 0),
+            metric=metric,
+            value=row["checkpoint_best_value"],
+            location=_where(folder, row["checkpoint_best"]),
+        )
+        for row in rows
+    }
 
 
 def _where(folder: Folder, name: str) -> str:

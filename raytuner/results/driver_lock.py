@@ -95,9 +95,10 @@ def _take(folder: Path, *, record: bool = True) -> int | None:
         if exc.errno in _UNSUPPORTED:
             return None
         raise UsageError(_busy(folder)) from exc
-    if record:
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "hostname": socket.gethostname()}).encode())
+    if record:  # who holds it, for another driver's refusal; a full disk leaves it unnamed, still held
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "hostname": socket.gethostname()}).encode())
     return fd
 
 

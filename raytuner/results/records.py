@@ -100,11 +100,13 @@ class Kept:
         name: its folder relative to the experiment folder (``<trial folder>/checkpoint_NNNNNN``).
         iteration: the ``training_iteration`` of the report it came with.
         value: the metric checkpoints are ranked by, in that report (None: missing or NaN).
+        time_total_s: the trial's ``time_total_s`` in that report (None where not recorded).
     """
 
     name: str
     iteration: int
     value: float | None
+    time_total_s: float | None = None
 
 
 @dataclass(slots=True)

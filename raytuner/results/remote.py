@@ -176,7 +176,21 @@ def download(remote: Folder, *, trackers: bool = False) -> Path:
         tree = names.get(name)
         if tree is not None and tree.type == pafs.FileType.Directory:
             _fetch_tree(remote, tree.path, folder / name)
+    refit = names.get(layout.REFIT_DIR)
+    if refit is not None and refit.type == pafs.FileType.Directory:
+        _fetch_files(remote, refit.path, folder / layout.REFIT_DIR)
     return folder
+
+
+def _fetch_files(remote: Folder, path: str, destination: Path) -> None:
+    """Copy the objects directly under ``path``: the final model's files of ``refit/`` for
+    ``predict`` and the report, not own code's refit run and checkpoint below them."""
+    import pyarrow.fs as pafs
+
+    destination.mkdir(parents=True, exist_ok=True)
+    for item in remote.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+        if item.type == pafs.FileType.File:
+            _fetch(remote, item.path, destination / posixpath.basename(item.path))
 
 
 def _fetch_tree(remote: Folder, path: str, destination: Path) -> None:

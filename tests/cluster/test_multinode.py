@@ -134,6 +134,26 @@ def test_run_places_trials_on_both_nodes(cluster: Cluster, tmp_path: Path) -> No
     assert {on_node2 for _, on_node2 in trainables} == {True, False}, actors
 
 
+def test_refit_runs_on_the_cluster_as_a_task_with_the_trials_resources(cluster: Cluster, tmp_path: Path) -> None:
+    (cluster.workdir / "wine.yaml").write_text(
+        "name: wine\ntrainable: {builtin: mlp_classifier, dataset: wine, max_epochs: 2, test_fraction: 0.2}\n"
+        "metric: val_accuracy\nmode: max\nspace: {lr: 0.01, hidden: 8}\nsearch: {algorithm: random, num_samples: 1}\n"
+        "checkpoint: {every: 0}\n"
+    )
+    done = _raytuner(cluster, "run", "wine.yaml", "--address", cluster.gcs, "--json", "--storage", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a custom resource only the second node has: the refit can only run there
+    done = _raytuner(
+        cluster, "refit", "wine", "--storage", str(tmp_path), "--address", cluster.gcs, "--epochs", "2",
+        "--set", "resources.custom.node2=1",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "epoch 2:" in done.stderr  # progress from the task, epoch by epoch
+    ran = json.loads((tmp_path / "wine" / "refit" / "metrics.json").read_text())["ran"]
+    assert ran["backend"] == "ray" and ran["resources"] == {"CPU": 1.0, "node2": 1.0}
+    assert (tmp_path / "wine" / "refit.parquet").is_file() and (tmp_path / "wine" / "refit" / "model.pt").is_file()
+
+
 def test_submit_follow_runs_the_experiment_as_a_job(cluster: Cluster, tmp_path: Path) -> None:
     storage = tmp_path / "shared"
     done = _raytuner(

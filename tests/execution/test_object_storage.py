@@ -178,6 +178,10 @@ def test_a_driver_killed_mid_run_resumes_from_the_bucket_alone(
     per_trial = results.groupby("trial_id")["training_iteration"].apply(sorted)
     assert len(per_trial) == 4 and all(list(its) == list(range(1, 7)) for its in per_trial), per_trial.to_dict()
     assert "results.parts" not in _names(s3, folder)
+    for trial_dir in trials["trial_dir"]:  # in the bucket, the 2 checkpoints kept (iterations 4, 6), each trial's list names them
+        kept = sorted(n for n in _names(s3, trial_dir) if n.startswith("checkpoint_"))
+        listed = json.loads(s3.open_input_file(f"{trial_dir}/checkpoints.json").read())  # [folder, iteration, time, value]
+        assert ([row[1] for row in listed], [row[0] for row in listed]) == ([4, 6], kept), (trial_dir, kept, listed)
 
 
 def test_an_unreachable_bucket_is_refused_before_ray_starts(endpoint: str, tmp_path: Path) -> None:

@@ -296,7 +296,8 @@ def test_resume_with_the_searcher_saved_before_its_trial_finished_neither_waits_
 
 def test_a_state_file_ray_left_cut_short_is_put_back_whole_and_without_a_copy_is_one_line(tmp_path: Path) -> None:
     """Ray copies its experiment state into the folder in place: a full disk mid-copy (seen in CI)
-    cut ``experiment_state-*.json`` short and the resume died in Ray's traceback, exit 130."""
+    cut ``experiment_state-*.json`` short and the resume died in Ray's traceback, exit 130. A
+    state Ray cannot restore for another reason made it start the experiment over."""
     assert len(_killed_after_two_completed(tmp_path, 2.5)) >= 2
     folder = tmp_path / "runs" / "crash"
     (state,) = folder.glob("experiment_state-*.json")
@@ -315,6 +316,21 @@ def test_a_state_file_ray_left_cut_short_is_put_back_whole_and_without_a_copy_is
     ]
 
     (tmp_path / "kept").rename(folder / ".ray_state")
+    # a state Ray reads but cannot restore from: Ray logs it and starts the experiment over beside
+    # its trials (new trials, its state overwritten); raytuner stops before anything runs
+    cut, tables = state.read_bytes(), {name: (folder / name).read_bytes() for name in ("trials.parquet", "results.parquet")}
+    trial_dirs = {p.name for p in folder.iterdir() if p.is_dir()}
+    state.write_text("{}")
+    refused = subprocess.run(resume, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines() == [
+        "error: crash: Ray could not restore its saved state (KeyError: 'runner_data'); nothing was run and the "
+        "tables are as they were (raytuner show reads them; --debug shows Ray's traceback)"
+    ]
+    assert {name: (folder / name).read_bytes() for name in tables} == tables
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == trial_dirs and state.read_text() == "{}"
+    state.write_bytes(cut)
+
     done = subprocess.run(resume, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pq.read_table(folder / "trials.parquet").to_pylist()

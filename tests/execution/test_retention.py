@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from raytuner.cli import app
@@ -50,6 +52,55 @@ def test_the_rule_keeps_the_best_by_score_or_the_last_and_always_the_latest() ->
     assert last.kept(values) == {4, 5}
     assert Retention(keep=None, metric="a", sign=1.0, scored=True).kept(values) == set(range(6))
     assert by_score.best([None, None]) == 1  # no value: the later
+
+
+def _folders(trial: Path, count: int) -> None:
+    for number in range(count):
+        (trial / f"checkpoint_{number:06d}").mkdir(parents=True)
+        (trial / f"checkpoint_{number:06d}" / "state.json").write_text(json.dumps({"step": number + 1}))
+
+
+def test_a_resumed_ray_trial_keeps_what_its_list_names_up_to_where_ray_resumes_it(tmp_path: Path) -> None:
+    """Listed: 1, 2, 4; Ray's saved state resumes the trial from 3 (dropped from the list after
+    that save) and numbers its next checkpoint 4; 0 was dropped, its deletion cut short; 5 was
+    made after the save. Another trial resumes from 0 (PBT)."""
+    import pyarrow.fs as pafs
+
+    from raytuner.execution.retention import CHECKPOINTS_FILE, relist
+    from raytuner.results.records import Kept
+
+    trial = tmp_path / "exp" / "t1"
+    _folders(trial, 6)
+    listing = [["checkpoint_000001", 2, 2.0, 0.5], ["checkpoint_000002", 3, 3.0, 0.9], ["checkpoint_000004", 5, 5.0, 0.1]]
+    (trial / CHECKPOINTS_FILE).write_text(json.dumps(listing))
+    latest = Kept("t1/checkpoint_000003", 4, 0.2, 4.0)
+    restored = {str(trial / "checkpoint_000000"), str(trial / "checkpoint_000003")}
+    kept = relist(pafs.LocalFileSystem(), str(trial), 3, latest, restored)
+
+    assert kept == [Kept("t1/checkpoint_000001", 2, 0.5, 2.0), Kept("t1/checkpoint_000002", 3, 0.9, 3.0), latest]
+    on_disk = sorted(p.name for p in trial.glob("checkpoint_*"))
+    assert on_disk == [f"checkpoint_00000{n}" for n in (0, 1, 2, 3)]  # 0 stays: another trial resumes from it
+    listed = json.loads((trial / CHECKPOINTS_FILE).read_text())  # written again, before anything was deleted
+    assert listed == [["checkpoint_000001", 2, 2.0, 0.5], ["checkpoint_000002", 3, 3.0, 0.9], ["checkpoint_000003", 4, 4.0, 0.2]]
+    (trial / CHECKPOINTS_FILE).unlink()
+    assert relist(pafs.LocalFileSystem(), str(trial), 0, None, set()) is None  # a run before lists: nothing deleted
+    assert len(list(trial.glob("checkpoint_*"))) == 4
+
+
+def test_an_inline_resume_deletes_the_checkpoint_folders_its_list_does_not_name(tmp_path: Path) -> None:
+    """The driver died between writing a checkpoint and listing it, or between the list and a deletion."""
+    from raytuner.execution.inline import _listed_checkpoints
+    from raytuner.execution.retention import CHECKPOINTS_FILE
+
+    trial = tmp_path / "t1"
+    _folders(trial, 4)
+    (trial / "checkpoint_000004.partial").mkdir()
+    listing = [["checkpoint_000001", 2, 2.0, 0.5], [str(trial / "checkpoint_000002"), 3, 3.0, None]]  # absolute: an older list
+    (trial / CHECKPOINTS_FILE).write_text(json.dumps(listing))
+    kept = _listed_checkpoints(trial, [])
+
+    assert kept == [(str(trial / "checkpoint_000001"), 2, 2.0, 0.5), (str(trial / "checkpoint_000002"), 3, 3.0, None)]
+    assert sorted(p.name for p in trial.iterdir()) == ["checkpoint_000001", "checkpoint_000002", CHECKPOINTS_FILE]
 
 
 def _run(text: str, storage: Path, backend: str) -> RunSummary:
@@ -92,22 +143,47 @@ def test_keeping_by_score_retains_the_peak_that_keeping_the_last_deletes(
     found = raytuner.open(str(by_score.folder)).best_checkpoint()
     assert (found.trial_id, found.iteration, Path(found.location).parent.parent) == (best_trial, 3, by_score.folder)
     shown = CliRunner().invoke(app, ["best", str(by_score.folder), "-f", "json"])
-    assert json.loads(shown.stdout)["checkpoint"] == found.location  # best names where it is
+    best = json.loads(shown.stdout)
+    assert best["checkpoint"] == found.location  # best names where it is, its iteration and score
+    assert (best["checkpoint_iteration"], best["checkpoint_score"]) == (3, {"accuracy": pytest.approx(0.9)})
+    pasted = CliRunner().invoke(app, ["best", str(by_score.folder)])
+    assert yaml.safe_load(pasted.stdout) == {"space": best["config"]}  # still a spec's space to paste: the rest is comments
+    assert f"# checkpoint: {found.location} (iteration 3, accuracy = 0.9)\n" in pasted.stdout
+    pytest.importorskip("starlette")  # the dashboard's best.yaml too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # StarletteDeprecationWarning: a note on its httpx client, which works
+        from starlette.testclient import TestClient
+    from raytuner.dashboard.app import build
+
+    with TestClient(build(str(by_score.folder.parent)), base_url="http://127.0.0.1") as client:
+        served = yaml.safe_load(client.get("/e/by-score/best.yaml?n=2").text)
+    assert [(e["checkpoint_iteration"], e["checkpoint_score"]) for e in served] == [(3, {"accuracy": pytest.approx(0.9)})] * 2
+    assert served[0]["checkpoint"] == found.location and served[1]["checkpoint"].startswith(str(by_score.folder))
     latest = raytuner.open(str(by_score.folder)).copy_checkpoint(tmp_path / "latest", which="last")
     assert json.loads((latest / "state.json").read_text()) == {"step": 8}
 
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.parametrize("backend", ["ray", "inline"])
-def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(tmp_path: Path, backend: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "save_every_s"), [("ray", None), ("ray", "1"), ("inline", None)], ids=["ray", "ray-saving-often", "inline"]
+)
+def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint(
+    tmp_path: Path, backend: str, save_every_s: str | None
+) -> None:
     """Ray saves its experiment state every 10 s or more; a checkpoint deleted at once when a
     newer, worse one came was still the latest that state named, and the resumed trials failed
-    ("Could not recover from checkpoint as it does not exist on storage anymore")."""
+    ("Could not recover from checkpoint as it does not exist on storage anymore").
+
+    Saving often, Ray resumes the trials from a late checkpoint: a resume that rebuilt the kept
+    checkpoints from trials.parquet's best and latest forgot the others, and never deleted those
+    the policy had dropped when the driver died (5 and 6 stayed beside 3, 4 and 8)."""
     spec = tmp_path / "spec.yaml"
     paced = PEAKS.replace("{x: {uniform: [-1, 1]}}", "{x: {uniform: [-1, 1]}, sleep_s: 0.7}")
     spec.write_text(paced + BY_SCORE.replace("keep: 1", "keep: 2") + f"execution: {{backend: {backend}}}\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "TUNE_GLOBAL_CHECKPOINT_S")}
+    if save_every_s is not None:
+        env["TUNE_GLOBAL_CHECKPOINT_S"] = save_every_s
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURES), env.get("PYTHONPATH")]))  # user_trainables
     storage = tmp_path / "runs"
     command = [RAYTUNER, "run", str(spec), "--storage", str(storage), "--cpus", "2", "--json"]
@@ -133,3 +209,10 @@ def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint
         assert trial["checkpoint_best_iteration"] == 3 and trial["checkpoint_last_iteration"] == 8
         for which, step in (("checkpoint_best", 3), ("checkpoint_last", 8)):
             assert json.loads((folder / trial[which] / "state.json").read_text()) == {"step": step}
+        # on disk, what the policy keeps and nothing else: the 2 best by accuracy (0.9 at step 3; of
+        # the two 0.8 the later, step 4) and the latest; a resume rebuilt from trials.parquet forgot step 4
+        trial_dir = Path(trial["trial_dir"])
+        assert _steps(trial_dir) == [3, 4, 8], sorted(p.name for p in trial_dir.iterdir())
+        listed = json.loads((trial_dir / "checkpoints.json").read_text())  # [folder, iteration, time_total_s, value]
+        assert [(row[1], row[3]) for row in listed] == [(3, pytest.approx(0.9)), (4, pytest.approx(0.8)), (8, pytest.approx(0.4))]
+        assert sorted(row[0] for row in listed) == sorted(p.name for p in trial_dir.glob("checkpoint_*"))

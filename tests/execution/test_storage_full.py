@@ -102,3 +102,41 @@ def test_status_json_is_rewritten_in_place_when_no_new_file_fits(small_disk: Pat
     write_status(status, {"state": "failed", "error": "the storage is full (No space left on device)"})
     assert json.loads(status.read_text()) == {"state": "failed", "error": "the storage is full (No space left on device)"}
     assert not list(small_disk.glob("*.tmp"))
+
+
+def test_resume_and_extend_on_a_full_disk_are_one_line_and_change_nothing(tmp_path: Path, small_disk: Path) -> None:
+    """``extend`` died in a traceback taking its lock (the holder's pid could not be written) and
+    widening the spec; ``resume`` left a completed experiment ``running`` while saying that
+    status.json was not updated."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC.replace("num_samples: 12", "num_samples: 3").replace("iterations: 10", "iterations: 3"))
+    runs = small_disk / "runs"
+    folder = runs / "full"
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAYTUNER_DEBUG")}
+    run = [RAYTUNER, "run", str(spec), "--inline", "--storage", str(runs), "-q"]
+    done = subprocess.run(run, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (folder / ".driver.lock").unlink()  # as on a fresh checkout of the folder: the lock file must be made again
+    before = {name: (folder / name).read_bytes() for name in ("status.json", "spec.yaml", "trials.parquet")}
+    with (small_disk / "rest").open("wb", buffering=0) as fh, pytest.raises(OSError):  # not a byte left
+        while True:
+            fh.write(b"\0" * 4096)
+
+    for command, says in [
+        ("resume", "status.json was not updated. Free some space, then raytuner resume full"),
+        ("extend", "nothing was extended. Free some space, then run raytuner extend full again"),
+    ]:
+        args = [RAYTUNER, command, "full", "--storage", str(runs), *(["--num-samples", "2"] if command == "extend" else [])]
+        refused = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+        assert refused.returncode == 1, refused.stderr[-3000:]
+        assert refused.stderr.strip().splitlines() == [
+            f"error: the storage is full (No space left on device): {runs}; " + refused.stderr.split("; ", 1)[1].strip()
+        ] and says in refused.stderr, refused.stderr[-3000:]
+        assert {name: (folder / name).read_bytes() for name in before} == before
+        assert not list(folder.rglob("*.tmp")) and not list(folder.glob(".*.tmp"))
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    extend = [RAYTUNER, "extend", "full", "--num-samples", "2", "--storage", str(runs), "-q"]
+    extended = subprocess.run(extend, capture_output=True, text=True, env=env, timeout=300)
+    assert extended.returncode == 0, extended.stderr[-3000:]
+    assert pq.read_table(folder / "trials.parquet").num_rows == 5

@@ -96,12 +96,15 @@ def test_predict_by_experiment_name_to_parquet(refit_folder: Path, tmp_path: Pat
     [
         ("missing", "missing feature column(s) height; the model takes width, height"),
         ("extra", "column(s) note are not features of the model; it takes width, height (and ignores label)"),
+        ("none", "no rows to predict (the table has its columns and nothing else)"),
     ],
 )
 def test_predict_refuses_columns_in_one_line(refit_folder: Path, tmp_path: Path, columns: str, message: str) -> None:
     table = tmp_path / "rows.csv"
     if columns == "missing":
         table.write_text("width,label\n1.0,cat\n")
+    elif columns == "none":  # it said "feature column 'width' is not numeric (type null)"
+        table.write_text("width,height\n")
     else:
         _write_csv(table, 3, 2, extra=True)
     result = CliRunner().invoke(app, ["predict", str(refit_folder), str(table), "-o", str(tmp_path / "o.csv")])

@@ -106,6 +106,18 @@ def test_class_trainable_resumes_from_its_checkpoint_after_a_failure(ray_session
         assert record.best == pytest.approx(abs(record.config["x"]) + 0.25)
 
 
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_class_without_save_checkpoint_completes_on_ray(ray_session: None, storage: Path) -> None:
+    """Ray saves a class trainable at its end by default: without save_checkpoint every trial
+    failed there with NotImplementedError, after all its reports."""
+    rest = "space: {x: {grid: [0.5, -1.0]}}\nsearch: {algorithm: grid}\nstop: {iterations: 3}\n"
+    summary = run(spec("user_trainables:Stateless", "loss", "min", rest), storage)
+    records = list(summary.trials.values())
+    assert [r.status for r in records] == [TrialStatus.COMPLETED] * 2, [r.error for r in records]
+    assert all(r.iterations == 3 for r in records)
+
 MODULE = """
 from ray import tune
 

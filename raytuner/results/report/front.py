@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+from raytuner.results.report import sample
 from raytuner.results.report.data import ExperimentData, Trial
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 from raytuner.results.report.svg import BEST_COLOR, STATUS_COLORS, Figure, Scale, fmt, status_color
@@ -31,9 +32,14 @@ def chart(data: ExperimentData) -> Section:
     x = Scale.fit([p[1] for p in points], fig.left, fig.right)
     y = Scale.fit([p[2] for p in points], fig.bottom, fig.top)
     fig.axes(x, y, f"{xm} ({xmode}, last value)", f"{ym} ({ymode}, last value)")
-    for trial, vx, vy in points:
-        if trial.pareto:
-            continue
+    behind = [(t, vx, vy) for t, vx, vy in points if not t.pareto]
+    shown = ""
+    if sample.is_large(data, len(points)):  # the axes span every trial; the dots behind the front are a sample
+        count = len(behind)
+        behind = sample.spread(behind, sample.TOP + sample.OTHERS)
+        shown = f"dots: the whole front and {len(behind)} of the {sample.number(count)} other trials"
+        sample.mark(fig, shown)
+    for trial, vx, vy in behind:
         fig.circle(x(vx), y(vy), 3.5, status_color(trial.status), 0.35, _tip(trial, data), css="dot trial")
     staircase: list[tuple[float, float]] = []
     for i, (_, vx, vy) in enumerate(front):
@@ -60,7 +66,9 @@ def chart(data: ExperimentData) -> Section:
             f" Only the first two of {len(data.objectives)} objectives are drawn ({others} not shown): a front trial "
             "can look dominated here and be better on the others."
         )
-    return Chart(ChartKind.PARETO_FRONT, TITLE, fig.render(TITLE), caption, fig.width, fig.height, _table(front, data))
+    if shown:
+        caption += f" A sample: {shown}, evenly spaced in table order."
+    return Chart(ChartKind.PARETO_FRONT, TITLE, fig.render(TITLE), caption, fig.width, fig.height, _table(front, data), shown)
 
 
 def _tip(trial: Trial, data: ExperimentData, on_front: bool = False) -> str:

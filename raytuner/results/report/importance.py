@@ -11,6 +11,9 @@ Two measures, both honest about what they are:
   all parameters, and the permutation importance of each parameter (how much the forest's
   R^2 drops when that parameter's column is shuffled), normalised to sum to 1. It sees
   interactions and non-monotone effects, but with few trials it is noisy: treat it as a hint.
+  Past ``FOREST_ROWS`` scored trials each tree is fitted on a bootstrap sample of that many of
+  them and the shuffling is scored on that many, evenly spaced (the caption says so): the
+  permutations' predictions were most of a 10,000-trial report's time.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from raytuner.results.report.svg import MUTED, Figure, fmt, nice_ticks
 TITLE = "Parameter importance"
 MIN_TRIALS = 3
 MIN_TRIALS_FOREST = 8
+FOREST_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,11 @@ def chart(data: ExperimentData) -> Section:
         + "The table gives the signed rank correlations too; they only see one parameter at a time "
         "and monotone effects."
     )
+    if forest and len(scored) > FOREST_ROWS:
+        caption += (
+            f" With {len(scored):,} trials, each tree is fitted on a bootstrap sample of {FOREST_ROWS:,} of them, and "
+            f"the shuffling is scored on {FOREST_ROWS:,} trials evenly spaced in the table."
+        )
     stopped = sum(1 for t in scored if t.status == "stopped")
     if stopped:
         caption += (
@@ -208,9 +217,13 @@ def _forest(x: Any, y: Any) -> Any | None:
         return None
     import numpy as np
 
-    model = RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=0, n_jobs=1)
+    sampled = len(y) > FOREST_ROWS
+    model = RandomForestRegressor(
+        n_estimators=100, min_samples_leaf=2, random_state=0, n_jobs=1, max_samples=FOREST_ROWS if sampled else None
+    )
     model.fit(x, y)
-    result = permutation_importance(model, x, y, n_repeats=5, random_state=0, n_jobs=1)
+    rows = np.round(np.linspace(0, len(y) - 1, FOREST_ROWS)).astype(np.int64) if sampled else slice(None)
+    result = permutation_importance(model, x[rows], y[rows], n_repeats=5, random_state=0, n_jobs=1)
     raw = np.clip(result.importances_mean, 0.0, None)
     total = float(raw.sum())
     return raw / total if total > 0 else raw

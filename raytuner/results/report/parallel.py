@@ -5,6 +5,8 @@ Numeric parameters get the scale the spec's space draws them on: log10 for ``log
 not say (a choice of numbers, no ``spec.yaml``), log10 when every value is positive and they
 span 100x or more. Strings and booleans get one slot per value.
 A parameter a trial's branch does not have sits in an ``n/a`` slot under its axis.
+A large experiment's axes span every trial, but its lines are the best trials' and a uniform
+sample of the rest (:mod:`.sample`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from raytuner.results.report import sample
 from raytuner.results.report.data import ExperimentData, Param
 from raytuner.results.report.section import Chart, ChartKind, Omitted, Section
 from raytuner.results.report.svg import BEST_COLOR, INK, MUTED, Figure, Scale, fmt, ramp
@@ -63,7 +66,14 @@ def chart(data: ExperimentData) -> Section:
         good = hi if data.mode == "max" else lo
         return abs(value - good) / (hi - lo)
 
-    ordered = sorted(data.trials, key=lambda t: (t.best is not None, -badness(t.best) if t.best is not None else 0))
+    shown = ""
+    drawn = list(data.trials)
+    if sample.is_large(data):
+        top, others = sample.best_and_spread(sample.ranked(data))
+        drawn = [*top, *others]
+        shown = f"lines: best {len(top)} of {sample.number(len(data.trials))} trials and {len(others)} of the rest"
+        sample.mark(guides, shown, y=fig.height - 12)  # the axes' names take the top, the legend the right
+    ordered = sorted(drawn, key=lambda t: (t.best is not None, -badness(t.best) if t.best is not None else 0))
     for trial in ordered:
         points = [(ax, axis(trial.config.get(p.name))) for ax, axis, p in zip(xs, axes, params, strict=False)]
         value = trial.best
@@ -92,7 +102,12 @@ def chart(data: ExperimentData) -> Section:
     )
     if dropped:
         caption += f" {len(dropped)} more parameter(s) not drawn: {', '.join(p.name for p in dropped)}."
-    return Chart(ChartKind.PARALLEL_COORDINATES, TITLE, fig.render(TITLE), caption, fig.width, fig.height)
+    if shown:
+        caption += (
+            f" A sample: the axes span all {sample.number(len(data.trials))} trials, the lines are the "
+            f"{len(top)} best and {len(others)} of the rest, evenly spaced in rank."
+        )
+    return Chart(ChartKind.PARALLEL_COORDINATES, TITLE, fig.render(TITLE), caption, fig.width, fig.height, sample=shown)
 
 
 def _axis(fig: Figure, param: Param, values: list[Any], ax: float, na_y: float) -> tuple[Callable[[Any], float], bool]:

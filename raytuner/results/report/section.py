@@ -28,6 +28,8 @@ class Chart:
     width: int
     height: int
     table_html: str = ""
+    # what a chart of a large experiment draws, when it is not every trial (empty: everything)
+    sample: str = ""
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,11 @@ class Figure:
             f'stroke-opacity="{opacity:.2f}" stroke-linejoin="round"{dashed}>{title(tip)}</polyline>'
         )
 
+    def polygon(self, points: Sequence[tuple[float, float]], color: str, opacity: float, tip: str | None = None) -> None:
+        """A filled area without an outline (a band between two lines)."""
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        self.add(f'<polygon class="band" points="{coords}" fill="{color}" fill-opacity="{opacity:.2f}">{title(tip)}</polygon>')
+
     def circle(
         self, x: float, y: float, r: float, color: str, opacity: float = 1.0, tip: str | None = None, css: str = "dot"
     ) -> None:

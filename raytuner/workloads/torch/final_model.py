@@ -154,6 +154,8 @@ class FinalModel:
                 f"{source}: column(s) {', '.join(extra)} are not features of the model; it takes "
                 f"{', '.join(self.features)} (and ignores {self.target})"
             )
+        if table.num_rows == 0:
+            raise UsageError(f"{source}: no rows to predict (the table has its columns and nothing else)")
         for name in self.features:
             kind = table.schema.field(name).type
             if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):

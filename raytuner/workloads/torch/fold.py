@@ -16,6 +16,7 @@ from raytuner.workloads.torch.finetune import freeze, load_matching, lr_multipli
 from raytuner.workloads.torch.hyperparams import ConfigError, Hyperparameters
 from raytuner.workloads.torch.networks import LayeredNetwork, build_cnn, build_mlp
 from raytuner.workloads.torch.optimizers import apply_settings, build_optimizer, set_lr
+from raytuner.workloads.torch.random_stream import permutation
 
 EVAL_CHUNK = 8192
 
@@ -125,7 +126,7 @@ class FoldTrainer:
         self.network.train()
         rows = self.x_train.shape[0]
         size = min(batch_size, rows)
-        order = torch.randperm(rows, device=self.x_train.device)
+        order = permutation(rows, self.x_train.device)
         loss_sum = torch.zeros((), device=self.x_train.device)
         correct = torch.zeros((), device=self.x_train.device, dtype=torch.long)
         for start in range(0, rows, size):

@@ -66,8 +66,7 @@ def lr_range_test(
     Raises:
         ValueError: The range or step count is unusable.
     """
-    import torch
-
+    from raytuner.workloads.torch.random_stream import permutation
     from raytuner.workloads.torch.training import TrainingRun
 
     if not 0 < min_lr < max_lr or steps < 3 or not 0 <= smoothing < 1:
@@ -86,11 +85,11 @@ def lr_range_test(
     average, best = 0.0, math.inf
     divergence: float | None = None
     with run.random.active():
-        order = torch.randperm(rows, device=fold.x_train.device)
+        order = permutation(rows, fold.x_train.device)
         start = 0
         for step in range(steps):
             if start + size > rows:
-                order, start = torch.randperm(rows, device=fold.x_train.device), 0
+                order, start = permutation(rows, fold.x_train.device), 0
             index = order[start : start + size]
             start += size
             lr = min_lr * ratio**step

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from raytuner.workloads.torch.hyperparams import ActivationName, Hyperparameters
+from raytuner.workloads.torch.random_stream import StreamDropout
 
 ACTIVATIONS: dict[ActivationName, Callable[[], nn.Module]] = {
     ActivationName.RELU: nn.ReLU,
@@ -61,7 +62,7 @@ def build_mlp(in_features: int, out_features: int, hp: Hyperparameters) -> Layer
     groups: list[nn.Module] = []
     width = in_features
     for _ in range(hp.depth):
-        groups.append(nn.Sequential(nn.Linear(width, hp.hidden), ACTIVATIONS[hp.activation](), nn.Dropout(hp.dropout)))
+        groups.append(nn.Sequential(nn.Linear(width, hp.hidden), ACTIVATIONS[hp.activation](), StreamDropout(hp.dropout)))
         width = hp.hidden
     groups.append(nn.Linear(width, out_features))
     return LayeredNetwork(groups)
@@ -97,7 +98,7 @@ def build_cnn(image_shape: tuple[int, int, int], out_features: int, hp: Hyperpar
             nn.Flatten(),
             nn.Linear(channels_in * height * width, hp.hidden),
             ACTIVATIONS[hp.activation](),
-            nn.Dropout(hp.dropout),
+            StreamDropout(hp.dropout),
         )
     )
     groups.append(nn.Linear(hp.hidden, out_features))

@@ -8,7 +8,7 @@ which nothing was chosen on; it runs a fixed number of epochs, without early sto
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,20 +61,28 @@ def train_final(
     """Train ``config`` on ``fold`` for ``epochs`` epochs as a trial would, evaluating on the
     fold's validation rows each epoch; the lr schedule spans the trial's ``max_epochs``
     (or ``epochs`` if more), so the first epochs match the trial's."""
-    from raytuner.workloads.torch.training import TrainingRun
-
-    fixed = options.model_copy(update={"max_epochs": max(options.max_epochs, epochs), "early_stopping": None})
-    run = TrainingRun(fixed, config, device=device, folds=[fold])
+    run = _final_run(options, config, fold, epochs, device)
     curve: list[dict[str, float]] = []
-    while run.epoch < epochs and not run.finished:
-        metrics = run.step()
+    for metrics in _epochs(run, epochs):
         curve.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
     return run, curve
 
 
-def refit(
+def _final_run(options: TorchTrainable, config: Mapping[str, Any], fold: Fold, epochs: int, device: Any) -> TrainingRun:
+    from raytuner.workloads.torch.training import TrainingRun
+
+    fixed = options.model_copy(update={"max_epochs": max(options.max_epochs, epochs), "early_stopping": None})
+    return TrainingRun(fixed, config, device=device, folds=[fold])
+
+
+def _epochs(run: TrainingRun, epochs: int) -> Iterator[dict[str, float]]:
+    while run.epoch < epochs and not run.finished:
+        yield run.step()
+
+
+def refit_epochs(
     options: TorchTrainable,
     config: Mapping[str, Any],
     epochs: int,
@@ -82,10 +90,10 @@ def refit(
     *,
     base_dir: str | Path = ".",
     device: Any = "cpu",
-    on_epoch: EpochHook | None = None,
-) -> RefitOutcome:
+) -> Generator[dict[str, float], None, RefitOutcome]:
     """Train the final model on every row the search saw, score it on the test split each
-    epoch, and save it in ``folder`` (``model.json``, ``model.pt``).
+    epoch, and save it in ``folder`` (``model.json``, ``model.pt``): a generator of each
+    epoch's metrics as it ends, which returns the outcome.
 
     Raises:
         SpecError: the dataset or test table cannot be loaded.
@@ -99,12 +107,11 @@ def refit(
     val = np.arange(seen, len(both.y)) if test is not None else np.arange(seen)
     fold = scaled_fold(both, np.arange(seen), val, options)
     tested = test is not None
-
-    def hook(metrics: Mapping[str, float]) -> None:
-        if on_epoch is not None:
-            on_epoch(_renamed(metrics, tested))
-
-    run, curve = train_final(options, config, fold, epochs, device=device, on_epoch=hook)
+    run = _final_run(options, config, fold, epochs, device)
+    curve: list[dict[str, float]] = []
+    for metrics in _epochs(run, epochs):
+        curve.append(_renamed(metrics, tested))
+        yield curve[-1]
     dataset = options.dataset
     model = FinalModel(
         builtin=options.builtin,
@@ -120,7 +127,7 @@ def refit(
         epochs=run.epoch,
     )
     model.save(folder, run.folds[0].network)
-    return RefitOutcome(model, [_renamed(m, tested) for m in curve], seen, 0 if test is None else len(test.y))
+    return RefitOutcome(model, curve, seen, 0 if test is None else len(test.y))
 
 
 def _stacked(search: Table, test: Table | None) -> Table:

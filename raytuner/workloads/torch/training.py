@@ -3,15 +3,15 @@
 
 Data live on the device as tensors; an epoch indexes them with a shuffled permutation, so
 each batch costs one forward and backward pass and nothing else. Each run owns its random
-stream (CPU and CUDA generator states), swapped in around its own work, so two runs in one
-process never disturb each other and a restored run draws the same numbers it would have.
+stream (:mod:`~raytuner.workloads.torch.random_stream`), so two runs in one process, in
+parallel threads too, never disturb each other and a restored run draws the same numbers it
+would have.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from raytuner.workloads.torch.datasets import Fold, load_table, make_folds
 from raytuner.workloads.torch.finetune import read_weights, resolve
 from raytuner.workloads.torch.fold import FoldTrainer
 from raytuner.workloads.torch.hyperparams import ConfigError, Hyperparameters, parse_config
+from raytuner.workloads.torch.random_stream import RandomStream
 from raytuner.workloads.torch.schedules import build_schedule
 
 STATE_FORMAT = 1
@@ -35,45 +36,6 @@ class StopReason(str, Enum):
     EARLY_STOPPING = "early_stopping"
     LR_EXHAUSTED = "lr_exhausted"
     DIVERGED = "diverged"
-
-
-class RandomStream:
-    """A private torch random state: swapped in while its run works, saved in checkpoints."""
-
-    def __init__(self, seed: int, device: torch.device) -> None:
-        self.seed = seed
-        self.device = device
-        self.cpu = torch.Generator().manual_seed(seed).get_state()
-        self.cuda: torch.Tensor | None = None
-
-    @contextmanager
-    def active(self) -> Iterator[None]:
-        """Make this stream torch's global random state for the duration."""
-        outer_cpu = torch.get_rng_state()
-        on_cuda = self.device.type == "cuda"
-        outer_cuda = torch.cuda.get_rng_state(self.device) if on_cuda else None
-        torch.set_rng_state(self.cpu)
-        if on_cuda:
-            if self.cuda is None:
-                torch.cuda.manual_seed(self.seed)
-            else:
-                torch.cuda.set_rng_state(self.cuda, self.device)
-        try:
-            yield
-        finally:
-            self.cpu = torch.get_rng_state()
-            torch.set_rng_state(outer_cpu)
-            if on_cuda and outer_cuda is not None:
-                self.cuda = torch.cuda.get_rng_state(self.device)
-                torch.cuda.set_rng_state(outer_cuda, self.device)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"cpu": self.cpu, "cuda": self.cuda}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.cpu = state["cpu"].cpu()
-        cuda = state.get("cuda")
-        self.cuda = cuda.cpu() if cuda is not None and self.device.type == "cuda" else None
 
 
 class EarlyStopper:
@@ -135,7 +97,7 @@ class TrainingRun:
         data = folds if folds is not None else make_folds(load_table(options, base_dir), options)
         weights = read_weights(resolve(options.init_from, base_dir)) if options.init_from else None
         self.random = RandomStream(options.seed, self.device)
-        with self.random.active():
+        with self.random.building():
             self.folds = [FoldTrainer(fold, options, self.hp, self.device, weights) for fold in data]
         self.schedule = build_schedule(self.hp.schedule, options.max_epochs)
         self.early = EarlyStopper(options.early_stopping)

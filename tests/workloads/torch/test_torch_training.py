@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,30 @@ def test_interleaved_runs_do_not_disturb_each_other(digits: list[Fold]) -> None:
         other.step()
         torch.rand(10)  # someone else's randomness in between
     assert interleaved == expected
+
+
+def test_runs_in_parallel_threads_draw_what_each_draws_alone(digits: list[Fold]) -> None:
+    """Inline trials train in threads of one process: each run's shuffles, dropout masks and
+    initial weights are its own, so a seeded search repeats (they swapped torch's global
+    generator per epoch, and threads drew each other's numbers)."""
+    config = {"dropout": 0.3, "batch_size": 16}
+
+    def train(seed: int) -> list[dict[str, float]]:
+        run = _run(config, digits, max_epochs=3, seed=seed)
+        return [run.step() for _ in range(3)]
+
+    expected = {seed: train(seed) for seed in (0, 1)}
+    got: dict[int, list[list[dict[str, float]]]] = {0: [], 1: []}
+
+    def worker(seed: int) -> None:
+        got[seed].append(train(seed))
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (0, 1, 0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got == {seed: [expected[seed]] * 2 for seed in (0, 1)}
 
 
 def test_restore_with_new_hyperparameters_applies_them(digits: list[Fold]) -> None:
