@@ -303,7 +303,9 @@ def analytic_rows(
         return list(pool.map(analytic_one, tasks))
 
 
-def real_rows(seeds: int, trials: int, storage: Path, only: Any = None, workloads: Any = None) -> list[dict[str, Any]]:
+def real_rows(
+    seeds: int, trials: int, storage: Path, only: Any = None, workloads: Any = None, first_seed: int = 0
+) -> list[dict[str, Any]]:
     try:
         import torch
 
@@ -314,7 +316,7 @@ def real_rows(seeds: int, trials: int, storage: Path, only: Any = None, workload
     for workload in WORKLOADS:
         if workloads and workload not in workloads:
             continue
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             for name in REAL_SEARCHERS:
                 if not only or name in only:
                     rows.append(real_one(workload, name, seed, trials, storage))
@@ -360,6 +362,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--evals", type=int, default=100)
     parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--first-seed", type=int, default=0, help="real: seeds from this one (to add seeds to a saved run)")
     parser.add_argument("--trial-s", type=float, default=60.0, help="analytic: the time_total_s each trial reports")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--only", nargs="*", help="searchers to run (default: all)")
@@ -377,7 +380,7 @@ def main() -> None:
         print(analytic_table(rows, args.evals))
     else:
         with tempfile.TemporaryDirectory(prefix="raytuner-auto-bench-") as tmp:
-            rows = real_rows(args.seeds, args.trials, Path(tmp), args.only, args.workloads)
+            rows = real_rows(args.seeds, args.trials, Path(tmp), args.only, args.workloads, args.first_seed)
         _save("auto_real", rows)
         print(real_table(rows))
     print(f"\n{len(rows)} runs in {time.perf_counter() - start:.0f} s.")
