@@ -247,7 +247,7 @@ def real_one(workload: str, algorithm: str, seed: int, trials: int, storage: Pat
         if best is None or sign * value > sign * best:
             best = value
         if reached is None and sign * best >= sign * w["target"]:
-            reached = row["timestamp"].timestamp() - launched
+            reached = max(0.0, row["timestamp"].timestamp() - launched)  # reports are stamped to the second
     decisions = read_decisions(summary.folder)
     return {
         "workload": workload,
