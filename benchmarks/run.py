@@ -1,6 +1,6 @@
 """Every performance comparison in one run, on one machine, in one table.
 
-    .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli,dashboard] [--quick]
+    .venv/bin/python benchmarks/run.py [--sections overhead,search,scale,throughput,cli,dashboard,auto] [--quick]
                                        [--variants raytuner-inline,ray-tuned]
 
 Sections (each a module here, runnable on its own too):
@@ -19,6 +19,9 @@ Sections (each a module here, runnable on its own too):
 * ``dashboard``  (dashboard.py): ``raytuner dashboard`` serving 1,000 experiments, and one of 10,000 trials x 100
   reports (1,000,000 rows): time to first paint in headless Chromium, bytes, server peak memory; the peer is
   ``raytuner report`` of the same folder.
+* ``auto``       (auto_search.py): ``search.algorithm: auto`` against every searcher, through raytuner: the
+  analytic regret table (plus a conditional mixed space and a 24-dimensional one) and real tuning
+  (digits MLP, digits CNN, diabetes MLP regressor; ASHA, 2 at once).
 
 ``--variants`` keeps only the named variants (search: methods) in every chosen section, to keep
 a run short, e.g. ``--sections overhead,throughput,scale --variants raytuner-inline,ray-tuned``;
@@ -44,6 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import auto_search
 import cli_timing
 import dashboard
 import overhead
@@ -52,7 +56,7 @@ import search_efficiency
 import throughput
 from procs import HERE, load_average, machine, warm_up
 
-SECTIONS = ("overhead", "search", "scale", "throughput", "cli", "dashboard")
+SECTIONS = ("overhead", "search", "scale", "throughput", "cli", "dashboard", "auto")
 # Ray Tune's defaults start an actor per trial: ~1.5 s a trial here, so 1000 trials would take
 # about half an hour (three times that for medians); that variant runs once, at the smaller N
 # only (said in the table).
@@ -67,6 +71,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "throughput": throughput.VARIANTS,
     "cli": cli_timing.VARIANTS,
     "dashboard": dashboard.VARIANTS,
+    "auto": auto_search.SEARCHERS,
 }
 
 FULL: dict[str, Any] = {
@@ -76,6 +81,7 @@ FULL: dict[str, Any] = {
     "scale": {"trials": 10_000, "export_trials": 10_000, "peer_trials": 3000},
     "throughput": {"scale": 1.0},
     "dashboard": {"experiments": 1000, "trials": 10_000, "reports": 100},
+    "auto": {"analytic_seeds": 10, "evals": 100, "real_seeds": 10, "trials": 24},
 }
 QUICK: dict[str, Any] = {
     "overhead": [(20, 10)],
@@ -84,6 +90,7 @@ QUICK: dict[str, Any] = {
     "scale": {"trials": 1000, "export_trials": 1000, "peer_trials": 300},
     "throughput": {"scale": 0.1},
     "dashboard": {"experiments": 50, "trials": 1000, "reports": 20},
+    "auto": {"analytic_seeds": 2, "evals": 25, "real_seeds": 1, "trials": 6},
 }
 
 
@@ -142,6 +149,7 @@ SECTION_TITLES = {
     "throughput": "4. Bookkeeping and result throughput (Ray Tune's release-test shapes, scaled to 2 CPUs)",
     "cli": "5. Command line",
     "dashboard": "6. Dashboard: 1,000 experiments; 10,000 trials x 100 reports",
+    "auto": "7. search.algorithm auto against every searcher: analytic regret and real tuning",
 }
 
 
@@ -158,6 +166,7 @@ def runners(sizes: dict[str, Any], variants: dict[str, tuple[str, ...]] = VARIAN
                        throughput.table),
         "cli": (lambda tmp: cli_timing.measure(tmp, variants["cli"]), cli_timing.table),
         "dashboard": (lambda tmp: dashboard.measure(tmp, **sizes["dashboard"]), dashboard.table),
+        "auto": (lambda tmp: auto_search.measure(tmp, **sizes["auto"], searchers=variants["auto"]), auto_search.table),
     }  # fmt: skip
 
 

@@ -43,6 +43,7 @@ class Plan:
         expected_iterations: the iterations expected with early stopping (None: unknown).
         notes: remarks about the budget (a grid repeated, a time budget...).
         objectives: each metric to optimize with its mode (``min``/``max``), the primary first.
+        auto: with ``search.algorithm: auto``, the searcher it starts with and why (None otherwise).
     """
 
     name: str
@@ -54,6 +55,7 @@ class Plan:
     expected_iterations: int | None
     notes: tuple[str, ...]
     objectives: tuple[tuple[str, str], ...] = ()
+    auto: tuple[str, str] | None = None
 
 
 def validate(
@@ -82,10 +84,13 @@ def validate(
     Raises:
         SpecError: the spec is invalid; the error names the file, line and key path.
     """
+    from raytuner.search.auto import choose
     from raytuner.search.preview import budget, sample_configs
+    from raytuner.spec.models import Algorithm
 
     experiment = load_spec(spec, overrides, name=name, storage=storage, inline=inline)
     plan = budget(experiment)
+    pick = choose(experiment) if experiment.spec.search.algorithm is Algorithm.AUTO else None
     return Plan(
         name=experiment.spec.name,
         spec=experiment.resolved(),
@@ -96,6 +101,7 @@ def validate(
         expected_iterations=plan.expected_iterations,
         notes=tuple(plan.notes),
         objectives=tuple((o.metric, o.mode.value) for o in experiment.spec.objectives),
+        auto=None if pick is None else (pick.algorithm.value, pick.reason),
     )
 
 

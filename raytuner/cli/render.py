@@ -121,6 +121,8 @@ class LiveView:
             self.console.print(f"[red]trial {event.data['trial_id']} failed:[/red] {escape(str(event.data['error']))}")
         if event.kind is EventKind.TRIAL_PENDING:
             self.console.print(f"[yellow]{escape(pending_line(event.data))}[/yellow]")
+        if event.kind is EventKind.SEARCH_DECISION:
+            self.console.print(search_decision_line(event.data), markup=False, highlight=False)
         if event.kind is EventKind.EXPERIMENT_FINISHED:
             self.close()
             return
@@ -152,6 +154,16 @@ class LiveView:
                 format_config(record.config, 80),
             )
         return Group(head, line, best, table)
+
+
+def search_decision_line(data: dict[str, Any]) -> str:
+    """One ``search_decision`` event (search.algorithm auto) as a line."""
+    if data["previous"] is None:
+        return f"search: auto starts with {data['algorithm']}: {data['reason']}"
+    return (
+        f"search: auto switched from {data['previous']} to {data['algorithm']} after {data['trials']} trials "
+        f"(told all {data['told']}): {data['reason']}"
+    )
 
 
 class PlainLines:
@@ -195,6 +207,8 @@ class PlainLines:
             self._print(f"[{stamp}] trial {data['trial_id']} failed, retrying ({data['failures']}): {data['error']}")
         elif kind is EventKind.TRIAL_PENDING:
             self._print(f"[{stamp}] {pending_line(data)}")
+        elif kind is EventKind.SEARCH_DECISION:
+            self._print(f"[{stamp}] {search_decision_line(data)}")
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)

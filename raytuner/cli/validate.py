@@ -41,6 +41,7 @@ def validate(
                 "expected_iterations": plan.expected_iterations,
             },
             "notes": list(plan.notes),
+            "auto": None if plan.auto is None else {"algorithm": plan.auto[0], "reason": plan.auto[1]},
         }
         typer.echo(strict_json.dumps(payload, indent=2))
         return
@@ -52,6 +53,8 @@ def validate(
         f"{', '.join(f'{metric} ({mode})' for metric, mode in plan.objectives)}, "
         f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU per trial"
     )
+    if plan.auto is not None:
+        console.print(f"  auto starts with {plan.auto[0]}: {plan.auto[1]}", markup=False)
     line = f"  budget: {plan.trials} trials"
     if plan.max_iterations_per_trial is not None:
         line += f" × at most {plan.max_iterations_per_trial} iterations = {plan.max_iterations} iterations"

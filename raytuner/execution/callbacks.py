@@ -54,6 +54,7 @@ class Bookkeeper(Callback):
         self.listener = listener
         self.stopper = stopper
         self.decisions = decisions  # the PBT scheduler's drain(), if any
+        self.search_decisions: Callable[[], list[Any]] | None = None  # search.algorithm auto's drain()
         self.early_stopped = early_stopped if early_stopped is not None else set()  # the scheduler's STOPs
         self.horizons = tuple(horizons)  # (attribute, value): a trial stopped at one has run its course
         self._last_progress = 0.0
@@ -77,6 +78,7 @@ class Bookkeeper(Callback):
         state["listener"] = NullListener()
         state["mirror"] = None  # a thread and its lock
         state["restore_watch"] = None
+        state["search_decisions"] = None  # the searcher's own method: Ray saves the searcher apart
         return state
 
     def get_state(self) -> None:
@@ -99,6 +101,18 @@ class Bookkeeper(Callback):
 
     def _emit(self, kind: EventKind, **data: Any) -> None:
         self.listener.handle(Event(kind, data), self.book)
+
+    def note_search_decisions(self) -> None:
+        """Record and announce ``auto``'s decisions taken since the last call (none without auto)."""
+        if self.search_decisions is None:
+            return
+        taken = self.search_decisions()
+        if not taken:
+            return
+        from raytuner.results.search_decisions import record
+
+        for decision in record(self.store.folder, taken):
+            self._emit(EventKind.SEARCH_DECISION, **decision.to_json())
 
     def _record(self, trial: Any) -> TrialRecord:
         record = self.book.trials.get(trial.trial_id)
@@ -296,6 +310,7 @@ class Bookkeeper(Callback):
         if self.pending_watch is not None:  # explain trials left pending (execution.pending_warning_s)
             for event in self.pending_watch.check(trials):
                 self.listener.handle(event, self.book)
+        self.note_search_decisions()
         if self.decisions is not None:
             for decision in self.decisions():
                 self.store.add_decision(decision)
@@ -355,6 +370,7 @@ class Bookkeeper(Callback):
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         if self.drops is not None:
             self.drops.ended()
+        self.note_search_decisions()
         if self.decisions is not None:
             for decision in self.decisions():
                 self.store.add_decision(decision)

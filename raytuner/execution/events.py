@@ -20,6 +20,7 @@ class EventKind(str, Enum):
     TRIAL_PENDING = "trial_pending"
     NEW_BEST = "new_best"
     PBT_EXPLOIT = "pbt_exploit"
+    SEARCH_DECISION = "search_decision"  # search.algorithm auto started with, or switched to, a searcher
     PROGRESS = "progress"
     EXPERIMENT_FINISHED = "experiment_finished"
 

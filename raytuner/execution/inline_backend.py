@@ -67,6 +67,8 @@ class InlineBackend:
         told = plan.told if resume is None else 0  # a restored searcher already learned them
         started = started_event(experiment, run.location, plan.total_trials, "inline", {"CPU": cpus}, placement, None, told)
         run.listener.handle(started, book)
+        bookkeeper.search_decisions = plan.decisions
+        bookkeeper.note_search_decisions()
         executor.run()
         return plan.total_trials
 

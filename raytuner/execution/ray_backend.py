@@ -90,6 +90,8 @@ class RayBackend:
             total = plan.total_trials
             started = started_event(experiment, run.location, total, session.address, cluster, placement, awaits, told)
             run.listener.handle(started, book)
+            parts.bookkeeper.search_decisions = plan.decisions
+            parts.bookkeeper.note_search_decisions()
             resources: dict[str, Any] = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu, **spec.resources.custom}
             devices = DeviceSetup.start(spec.resources.gpu, local_gpu_ids(int(placement.cluster_gpus)), spread)
             trainable = tune.with_resources(devices.wrap(parts.build.trainable), resources)

@@ -40,6 +40,7 @@ RESULTS = "results.parquet"
 RESULTS_PARTS = "results.parts"
 RESULTS_OPEN = "results.open"  # reports not yet in a part, one JSON line each
 PBT_DECISIONS = "pbt_decisions.parquet"
+SEARCH_DECISIONS = "search_decisions.parquet"  # search.algorithm auto: the searcher it started with, each switch
 EXPERIMENT = "experiment.parquet"
 REFIT = "refit.parquet"  # the final model of `raytuner refit`: a table of its own, never ranked with the trials
 REFIT_DIR = "refit"  # that model's files and metrics.json

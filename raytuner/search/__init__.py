@@ -24,11 +24,16 @@ class SearchPlan:
     searcher: Any
     total_trials: int
     told: int = 0  # earlier trials a warm start told the searcher before its first suggestion
+    decisions: Callable[[], list[Any]] | None = None  # auto's new decisions (AutoSearcher.drain), if auto
 
 
 def total_trials(experiment: Experiment) -> int:
     """Trials the experiment will start (before a time budget cuts it short)."""
     search = experiment.spec.search
+    if search.algorithm is Algorithm.AUTO:
+        from raytuner.search.auto import resolved
+
+        return total_trials(resolved(experiment))
     if search.algorithm is Algorithm.GRID:
         return len(search.points_to_evaluate) + grid_size(experiment.space, True) * search.num_samples
     if search.algorithm is Algorithm.RANDOM:
@@ -72,6 +77,12 @@ def _bohb(experiment: Experiment) -> Any:
     return BohbSearcher.for_experiment(experiment)
 
 
+def _auto(experiment: Experiment) -> Any:
+    from raytuner.search.auto import AutoSearcher
+
+    return AutoSearcher(experiment)
+
+
 SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
     Algorithm.RANDOM: _random,
     Algorithm.GRID: _grid,
@@ -82,6 +93,7 @@ SEARCHERS: dict[Algorithm, Callable[[Experiment], Any]] = {
     Algorithm.NSGA2: _optuna,
     Algorithm.NEVERGRAD_DE: _nevergrad,
     Algorithm.BOHB: _bohb,
+    Algorithm.AUTO: _auto,
 }
 
 # Searchers that learn from results, and so can be warm-started (``add_evaluated``).
@@ -89,9 +101,10 @@ WARM_STARTABLE: frozenset[Algorithm] = frozenset(Algorithm) - {Algorithm.RANDOM,
 
 # Algorithms that accept several metrics (a list ``metric``): Optuna's NSGA-II, multi-objective
 # TPE and GPSampler (log expected hypervolume improvement) model all of them; random and grid do
-# not look at metrics at all. HyperOpt, CMA-ES, Nevergrad's DE and BOHB model one number.
+# not look at metrics at all; auto picks among these. HyperOpt, CMA-ES, Nevergrad's DE and BOHB
+# model one number.
 MULTI_OBJECTIVE: frozenset[Algorithm] = frozenset(
-    {Algorithm.RANDOM, Algorithm.GRID, Algorithm.OPTUNA_TPE, Algorithm.NSGA2, Algorithm.GP}
+    {Algorithm.RANDOM, Algorithm.GRID, Algorithm.OPTUNA_TPE, Algorithm.NSGA2, Algorithm.GP, Algorithm.AUTO}
 )
 
 # Optional libraries each algorithm imports, with the extra that installs them (optuna itself
@@ -125,10 +138,11 @@ def create_search(experiment: Experiment) -> SearchPlan:
         from raytuner.search.warm_start import warm
 
         told = warm(searcher, experiment)
+    decisions = getattr(searcher, "drain", None) if search.algorithm is Algorithm.AUTO else None
     if search.max_concurrent is not None:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
     if experiment.spec.scheduler.type in (SchedulerType.PBT, SchedulerType.PB2):
         from raytuner.search.population import PopulationSearch
 
         searcher = PopulationSearch(searcher)
-    return SearchPlan(searcher, total_trials(experiment), told)
+    return SearchPlan(searcher, total_trials(experiment), told, decisions)

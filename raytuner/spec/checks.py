@@ -32,12 +32,15 @@ Locate = Callable[[Path], Location]
 
 def check_experiment(experiment: Experiment, locate: Locate) -> None:
     """Raise the first :class:`SpecError` found in ``experiment``'s combination of parts."""
+    from raytuner.search.auto import resolved
+
     _check_storage(experiment, locate)
     _check_points(experiment, locate)
-    _check_objectives(experiment, locate)
-    _check_search(experiment, locate)
-    _check_warm_start(experiment, locate)
-    _check_population(experiment, locate)
+    searched = resolved(experiment)  # auto is checked as the searcher it starts with (it picks none that refuses)
+    _check_objectives(searched, locate)
+    _check_search(searched, locate)
+    _check_warm_start(searched, locate)
+    _check_population(searched, locate)
     _check_inline(experiment, locate)
     _check_checkpoint_score(experiment, locate)
     from raytuner.workloads import check_trainable

@@ -64,6 +64,7 @@ class Algorithm(str, Enum):
     NSGA2 = "nsga2"
     NEVERGRAD_DE = "nevergrad_de"
     BOHB = "bohb"
+    AUTO = "auto"
 
 
 class SchedulerType(str, Enum):
@@ -277,12 +278,12 @@ class HyperOptSearch(SearchBase):
     gamma: float = Field(0.25, gt=0, lt=1, description="TPE's quantile of good trials")
 
 
-# The algorithm when ``search.algorithm`` is not given: the best general searcher of
-# docs/search-benchmark.md (README, "Search algorithms", says why); random search instead for a
-# PBT/PB2 population (they refuse model-based searchers), for a space with ``grid`` nodes
-# (random search enumerates them; a model would treat them as plain choices) and for a space
-# of constants only (nothing for a model to search).
-DEFAULT_ALGORITHM = Algorithm.OPTUNA_TPE
+# The algorithm when ``search.algorithm`` is not given: ``auto``, which picks per problem
+# (:mod:`raytuner.search.auto`, docs/search-benchmark.md); random search instead for a PBT/PB2
+# population (they refuse model-based searchers), for a space with ``grid`` nodes (random search
+# enumerates them; a model would treat them as plain choices) and for a space of constants only
+# (nothing for a model to search).
+DEFAULT_ALGORITHM = Algorithm.AUTO
 
 
 def default_algorithm(scheduler: Any, space: Any) -> Algorithm:
@@ -373,6 +374,21 @@ class BohbSearch(SearchBase):
     n_ei_candidates: int = Field(24, ge=1, description="candidates drawn per suggestion to pick the best from")
 
 
+class AutoSearch(SearchBase):
+    """The searcher picked for the problem, switched during the run when it stops paying (raytuner.search.auto)."""
+
+    algorithm: Literal[Algorithm.AUTO] = Algorithm.AUTO
+    suggest_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="switch from gp to optuna_tpe once a suggestion takes more than this share of a trial's time",
+    )
+    gp_trials: int = Field(
+        100, ge=1, description="switch from gp to optuna_tpe once it has learned from this many trials"
+    )
+
+
 SearchSpec = Annotated[
     Annotated[RandomSearch, Tag(Algorithm.RANDOM.value)]
     | Annotated[GridSearch, Tag(Algorithm.GRID.value)]
@@ -382,7 +398,8 @@ SearchSpec = Annotated[
     | Annotated[GpSearch, Tag(Algorithm.GP.value)]
     | Annotated[Nsga2Search, Tag(Algorithm.NSGA2.value)]
     | Annotated[NevergradDeSearch, Tag(Algorithm.NEVERGRAD_DE.value)]
-    | Annotated[BohbSearch, Tag(Algorithm.BOHB.value)],
+    | Annotated[BohbSearch, Tag(Algorithm.BOHB.value)]
+    | Annotated[AutoSearch, Tag(Algorithm.AUTO.value)],
     Discriminator(_search_tag),
 ]
 
@@ -662,8 +679,8 @@ class Spec(Model):
         "(lr, optimizer parameters, weight_decay, dropout, batch_size); keys in space replace its keys",
     )
     search: SearchSpec = Field(
-        default_factory=lambda: OptunaTpeSearch(),
-        description="how to search (default algorithm: optuna_tpe; random with pbt/pb2, grid nodes or only constants)",
+        default_factory=lambda: AutoSearch(),
+        description="how to search (default algorithm: auto; random with pbt/pb2, grid nodes or only constants)",
     )
     scheduler: SchedulerSpec = Field(default_factory=FifoScheduler)
     resources: Resources = Field(default_factory=Resources)

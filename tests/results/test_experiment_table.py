@@ -58,7 +58,7 @@ def test_the_row_holds_the_spec_its_state_and_the_environment_facts(tmp_path: Pa
     row = table.to_pylist()[0]
     assert (row["name"], row["folder"], row["status"], row["ended_at"]) == ("table", "table", "running", None)
     assert abs(row["started_at"].timestamp() - started) < 0.001
-    assert (row["metric"], row["mode"], row["algorithm"], row["scheduler"]) == ("loss", "min", "optuna_tpe", "fifo")
+    assert (row["metric"], row["mode"], row["algorithm"], row["scheduler"]) == ("loss", "min", "auto", "fifo")
     assert (row["seed"], row["num_samples"]) == (11, 2)
     assert yaml.safe_load(row["spec_yaml"]) == json.loads(row["spec_json"]) == experiment.resolved()
     assert row["python_version"] == platform.python_version() and row["cpu_count"] == os.cpu_count()

@@ -1,4 +1,4 @@
-"""The algorithm a spec gets when ``search`` names none: optuna_tpe, random where a model cannot serve."""
+"""The algorithm a spec gets when ``search`` names none: auto, random where a model cannot serve."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ BASE = "name: t\ntrainable: {builtin: analytic}\nmetric: loss\nmode: min\n"
 @pytest.mark.parametrize(
     ("rest", "expected"),
     [
-        ("space: {x: {uniform: [0, 1]}}\n", Algorithm.OPTUNA_TPE),
-        ("space: {x: {uniform: [0, 1]}}\nsearch: {num_samples: 4, seed: 1}\n", Algorithm.OPTUNA_TPE),
+        ("space: {x: {uniform: [0, 1]}}\n", Algorithm.AUTO),
+        ("space: {x: {uniform: [0, 1]}}\nsearch: {num_samples: 4, seed: 1}\n", Algorithm.AUTO),
         ("space: {x: {uniform: [0, 1]}, b: {grid: [1, 2]}}\n", Algorithm.RANDOM),  # grid nodes are enumerated
-        ("space: {x: {uniform: [0, 1]}, c: {constant: {grid: [1, 2]}}}\n", Algorithm.OPTUNA_TPE),  # a constant
+        ("space: {x: {uniform: [0, 1]}, c: {constant: {grid: [1, 2]}}}\n", Algorithm.AUTO),  # a constant
         ("space: {x: 1, y: [1, 2]}\n", Algorithm.RANDOM),  # constants only: nothing to model
         ("space: {x: {uniform: [0, 1]}}\nsearch: {algorithm: hyperopt}\n", Algorithm.HYPEROPT),
     ],
@@ -38,10 +38,10 @@ def test_pbt_without_an_algorithm_gets_random_search() -> None:
     assert load_experiment_text(text).spec.search.algorithm is Algorithm.RANDOM
 
 
-def test_the_default_builds_an_optuna_searcher_with_the_spec_options() -> None:
-    assert DEFAULT_ALGORITHM is Algorithm.OPTUNA_TPE
+def test_the_default_builds_a_seeded_auto_searcher() -> None:
+    assert DEFAULT_ALGORITHM is Algorithm.AUTO
     experiment = load_experiment_text(BASE + "space: {x: {uniform: [0, 1]}}\nsearch: {seed: 3}\n")
     searcher = create_search(experiment).searcher
     first = searcher.suggest("a")
     again = create_search(experiment).searcher.suggest("a")
-    assert type(searcher).__name__ == "OptunaSearcher" and first == again
+    assert type(searcher).__name__ == "AutoSearcher" and first == again

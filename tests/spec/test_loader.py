@@ -19,13 +19,13 @@ from raytuner.spec.models import (
     AnalyticObjective,
     AnalyticTrainable,
     AshaScheduler,
+    AutoSearch,
     FifoScheduler,
     FunctionTrainable,
     HyperOptSearch,
     Logger,
     MedianScheduler,
     Mode,
-    OptunaTpeSearch,
 )
 
 SOURCE = "exp.yaml"
@@ -127,7 +127,7 @@ def test_full_spec_loads_with_every_section() -> None:
 def test_minimal_spec_gets_defaults() -> None:
     exp = load_experiment_text(BASE, SOURCE)
     spec = exp.spec
-    assert isinstance(spec.search, OptunaTpeSearch)  # the default algorithm (README, "Search algorithms")
+    assert isinstance(spec.search, AutoSearch)  # the default algorithm (README, "Search algorithms")
     assert spec.search.num_samples == 16
     assert spec.search.points_to_evaluate == []
     assert isinstance(spec.scheduler, FifoScheduler)
@@ -136,7 +136,7 @@ def test_minimal_spec_gets_defaults() -> None:
     assert spec.checkpoint.every == 0 and spec.checkpoint.keep == 2
     assert spec.execution.reuse_actors is True
     resolved = exp.resolved()
-    assert resolved["search"]["algorithm"] == "optuna_tpe"
+    assert resolved["search"]["algorithm"] == "auto"
     assert resolved["scheduler"] == {"type": "fifo"}
     assert resolved["trainable"]["iterations"] == 20
     assert set(resolved) == {
