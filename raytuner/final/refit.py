@@ -192,6 +192,7 @@ def _refit_builtin(
         "curve": outcome.curve,
     }
     (partial / METRICS_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    _forget(folder)
     shutil.rmtree(summary.folder, ignore_errors=True)
     partial.rename(summary.folder)
     _write_row(folder, bucket, summary, config, best.iteration, product.where)
@@ -237,6 +238,12 @@ def _write_row(
 def _checkpoint_location(checkpoint: Path, bucket: Folder | None) -> str:
     """Where own code's kept checkpoint is: in the folder, or in the bucket."""
     return str(checkpoint) if bucket is None else bucket.child(REFIT_DIR).child(checkpoint.name).uri
+
+
+def _forget(folder: Path) -> None:
+    """Remove the folder's row before its ``refit/`` is replaced: a refit that fails or is
+    killed after that leaves no row naming a model (and scores) no longer there."""
+    (folder / layout.REFIT).unlink(missing_ok=True)
 
 
 def _clear(bucket: Folder) -> None:
@@ -341,6 +348,7 @@ def _refit_own_code(
     from raytuner.results.records import is_number, read_records
 
     target = folder / REFIT_DIR
+    _forget(folder)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     if bucket is not None:

@@ -135,3 +135,16 @@ def test_refit_of_own_code_in_a_bucket_keeps_its_checkpoint_and_row_there(s3_ser
         copy = find_experiment(uri)  # a reader's working copy: refit/'s own files, not the run or checkpoint below
     assert row is not None and row.checkpoint == uri + "/refit/checkpoint" and row.epochs == 3
     assert [path.name for path in (copy / "refit").iterdir()] == ["metrics.json"]
+
+
+def test_a_refit_that_fails_leaves_no_row_naming_the_model_it_removed(tmp_path: Path) -> None:
+    """A second refit of own code removes ``refit/`` before its run; when the run failed, the
+    first refit's row stayed in refit.parquet, naming a model (and scores) no longer there."""
+    experiment = _searched(tmp_path, "{x: {uniform: [0, 1]}, steps: 2}", "{algorithm: random, num_samples: 2, seed: 1}")
+    assert CliRunner().invoke(app, ["refit", experiment.folder]).exit_code == 0
+    folder = Folder.local(Path(experiment.folder))
+    assert read_refit_row(folder) is not None
+    failed = CliRunner().invoke(app, ["refit", experiment.folder, "--set", "space.x=oops"])  # the trainable raises
+    assert failed.exit_code == 1, failed.output
+    row = read_refit_row(folder)
+    assert row is None or (Path(experiment.folder) / "refit" / "metrics.json").is_file(), row
