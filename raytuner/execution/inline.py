@@ -569,7 +569,8 @@ def _listed_checkpoints(folder: Path, saved: list[KeptFolder]) -> list[KeptFolde
     """The trial's checkpoints as its ``checkpoints.json`` lists them (newer than the saved
     state), those still on disk; the state's own list when the trial never wrote one. A list
     written before checkpoints had values (3 items each) gives None for them; one written
-    before names were relative, absolute paths. A checkpoint folder the list does not name
+    before names were relative, absolute paths (read by their last part: the experiment
+    folder may have moved since). A checkpoint folder the list does not name
     (the driver died between writing it and listing it, or between the list and a deletion)
     is deleted."""
     import json
@@ -578,7 +579,7 @@ def _listed_checkpoints(folder: Path, saved: list[KeptFolder]) -> list[KeptFolde
     if not listed.is_file():
         return [entry for entry in saved if Path(entry[0]).is_dir()]
     entries = [
-        (str(folder / entry[0]), int(entry[1]), float(entry[2]), entry[3] if len(entry) > 3 else None)
+        (str(folder / Path(entry[0]).name), int(entry[1]), float(entry[2]), entry[3] if len(entry) > 3 else None)
         for entry in json.loads(listed.read_text())
     ]
     names = {Path(entry[0]).name for entry in entries}

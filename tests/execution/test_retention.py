@@ -216,3 +216,18 @@ def test_a_run_killed_while_keeping_by_score_resumes_without_losing_a_checkpoint
         listed = json.loads((trial_dir / "checkpoints.json").read_text())  # [folder, iteration, time_total_s, value]
         assert [(row[1], row[3]) for row in listed] == [(3, pytest.approx(0.9)), (4, pytest.approx(0.8)), (8, pytest.approx(0.4))]
         assert sorted(row[0] for row in listed) == sorted(p.name for p in trial_dir.glob("checkpoint_*"))
+
+
+def test_an_inline_resume_finds_an_older_lists_checkpoints_in_a_moved_experiment_folder(tmp_path: Path) -> None:
+    """An older list names absolute paths; read as they were, a copied or renamed experiment
+    folder resumed its trial from scratch beside its checkpoints."""
+    from raytuner.execution.inline import _listed_checkpoints
+    from raytuner.execution.retention import CHECKPOINTS_FILE
+
+    trial = tmp_path / "moved" / "t1"
+    _folders(trial, 2)
+    listing = [[str(tmp_path / "before" / "t1" / "checkpoint_000001"), 2, 2.0]]  # where the folder was
+    (trial / CHECKPOINTS_FILE).write_text(json.dumps(listing))
+
+    assert _listed_checkpoints(trial, []) == [(str(trial / "checkpoint_000001"), 2, 2.0, None)]
+    assert sorted(p.name for p in trial.glob("checkpoint_*")) == ["checkpoint_000001"]
