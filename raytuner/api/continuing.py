@@ -144,6 +144,10 @@ class Continuing:
 
         if self._plain_ray:
             raise UsageError(f"{self.source} is a plain Ray Tune folder: raytuner refit takes a raytuner experiment")
+        if address:
+            from raytuner.execution.session import enable_token_auth
+
+            enable_token_auth()  # before anything imports Ray: it reads the mode at import
 
         def show(metrics: Mapping[str, float]) -> None:
             print(", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
