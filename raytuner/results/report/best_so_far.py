@@ -40,13 +40,7 @@ def chart(data: ExperimentData) -> Section:
         [r.value for r in last_by_trial.values() if r.value is not None] + [s[1] for s in steps], fig.bottom, fig.top
     )
     fig.axes(x, y, "seconds since the first report", f"{data.metric} ({data.mode})")
-    points: list[tuple[float, float]] = []
-    for i, (t, best, _, _) in enumerate(steps):
-        if i:
-            points.append((x(t), points[-1][1]))
-        points.append((x(t), y(best)))
-    points.append((x(end), y(steps[-1][1])))
-    fig.polyline(points, BEST_COLOR, 2.2, tip=f"best {data.metric} so far", css="series best")
+    _draw_best(fig, x, y, steps, end, data.metric)
     # A marker where the lead passes to another trial (not at every improvement of the leader).
     leaders = [s for i, s in enumerate(steps) if i == 0 or s[2] != steps[i - 1][2]]
     for t, best, trial_id, iteration in leaders:
@@ -113,13 +107,7 @@ def _large(data: ExperimentData) -> Section:
     x = Scale.fit([0.0, end], fig.left, fig.right, log=False, pad=0.02)
     y = Scale.fit(reports.value[last_rows].tolist() + [s[1] for s in steps], fig.bottom, fig.top)
     fig.axes(x, y, "seconds since the first report", f"{data.metric} ({data.mode})")
-    points: list[tuple[float, float]] = []
-    for i, (t, best, _, _) in enumerate(steps):
-        if i:
-            points.append((x(t), points[-1][1]))
-        points.append((x(t), y(best)))
-    points.append((x(end), y(steps[-1][1])))
-    fig.polyline(points, BEST_COLOR, 2.2, tip=f"best {data.metric} so far", css="series best")
+    _draw_best(fig, x, y, steps, end, data.metric)
     for t, best, trial_id, iteration in leaders:
         tip = f"trial {trial_id} takes the lead: {fmt(best)} at iteration {iteration}, {t:.1f} s"
         fig.circle(x(t), y(best), 3.5, BEST_COLOR, 1.0, tip, css="dot best")
@@ -169,3 +157,16 @@ def _last_rows(trial: np.ndarray, rows: np.ndarray) -> np.ndarray:
     reversed_rows = rows[::-1]
     _, first = np.unique(trial[reversed_rows], return_index=True)
     return np.sort(reversed_rows[first])
+
+
+def _draw_best(
+    fig: Figure, x: Scale, y: Scale, steps: list[tuple[float, float, str, int]], end: float, metric: str
+) -> None:
+    """The best value so far as a step line from the first step to ``end``."""
+    points: list[tuple[float, float]] = []
+    for i, (t, best, _, _) in enumerate(steps):
+        if i:
+            points.append((x(t), points[-1][1]))
+        points.append((x(t), y(best)))
+    points.append((x(end), y(steps[-1][1])))
+    fig.polyline(points, BEST_COLOR, 2.2, tip=f"best {metric} so far", css="series best")

@@ -39,15 +39,7 @@ def chart(data: ExperimentData) -> Section:
     x = Scale.fit(iterations, fig.left, fig.right, log=False, pad=0.02)
     y = Scale.fit(values, fig.bottom, fig.top)
     fig.axes(x, y, "training_iteration", data.metric)
-    rungs = (
-        asha_rungs(data.scheduler)
-        if data.scheduler.get("time_attr", "training_iteration") == "training_iteration"
-        else []
-    )
-    for rung in rungs:
-        if x.lo <= rung <= x.hi:
-            fig.line(x(rung), fig.top, x(rung), fig.bottom, MUTED, 1, dash="4 4")
-            fig.text(x(rung) + 3, fig.top + 12, f"rung {fmt(rung)}", size=10, color=MUTED)
+    rungs = _draw_rungs(fig, x, data)
     status = data.status_of()
     best = data.best_trial
     crowded = len(curves) > _CROWDED
@@ -110,15 +102,7 @@ def _large(data: ExperimentData) -> Section:
     drawn = [v for points in lines.values() for _, v in points]
     y = Scale.fit(drawn + low.tolist() + high.tolist(), fig.bottom, fig.top)
     fig.axes(x, y, "training_iteration", data.metric)
-    rungs = (
-        asha_rungs(data.scheduler)
-        if data.scheduler.get("time_attr", "training_iteration") == "training_iteration"
-        else []
-    )
-    for rung in rungs:
-        if x.lo <= rung <= x.hi:
-            fig.line(x(rung), fig.top, x(rung), fig.bottom, MUTED, 1, dash="4 4")
-            fig.text(x(rung) + 3, fig.top + 12, f"rung {fmt(rung)}", size=10, color=MUTED)
+    rungs = _draw_rungs(fig, x, data)
     total = sample.number(len(index))
     xs = [x(float(s)) for s in steps.tolist()]
     band = list(zip(xs, (y(v) for v in high.tolist()), strict=True))
@@ -183,3 +167,15 @@ def _band(iteration: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     low, middle, high = (quantile(q) for q in BAND)
     return steps, low, middle, high
+
+
+def _draw_rungs(fig: Figure, x: Scale, data: ExperimentData) -> list[float]:
+    """ASHA's rungs as dashed verticals, where the x axis counts iterations; the rungs."""
+    if data.scheduler.get("time_attr", "training_iteration") != "training_iteration":
+        return []
+    rungs = asha_rungs(data.scheduler)
+    for rung in rungs:
+        if x.lo <= rung <= x.hi:
+            fig.line(x(rung), fig.top, x(rung), fig.bottom, MUTED, 1, dash="4 4")
+            fig.text(x(rung) + 3, fig.top + 12, f"rung {fmt(rung)}", size=10, color=MUTED)
+    return rungs
