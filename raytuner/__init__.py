@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from raytuner.api import (
         CheckpointInfo,
         Experiment,
+        LrFind,
         Overrides,
         Plan,
         Ranking,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         Trial,
         TrialView,
         experiments,
+        lr_find,
         open,
         predict,
         run,
@@ -49,6 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointInfo",
     "Experiment",
+    "LrFind",
     "ExperimentError",
     "JobError",
     "JobRefusedError",
@@ -66,6 +69,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "experiments",
+    "lr_find",
     "open",
     "predict",
     "run",
@@ -75,6 +79,7 @@ __all__ = [
 _LAZY = {
     "CheckpointInfo": "raytuner.api",
     "Experiment": "raytuner.api",
+    "LrFind": "raytuner.api",
     "Overrides": "raytuner.api",
     "Plan": "raytuner.api",
     "Ranking": "raytuner.api",
@@ -82,6 +87,7 @@ _LAZY = {
     "Trial": "raytuner.api",
     "TrialView": "raytuner.api",
     "experiments": "raytuner.api",
+    "lr_find": "raytuner.api",
     "open": "raytuner.api",
     "predict": "raytuner.api",
     "run": "raytuner.api",

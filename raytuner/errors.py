@@ -31,6 +31,7 @@ class Location:
     path: str | None = None
 
     def render(self) -> str:
+        """``file:line: key.path`` with the parts known (empty when none is)."""
         parts: list[str] = []
         if self.source is not None:
             parts.append(f"{self.source}:{self.line}" if self.line is not None else self.source)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from raytuner.api.experiment import Experiment, experiments, open
 from raytuner.api.final import predict
+from raytuner.api.learning_rate import LrFind, lr_find
 from raytuner.api.running import Overrides, Plan, SpecSource, run, validate
 from raytuner.api.views import Ranking, Trial, TrialView
 from raytuner.results.checkpoints import CheckpointInfo
@@ -14,6 +15,7 @@ from raytuner.results.checkpoints import CheckpointInfo
 __all__ = [
     "CheckpointInfo",
     "Experiment",
+    "LrFind",
     "Overrides",
     "Plan",
     "Ranking",
@@ -21,6 +23,7 @@ __all__ = [
     "Trial",
     "TrialView",
     "experiments",
+    "lr_find",
     "open",
     "predict",
     "run",

@@ -30,40 +30,12 @@ def lr_find(
     Uses the spec's workload and its first point to evaluate (or a configuration drawn
     from the space with the spec's seed); the configuration's own lr is ignored.
     """
-    import numpy as np
-
+    import raytuner
     from raytuner.cli.render import format_config, stdout_console
-    from raytuner.errors import Location, SpecError, UsageError
-    from raytuner.space.points import complete_point
-    from raytuner.space.sample import sample
-    from raytuner.spec.loader import load_experiment
-    from raytuner.spec.torch_options import TorchTrainableBase
-    from raytuner.workloads.torch.lr_plot import lr_find_svg
 
-    if min_lr <= 0 or max_lr <= min_lr:
-        raise UsageError(f"expected 0 < --min-lr < --max-lr, found {min_lr:g} and {max_lr:g}")
-    experiment = load_experiment(spec, set_ or [])
-    options = experiment.spec.trainable
-    if not isinstance(options, TorchTrainableBase):
-        raise SpecError(
-            "lr-find needs a built-in torch workload (mlp_classifier, mlp_regressor, cnn_classifier)",
-            Location(experiment.source, None, "trainable.builtin"),
-        )
-    rng = np.random.default_rng(experiment.spec.search.seed or 0)
-    points = experiment.spec.search.points_to_evaluate
-    config = complete_point(experiment.space, points[0], rng) if points else sample(experiment.space.root, rng)
-
-    from raytuner.workloads.torch.lr_find import lr_range_test
-
-    result = lr_range_test(
-        options,
-        config,
-        min_lr=min_lr,
-        max_lr=max_lr,
-        steps=steps,
-        base_dir=experiment.base_dir,
-    )
-    plot.write_text(lr_find_svg(result, f"{experiment.spec.name}: learning-rate range test"))
+    result = raytuner.lr_find(spec, overrides=set_ or [], min_lr=min_lr, max_lr=max_lr, steps=steps)
+    plot.write_text(result.plot_svg())
+    config = result.config
     if json_:
         payload = {
             "config": config,
@@ -88,4 +60,3 @@ def lr_find(
         markup=False,
     )
     console.print(f"plot: {plot}")
-

@@ -84,8 +84,36 @@ def _objective_values(record: TrialRecord, book: ExperimentBook) -> str:
     return ", ".join(f"{metric}={format_value(record.last.get(metric))}" for metric, _ in book.objectives)
 
 
+class NotebookLive:
+    """The live view's area in a Jupyter notebook: one output of the cell, replaced in place
+    through IPython's display handle (rich's own ``Live`` needs ipywidgets there). Its last
+    frame stays, as the run's record in the notebook."""
+
+    def __init__(self, renderable: Any) -> None:
+        from IPython.display import display
+
+        self.handle = display(self._bundle(renderable), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+
+    def update(self, renderable: Any, refresh: bool = True) -> None:
+        self.handle.update(self._bundle(renderable), raw=True)
+
+    def stop(self) -> None:
+        """Nothing to take down: the last frame is the record."""
+
+    def _bundle(self, renderable: Any) -> dict[str, str]:
+        """``renderable`` as text and as HTML (rich's colors), for the notebook to pick."""
+        import io
+
+        from rich.console import JUPYTER_DEFAULT_COLUMNS
+
+        drawn = Console(file=io.StringIO(), record=True, width=JUPYTER_DEFAULT_COLUMNS, force_jupyter=False, force_terminal=True)
+        drawn.print(renderable)
+        return {"text/plain": drawn.export_text(), "text/html": drawn.export_html(inline_styles=True)}
+
+
 class LiveView:
-    """A live table on a terminal: trials by state, the best so far, running trials."""
+    """A live table on a terminal or in a Jupyter notebook: trials by state, the best so far,
+    running trials."""
 
     def __init__(self, console: Console, max_rows: int = 8) -> None:
         self.console = console
@@ -93,7 +121,7 @@ class LiveView:
         self.started = time.monotonic()
         self.total: int | None = None
         self.title = ""
-        self._live: Live | None = None
+        self._live: Live | NotebookLive | None = None
         self._last = 0.0
 
     def handle(self, event: Event, book: ExperimentBook) -> None:
@@ -114,6 +142,9 @@ class LiveView:
                 self.console.print(f"[yellow]{escape(data['awaits_node']['line'])}[/yellow]")
             if data.get("warm_start"):
                 self.console.print(data["warm_start"]["line"], markup=False, highlight=False)
+            if self.console.is_jupyter:
+                self._live = NotebookLive(self._render(book))
+                return
             self._live = Live(self._render(book), console=self.console, auto_refresh=False, transient=True)
             self._live.start()
             return
@@ -124,6 +155,8 @@ class LiveView:
         if event.kind is EventKind.SEARCH_DECISION:
             self.console.print(search_decision_line(event.data), markup=False, highlight=False)
         if event.kind is EventKind.EXPERIMENT_FINISHED:
+            if self._live is not None:  # the last frame (a notebook keeps it)
+                self._live.update(self._render(book), refresh=True)
             self.close()
             return
         now = time.monotonic()
@@ -322,13 +355,13 @@ def stderr_console() -> Console:
 
 
 def choose_listener(console: Console, json_: bool, verbose: bool, quiet: bool = False) -> Any:
-    """``--json`` lines, the live view on a terminal, plain lines otherwise (and with -v);
-    ``-q``: failed trials only (with ``--json``: their events and the last one)."""
+    """``--json`` lines, the live view on a terminal or in Jupyter, plain lines otherwise (and
+    with -v); ``-q``: failed trials only (with ``--json``: their events and the last one)."""
     if json_:
         return JsonLines(sys.stdout, quiet=quiet)
     if quiet:
         return QuietLines(sys.stderr)
-    if console.is_terminal and not verbose:
+    if (console.is_terminal or console.is_jupyter) and not verbose:
         return LiveView(console)
     return PlainLines(sys.stdout)
 

@@ -761,6 +761,7 @@ class Spec(Model):
 
     @property
     def multi_objective(self) -> bool:
+        """Whether ``metric`` names several objectives (a Pareto front rather than one best)."""
         return isinstance(self.metric_names, list)
 
     @property

@@ -4,6 +4,7 @@ workers; plain Ray Tune folders opened for reading."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,39 @@ def test_open_reads_a_plain_ray_tune_folder(ray_session: None, tmp_path: Path) -
     assert experiment.report(tmp_path / "plain.html").is_file()
     with pytest.raises(raytuner.UsageError, match="plain Ray Tune folder"):
         experiment.resume(progress=False)
+
+
+class _CtrlCAfterFirstTrial:
+    """A listener that presses Ctrl-C (SIGINT to the driver) once the first trial completes."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def handle(self, event: Any, book: Any) -> None:
+        if not self.sent and event.kind.value == "trial_completed":
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_trainable_objects_run_is_resumed_and_extended_on_ray(ray_session: None, tmp_path: Path) -> None:
+    train = _nested_function()
+    spec = {
+        "name": "again",
+        "storage": str(tmp_path / "runs"),
+        "trainable": {"function": train},
+        "metric": "loss",
+        "mode": "min",
+        "space": {"x": {"uniform": [0.0, 1.0]}},
+        "search": {"algorithm": "random", "num_samples": 3, "seed": 4, "max_concurrent": 1},
+    }
+    experiment = raytuner.run(spec, listener=_CtrlCAfterFirstTrial())
+    assert experiment.state == "interrupted"
+    assert experiment.trials().column("status").to_pylist().count("completed") < 3
+
+    resumed = experiment.resume(progress=False)  # the object it was run with, remembered
+    assert resumed.state == "completed"
+    assert resumed.trials().column("status").to_pylist() == ["completed"] * 3
+    assert os.getpid() not in set(resumed.results().column("worker_pid").to_pylist())
+
+    extended = raytuner.open("again", storage=str(tmp_path / "runs")).extend(1, trainable=train, progress=False)
+    assert extended.state == "completed" and extended.trials().num_rows == 4

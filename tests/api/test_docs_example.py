@@ -43,6 +43,7 @@ def test_the_python_api_page_runs_as_written(tmp_path: Path) -> None:
     out = done.stdout
     assert "digits completed" in out and "search.num_samples - " in out
     assert re.search(r"^completed 6$", out, re.M), out  # extended by 2, then opened by name
+    assert re.search(r"^interrupted\n(.*\n)*completed 3$", out, re.M), out  # cut by Ctrl-C, then resumed
     assert (tmp_path / "runs" / "digits" / "trials.parquet").is_file()
     assert (tmp_path / "runs" / "digits-final" / "trials.parquet").is_file()
     assert (tmp_path / "plain-report.html").is_file()

@@ -77,6 +77,12 @@ def test_a_pbt_population_records_its_lineage(ray_session: None, tmp_path: Path)
         assert isinstance(exploit.new_config["x"], float)
         assert exploit.new_config["y"] in (0.0, 0.5, 1.0)
 
+    import raytuner
+
+    lineage = raytuner.open(summary.folder).lineage()  # the Python API reads the same decisions
+    assert lineage.column("trial_id").to_pylist() == [e.trial_id for e in exploits]
+    assert lineage.column("source_trial_id").to_pylist() == [e.source_trial_id for e in exploits]
+
     trials = pq.read_table(summary.folder / "trials.parquet").to_pandas()
     assert {"config/x", "config/y"} <= set(trials.columns)  # y exists only through the mutations
     assert trials["config/y"].notna().all()

@@ -1,16 +1,19 @@
-"""No import circle inside raytuner/results/ (imports inside functions count too; only those
-under ``if TYPE_CHECKING:`` do not)."""
+"""No import circle inside raytuner/results/, nor inside raytuner/execution/ (the runner and
+its backends; issue 20), imports inside functions counted too; only those under
+``if TYPE_CHECKING:`` do not."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "raytuner" / "results"
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[2]
 
 
 def _module(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parents[1]).with_suffix("").parts)
+    parts = list(path.relative_to(SOURCE).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -34,8 +37,9 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     return found & modules - {_module(path)}
 
 
-def test_no_module_of_results_imports_itself_back() -> None:
-    paths = {_module(path): path for path in PACKAGE.rglob("*.py")}
+@pytest.mark.parametrize("package", ["results", "execution"])
+def test_no_module_of_the_package_imports_itself_back(package: str) -> None:
+    paths = {_module(path): path for path in (SOURCE / "raytuner" / package).rglob("*.py")}
     edges = {name: _imports(path, set(paths)) for name, path in paths.items()}
     for start in edges:
         seen: set[str] = set()
