@@ -24,7 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from raytuner.errors import ExperimentError, UsageError
+from raytuner.errors import ExperimentError, UsageError, is_storage_full
 
 # Ray reads these when it builds the run; raytuner keeps its own records and display.
 QUIET_ENV = {
@@ -85,10 +85,12 @@ def tune_environment(verbose: bool) -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")]
     levels = [logger.level for logger in loggers]
     summary = logging.getLogger("ray.tune.tune")
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
     if not verbose:
         # a failed trial is one line of raytuner's; its traceback is in error.txt in its folder
         os.environ[TRIAL_ERRORS_ENV] = "0"
         summary.addFilter(_drop_incomplete_summary)
+        controller.addFilter(_drop_storage_full)
         for logger in loggers:
             logger.setLevel(logging.ERROR)
     try:
@@ -105,11 +107,18 @@ def tune_environment(verbose: bool) -> Iterator[None]:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
         summary.removeFilter(_drop_incomplete_summary)
+        controller.removeFilter(_drop_storage_full)
 
 
 def _drop_incomplete_summary(record: logging.LogRecord) -> bool:
     """Ray Tune's closing "Trials did not complete: [...]": raytuner's summary counts them."""
     return not str(record.msg).startswith("Trials did not complete")
+
+
+def _drop_storage_full(record: logging.LogRecord) -> bool:
+    """Ray Tune's traceback of a callback that found the storage full: the run stops, and
+    raytuner says so in one line naming the storage."""
+    return not (record.exc_info and is_storage_full(record.exc_info[1]))
 
 
 def enable_token_auth() -> None:
