@@ -183,13 +183,20 @@ def check_reachable(address: str, *, verbose: bool = False) -> None:
         return
     port = int(port_text)
     try:
-        socket.create_connection((host.strip("[]"), port), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection((host.strip("[]"), port), timeout=CONNECT_TIMEOUT_S) as connection:
+            silent = not address.startswith("ray://") and not _answers_http2(connection)
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc)).lower()
         raise ExperimentError(
             f"cannot reach the Ray cluster at {address} ({reason}): check that Ray runs there (`ray status` on the "
             f"head) and that port {port} (the head's `ray start --port`, 6379 by default) is open from this machine"
         ) from exc
+    if silent:
+        raise ExperimentError(
+            f"cannot join the Ray cluster at {address}: something accepts connections on port {port} but does not "
+            f"answer (nothing in {CONNECT_TIMEOUT_S:g} s; a Ray head's GCS answers at once); check the address (the "
+            "head's `ray start --port`, 6379 by default)"
+        )
     if address.startswith("ray://"):  # Ray Client's server checks the token itself
         return
     enable_token_auth()  # before Ray is imported: it reads the mode at import
@@ -206,6 +213,24 @@ def check_reachable(address: str, *, verbose: bool = False) -> None:
             f"cannot join the Ray cluster at {address}: something answers on port {port} but it is not a Ray "
             f"head's GCS ({exc}); check the address (the head's `ray start --port`, 6379 by default)"
         ) from exc
+
+
+# An HTTP/2 client's opening (the preface and an empty SETTINGS frame): a gRPC server such as
+# Ray's GCS answers it at once with its own SETTINGS; TLS or anything else answers or hangs up.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers_http2(connection: socket.socket) -> bool:
+    """Whether what listens says anything (or hangs up) within :data:`CONNECT_TIMEOUT_S` of an
+    HTTP/2 opening. A port that accepts and stays silent kept Ray's GCS client waiting 40 s."""
+    try:
+        connection.sendall(HTTP2_HELLO)
+        connection.recv(1)
+    except TimeoutError:
+        return False
+    except OSError:
+        return True  # reset: something is there, and the GCS client says what
+    return True
 
 
 @contextmanager
