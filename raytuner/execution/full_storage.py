@@ -37,6 +37,14 @@ def full_message(folder: Path, exc: BaseException, status: str = f"{layout.STATU
     )
 
 
+def nothing_kept_message(folder: Path, exc: BaseException) -> str:
+    """One line for a storage too full to record a new run's start: its folder was removed."""
+    return (
+        f"the storage is full ({strerror(exc)}): {storage_of(folder)}; the run could not start and left nothing. "
+        "Free some space, then run it again"
+    )
+
+
 def storage_of(folder: Path) -> str:
     """The storage ``folder`` is in, as the user named it (a bucket's URI for a working copy)."""
     bucket = remote.remote_of(folder)

@@ -33,7 +33,7 @@ from raytuner.execution.backends import backend_for
 from raytuner.execution.context import ResumeOptions, RunBackend, RunContext, RunOptions
 from raytuner.execution.environment import write_environment
 from raytuner.execution.events import Event, EventKind, Listener
-from raytuner.execution.full_storage import full_message, storage_checked, strerror
+from raytuner.execution.full_storage import full_message, nothing_kept_message, storage_checked, strerror
 from raytuner.execution.run_record import RunState, StatusFile, display, finish_data
 from raytuner.results import layout, remote
 from raytuner.results.catalog import read_status
@@ -121,16 +121,25 @@ def run_experiment(experiment: Experiment, options: RunOptions, listener: Listen
         started = time.time()
         several = tuple((o.metric, o.mode.value) for o in spec.objectives) if spec.multi_objective else ()
         book = ExperimentBook(spec.metric, 1.0 if spec.mode is Mode.MAX else -1.0, objectives=several)
-        with storage_checked(folder):
-            (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
-            write_environment(folder, experiment)
-            write_test_split(folder, experiment)
-            store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
-            status = StatusFile(folder, experiment, book, started)
-            run = RunContext(
-                experiment, options, listener, folder, book, store, status, bucket=remote_copy, mirror=None, resume=None
-            )
-            return _run(run, backend)
+        try:
+            with storage_checked(folder):
+                (folder / layout.SPEC).write_text(yaml.safe_dump(experiment.resolved(), sort_keys=False))
+                write_environment(folder, experiment)
+                write_test_split(folder, experiment)
+                store = ResultsStore(folder, book, config_columns(experiment.space, *_mutation_spaces(experiment)))
+                status = StatusFile(folder, experiment, book, started)
+                run = RunContext(
+                    experiment, options, listener, folder, book, store, status, bucket=remote_copy, mirror=None, resume=None
+                )
+                return _run(run, backend)
+        except StorageFullError as exc:
+            if (folder / layout.STATUS).is_file():
+                raise  # the run started: resume goes on from what it wrote
+            # full before the run's start was recorded (a spec.yaml cut short, no status.json): nothing to resume
+            shutil.rmtree(folder, ignore_errors=True)
+            if remote_copy is not None:
+                remote.remove(remote_copy)
+            raise StorageFullError(nothing_kept_message(folder, exc)) from exc
 
 
 def _seeded(experiment: Experiment) -> Experiment:

@@ -24,7 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from raytuner.errors import ExperimentError, UsageError
+from raytuner.errors import ExperimentError, UsageError, is_storage_full
 
 # Ray reads these when it builds the run; raytuner keeps its own records and display.
 QUIET_ENV = {
@@ -85,10 +85,12 @@ def tune_environment(verbose: bool) -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")]
     levels = [logger.level for logger in loggers]
     summary = logging.getLogger("ray.tune.tune")
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
     if not verbose:
         # a failed trial is one line of raytuner's; its traceback is in error.txt in its folder
         os.environ[TRIAL_ERRORS_ENV] = "0"
         summary.addFilter(_drop_incomplete_summary)
+        controller.addFilter(_drop_storage_full)
         for logger in loggers:
             logger.setLevel(logging.ERROR)
     try:
@@ -105,11 +107,18 @@ def tune_environment(verbose: bool) -> Iterator[None]:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
         summary.removeFilter(_drop_incomplete_summary)
+        controller.removeFilter(_drop_storage_full)
 
 
 def _drop_incomplete_summary(record: logging.LogRecord) -> bool:
     """Ray Tune's closing "Trials did not complete: [...]": raytuner's summary counts them."""
     return not str(record.msg).startswith("Trials did not complete")
+
+
+def _drop_storage_full(record: logging.LogRecord) -> bool:
+    """Ray Tune's traceback of a callback that found the storage full: the run stops, and
+    raytuner says so in one line naming the storage."""
+    return not (record.exc_info and is_storage_full(record.exc_info[1]))
 
 
 def enable_token_auth() -> None:
@@ -174,13 +183,20 @@ def check_reachable(address: str, *, verbose: bool = False) -> None:
         return
     port = int(port_text)
     try:
-        socket.create_connection((host.strip("[]"), port), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection((host.strip("[]"), port), timeout=CONNECT_TIMEOUT_S) as connection:
+            silent = not address.startswith("ray://") and not _answers_http2(connection)
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc)).lower()
         raise ExperimentError(
             f"cannot reach the Ray cluster at {address} ({reason}): check that Ray runs there (`ray status` on the "
             f"head) and that port {port} (the head's `ray start --port`, 6379 by default) is open from this machine"
         ) from exc
+    if silent:
+        raise ExperimentError(
+            f"cannot join the Ray cluster at {address}: something accepts connections on port {port} but does not "
+            f"answer (nothing in {CONNECT_TIMEOUT_S:g} s; a Ray head's GCS answers at once); check the address (the "
+            "head's `ray start --port`, 6379 by default)"
+        )
     if address.startswith("ray://"):  # Ray Client's server checks the token itself
         return
     enable_token_auth()  # before Ray is imported: it reads the mode at import
@@ -197,6 +213,24 @@ def check_reachable(address: str, *, verbose: bool = False) -> None:
             f"cannot join the Ray cluster at {address}: something answers on port {port} but it is not a Ray "
             f"head's GCS ({exc}); check the address (the head's `ray start --port`, 6379 by default)"
         ) from exc
+
+
+# An HTTP/2 client's opening (the preface and an empty SETTINGS frame): a gRPC server such as
+# Ray's GCS answers it at once with its own SETTINGS; TLS or anything else answers or hangs up.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers_http2(connection: socket.socket) -> bool:
+    """Whether what listens says anything (or hangs up) within :data:`CONNECT_TIMEOUT_S` of an
+    HTTP/2 opening. A port that accepts and stays silent kept Ray's GCS client waiting 40 s."""
+    try:
+        connection.sendall(HTTP2_HELLO)
+        connection.recv(1)
+    except TimeoutError:
+        return False
+    except OSError:
+        return True  # reset: something is there, and the GCS client says what
+    return True
 
 
 @contextmanager

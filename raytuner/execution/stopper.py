@@ -113,8 +113,9 @@ class SpecStopper(Stopper):
             return True
         if stop.time_s is not None and result.get("time_total_s", 0.0) >= stop.time_s:
             return True
+        metrics = metrics_of(result) if stop.metrics else {}  # "a/b" nested, numpy scalars as numbers
         for name, threshold in stop.metrics.items():
-            value = result.get(name)
+            value = metrics.get(name)
             if not is_number(value):
                 continue
             if threshold.at_least is not None and value >= threshold.at_least:

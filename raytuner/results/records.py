@@ -63,7 +63,8 @@ RAY_RESULT_KEYS = frozenset(
 
 
 def metrics_of(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The user's metrics in a Ray result, nested dicts flattened with '/'."""
+    """The user's metrics in a Ray result, nested dicts flattened with '/', and a numpy or torch
+    scalar (``np.float32(0.3)``, a 0-d tensor) as the Python value it holds, as Ray Tune takes it."""
     flat: dict[str, Any] = {}
     for key, value in result.items():
         if key in RAY_RESULT_KEYS or key.startswith("__"):
@@ -76,6 +77,8 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     if isinstance(value, Mapping):
         for key, inner in value.items():
             _flatten(f"{prefix}/{key}", inner, out)
+    elif getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        out[prefix] = value.item()
     else:
         out[prefix] = value
 

@@ -58,3 +58,27 @@ def test_a_later_trials_bad_report_fails_that_trial_and_keeps_the_rest(
     assert reports == [*good, (6, 1, None), (7, 1, None), (8, 1, 8.0), (8, 2, None)]
     by_trial = {x_of[r["trial_id"]]: r for r in results.to_pylist() if r["training_iteration"] == 1}
     assert by_trial[6]["accuracy"] == 0.5 and by_trial[7]["loss/a"] == 1.0
+
+
+@pytest.mark.parametrize("backend", [pytest.param("ray", marks=pytest.mark.ray), "inline"])
+def test_a_numpy_scalar_counts_as_the_number_it_holds(backend: str, storage: Path, request: pytest.FixtureRequest) -> None:
+    """Ray Tune takes ``np.float32(0.5)`` for a number; raytuner stopped the run as if the
+    metric were text (before: recorded it as no value, and no trial was best), and a stop
+    threshold on such a metric was never reached."""
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    text = SPEC.format(backend=backend, storage=storage).replace("later_trial_misreports", "reports_numpy_scalars")
+    text = text.replace("[0, 1, 2, 3, 4, 5, 6, 7, 8]", "[0, 1, 2]") + "stop: {metrics: {scores/top: {at_least: 4}}}\n"
+    summary = run_experiment(load_experiment_text(text), RunOptions(), Recorder())
+
+    assert summary.state is RunState.COMPLETED
+    trials = pq.read_table(summary.folder / "trials.parquet").to_pylist()
+    assert all(row["error"] is None for row in trials)
+    assert sorted((json.loads(row["config_json"])["x"], row["iterations"]) for row in trials) == [(0, 2), (1, 2), (2, 1)]
+    assert summary.book.best is not None and summary.book.best.value == 0.0
+    results = pq.read_table(summary.folder / "results.parquet")
+    assert str(results.schema.field("loss").type) == "double"
+    x_of = {row["trial_id"]: json.loads(row["config_json"])["x"] for row in trials}
+    reports = sorted((x_of[r["trial_id"]], r["training_iteration"], r["loss"], r["scores/top"]) for r in results.to_pylist())
+    steps = [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1)]  # x = 2 stops at its first report: scores/top = 4.0 (a 0-d array)
+    assert reports == [(x, step, x + 0.5 if step == 1 else x, 2.0 * x if step == 1 else x) for x, step in steps]

@@ -154,3 +154,22 @@ def test_joining_a_cluster_that_does_not_answer_is_one_line_at_once(how: str, tm
         "6379 by default) is open from this machine"
     ]
     assert not (tmp_path / "runs").exists()
+
+
+def test_joining_a_port_that_accepts_but_never_answers_is_one_line(tmp_path: Path) -> None:
+    """Something listens there, but not Ray: Ray's GCS client waited 40 s before it gave up."""
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the kernel's backlog), never speaks
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        done = subprocess.run(
+            ["timeout", "120", RAYTUNER, "run", "tiny.yaml", "--storage", str(tmp_path / "runs"), "--address", address],
+            capture_output=True, text=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stderr.splitlines() == [
+        f"error: cannot join the Ray cluster at {address}: something accepts connections on port "
+        f"{address.rpartition(':')[2]} but does not answer (nothing in 5 s; a Ray head's GCS answers at once); check "
+        "the address (the head's `ray start --port`, 6379 by default)"
+    ]
+    assert not (tmp_path / "runs").exists()

@@ -65,8 +65,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_resume_loses_nothing(
     )
     assert failed.returncode == 1, failed.stderr[-3000:]
     lines = failed.stderr.strip().splitlines()
-    if backend == "inline":  # (Ray's controller logs the trial errors it met on its own)
-        assert len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    assert len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]  # Ray's controller's too
     assert lines[-1].startswith(f"error: the storage is full (No space left on device): {runs};"), lines[-1]
     assert "status.json says failed" in lines[-1] and "raytuner resume full" in lines[-1]
     status = json.loads((folder / "status.json").read_text())
@@ -89,6 +88,25 @@ def test_a_full_disk_stops_the_run_in_one_line_and_resume_loses_nothing(
     assert all(sorted(its) == list(range(1, 11)) for its in seen.values()), seen
     status = json.loads((folder / "status.json").read_text())
     assert status["state"] == "completed" and status["trials"] == {**dict.fromkeys(status["trials"], 0), "completed": 12}
+
+
+def test_a_disk_too_full_for_the_runs_start_leaves_nothing_and_says_run_it_again(tmp_path: Path, small_disk: Path) -> None:
+    """Room for the storage's probe, not for the spec and status.json: the run said that resume
+    would go on, and resume then found an empty spec.yaml (exit 2) in a folder it could never resume."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    (small_disk / "rest").write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 4096))  # one block left
+    runs = small_disk / "runs"
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAYTUNER_DEBUG")}
+    failed = subprocess.run(
+        [RAYTUNER, "run", str(spec), "--inline", "--storage", str(runs)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert failed.stderr.splitlines() == [
+        f"error: the storage is full (No space left on device): {runs}; the run could not start and left nothing. "
+        "Free some space, then run it again"
+    ]
+    assert list(runs.iterdir()) == []
 
 
 def test_status_json_is_rewritten_in_place_when_no_new_file_fits(small_disk: Path) -> None:
