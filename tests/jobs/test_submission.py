@@ -54,7 +54,6 @@ def test_the_entrypoint_says_what_to_install_on_a_head_without_raytuner(tmp_path
     assert ran.returncode == 2 and ran.stderr.startswith("error: ") and "num_samples" in ran.stderr, ran.stderr
 
 
-
 def test_a_jobs_output_names_the_run_command_not_the_probe() -> None:
     """Ray's supervisor writes the entrypoint it runs into the job's output: `submit -f` to a head
     without raytuner showed the probe's shell text, the message quoted inside it, beside the message."""
@@ -69,6 +68,7 @@ def test_a_jobs_output_names_the_run_command_not_the_probe() -> None:
     assert shown_output("a line\nRunning entrypoint for job x: python train.py\n") == (
         "a line\nRunning entrypoint for job x: python train.py\n"
     )  # a job not submitted by raytuner is shown as it is
+
 
 def test_the_entrypoint_never_carries_credentials_of_a_storage_uri() -> None:
     """`submit --storage s3://KEY:SECRET@b/runs` put the secret into the job's command line, which
