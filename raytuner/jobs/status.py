@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -57,6 +58,17 @@ def shown_entrypoint(entrypoint: str) -> str:
     return entrypoint.partition("; exec ")[2] if entrypoint.startswith("command -v raytuner") else entrypoint
 
 
+# Ray's job supervisor writes the entrypoint it runs into the job's output
+_RUNNING = re.compile(r"^(Running entrypoint for job [^:\n]*: )(command -v raytuner.*)$", re.MULTILINE)
+
+
+def shown_output(text: str) -> str:
+    """A job's output as raytuner shows it: Ray's line naming the entrypoint names the ``raytuner
+    run`` command, not the probe before it (a head without raytuner showed the probe's whole
+    shell text, its message quoted, around the message itself)."""
+    return _RUNNING.sub(lambda match: match[1] + shown_entrypoint(match[2]), text)
+
+
 def _row(details: Any) -> JobRow:
     def seconds(ms: int | None) -> float | None:
         return None if not ms else ms / 1000.0
@@ -67,7 +79,7 @@ def _row(details: Any) -> JobRow:
         entrypoint=shown_entrypoint(details.entrypoint or ""),
         start_time=seconds(details.start_time),
         end_time=seconds(details.end_time),
-        message=details.message,
+        message=shown_output(details.message) if details.message else details.message,
         driver_exit_code=getattr(details, "driver_exit_code", None),
     )
 
@@ -101,7 +113,7 @@ def get_job(client: JobSubmissionClient, address: str, job_id: str) -> JobRow:
 
 def job_logs(client: JobSubmissionClient, address: str, job_id: str) -> str:
     """Everything the job printed so far."""
-    return str(_known(address, job_id, lambda: client.get_job_logs(job_id)))
+    return shown_output(str(_known(address, job_id, lambda: client.get_job_logs(job_id))))
 
 
 def stop_job(client: JobSubmissionClient, address: str, job_id: str) -> bool:
@@ -115,7 +127,7 @@ def follow_logs(client: JobSubmissionClient, address: str, job_id: str, out: Tex
 
     async def stream() -> None:
         async for chunk in client.tail_job_logs(job_id):
-            out.write(chunk)
+            out.write(shown_output(chunk))
             out.flush()
 
     call(address, lambda: asyncio.run(stream()))

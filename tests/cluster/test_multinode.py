@@ -316,6 +316,12 @@ def test_jobs_stop_ends_a_running_job_stopped(cluster: Cluster, tmp_path: Path) 
     assert done.returncode == 0, done.stdout + done.stderr
     job_id = done.stdout.strip()
     assert _wait_until(cluster, job_id, {"RUNNING", "SUCCEEDED", "FAILED"}) == "RUNNING"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until a trial has reported: it runs (5 s a report) when the stop comes
+        logs = _raytuner(cluster, "jobs", "logs", job_id, "--address", cluster.jobs).stdout
+        if any(event["event"] == "new_best" for event in _events(logs)):
+            break
+        time.sleep(1)
     stopped = _raytuner(cluster, "jobs", "stop", job_id, "--address", cluster.jobs)
     assert stopped.returncode == 0 and stopped.stdout.strip() == f"{job_id}: stop requested", stopped.stderr
     assert _wait_until(cluster, job_id, {"SUCCEEDED", "FAILED", "STOPPED"}, timeout_s=120) == "STOPPED"
@@ -323,3 +329,8 @@ def test_jobs_stop_ends_a_running_job_stopped(cluster: Cluster, tmp_path: Path) 
     assert status.returncode != 0 and f"{job_id}: STOPPED" in status.stdout, status.stdout + status.stderr
     again = _raytuner(cluster, "jobs", "stop", job_id, "--address", cluster.jobs)
     assert again.stdout.strip() == f"{job_id}: already finished"
+    # the run took the job's SIGTERM as a Ctrl-C: `interrupted`, the trial it cut short `paused` for
+    # raytuner resume (it was left `failed` with that trial `running`)
+    status = json.loads((tmp_path / "quickstart" / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["trials"]["running"] == 0, status
+    assert status["trials"]["paused"] >= 1, json.dumps(status["trials"])

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from raytuner.cli import app
 from raytuner.errors import SpecError, UsageError
-from raytuner.jobs.status import shown_entrypoint
+from raytuner.jobs.status import shown_entrypoint, shown_output
 from raytuner.jobs.submission import (
     NOT_INSTALLED,
     Submission,
@@ -52,6 +52,22 @@ def test_the_entrypoint_says_what_to_install_on_a_head_without_raytuner(tmp_path
     found = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin"}
     ran = subprocess.run(["/bin/sh", "-c", entrypoint], capture_output=True, text=True, env=found, cwd=tmp_path, timeout=120)
     assert ran.returncode == 2 and ran.stderr.startswith("error: ") and "num_samples" in ran.stderr, ran.stderr
+
+
+def test_a_jobs_output_names_the_run_command_not_the_probe() -> None:
+    """Ray's supervisor writes the entrypoint it runs into the job's output: `submit -f` to a head
+    without raytuner showed the probe's shell text, the message quoted inside it, beside the message."""
+    entrypoint = build_entrypoint("q.yaml", Submission(Path("q.yaml"), (), "q", "/s"))
+    logs = (
+        "2026-12-04 02:08:36,381\tINFO job_manager.py:581 -- Runtime env is setting up.\n"
+        f"Running entrypoint for job raytuner-q-99ffc366: {entrypoint}\n{NOT_INSTALLED}\n"
+    )
+    shown = shown_output(logs).splitlines()
+    assert shown[1] == "Running entrypoint for job raytuner-q-99ffc366: raytuner run q.yaml --json --name q --storage /s"
+    assert [line for line in shown if "setup_commands" in line] == [NOT_INSTALLED]
+    assert shown_output("a line\nRunning entrypoint for job x: python train.py\n") == (
+        "a line\nRunning entrypoint for job x: python train.py\n"
+    )  # a job not submitted by raytuner is shown as it is
 
 
 def test_the_entrypoint_never_carries_credentials_of_a_storage_uri() -> None:

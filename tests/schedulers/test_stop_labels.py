@@ -10,6 +10,7 @@ from raytuner.execution.events import Recorder
 from raytuner.execution.runner import RunOptions, RunState, run_experiment
 from raytuner.results.records import TrialStatus
 from raytuner.spec.loader import load_experiment_text
+from raytuner.spec.models import SchedulerType
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -24,7 +25,12 @@ SCHEDULERS = {
 }
 
 
-@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+# every scheduler of the registry but FIFO, which ends no trial, and HyperBand's BOHB variant (the
+# bohb searcher's scheduler): a scheduler added to the registry fails here until it has a spec above
+ENDING = [kind.value for kind in SchedulerType if kind is not SchedulerType.FIFO] + ["bohb"]
+
+
+@pytest.mark.parametrize("scheduler", ENDING)
 def test_the_label_says_who_ended_the_trial(ray_session: None, tmp_path: Path, scheduler: str) -> None:
     algorithm = "bohb" if scheduler == "bohb" else "random"
     text = f"""
